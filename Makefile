@@ -1,0 +1,34 @@
+# CODE services. The two commands a new user needs:
+#   make up     run the stack (containers, security overlay) on 127.0.0.1
+#   make test   run every test: Swift, integration, lints and the container suite
+# Everything else is here for development and CI.
+
+SWIFT ?= swift
+SWIFT_BUILD_FLAGS ?=
+VENV_BIN := $(CURDIR)/.venv/bin
+
+.PHONY: help build release run test test-swift bench clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
+
+build: ## debug build of the three executables and the tests
+	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
+
+release: ## release build, as the images build it
+	$(SWIFT) build -c release --static-swift-stdlib $(SWIFT_BUILD_FLAGS)
+
+run: ## run the three services locally from a debug build (no containers)
+	scripts/run-local.sh
+
+test: test-swift ## every test
+
+test-swift: ## Swift tests (unit, HTTP, real executables)
+	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
+	$(SWIFT) test --skip-build $(SWIFT_BUILD_FLAGS)
+
+bench: release ## benchmarks: start-up time of each executable
+	python3 benchmarks/startup.py --bin .build/release
+
+clean:
+	rm -rf .build

@@ -1,0 +1,125 @@
+// swift-tools-version:6.1
+// CODE services: code-api, code-worker and code-mcp share one package so that a single
+// compile of the dependencies serves all three executables (and all three container images).
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "code-services",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "code-api", targets: ["code-api"]),
+        .executable(name: "code-worker", targets: ["code-worker"]),
+        .executable(name: "code-mcp", targets: ["code-mcp"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
+    ],
+    targets: [
+        // Shared service runtime: configuration, logging, request ids, problem+json errors,
+        // metrics, health and lifecycle. Every executable stands on it.
+        .target(
+            name: "CodeRuntime",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Deployment domain: image references, the deployment policy, shared value types.
+        // Dependency-free so that the API, the worker and the MCP server reuse one definition.
+        .target(
+            name: "CodeDomain",
+            swiftSettings: strictSettings
+        ),
+        // Persistence: repository protocols with SQLite (GRDB) and PostgreSQL (postgres-nio) implementations.
+        .target(
+            name: "CodeStore",
+            dependencies: [
+                "CodeDomain",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "CodeAPI",
+            dependencies: ["CodeRuntime", "CodeDomain", "CodeStore"],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "CodeWorker",
+            dependencies: [
+                "CodeRuntime", "CodeDomain", "CodeStore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "CodeMCP",
+            dependencies: [
+                "CodeRuntime", "CodeDomain",
+                .product(name: "MCP", package: "swift-sdk"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(name: "code-api", dependencies: ["CodeAPI"], swiftSettings: strictSettings),
+        .executableTarget(name: "code-worker", dependencies: ["CodeWorker"], swiftSettings: strictSettings),
+        .executableTarget(name: "code-mcp", dependencies: ["CodeMCP"], swiftSettings: strictSettings),
+        // Test helpers shared by the test targets: child processes, free ports, loopback HTTP, PostgreSQL.
+        .target(
+            name: "CodeTestSupport",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/CodeTestSupport",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CodeRuntimeTests",
+            dependencies: [
+                "CodeRuntime", "CodeTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Runs the real executables as child processes; depending on them makes `swift test` build them.
+        .testTarget(
+            name: "ExecutableTests",
+            dependencies: ["code-api", "code-worker", "code-mcp", "CodeTestSupport"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,0 +1,18 @@
+import CodeRuntime
+import Hummingbird
+import Logging
+
+/// Settings of code-api beyond the shared runtime settings.
+public struct APISettings: Sendable {
+    public init() {}
+
+    public init(from environment: EnvironmentSettings) throws(ConfigurationError) {
+        self.init()
+    }
+}
+
+/// Builds code-api: the router, its middleware and the services it runs. Called by `main` and by tests.
+public func buildApplication(settings: APISettings, runtime: ServiceRuntime) async throws -> some ApplicationProtocol {
+    let router = runtime.makeRouter(context: BasicRequestContext.self)
+    return runtime.makeApplication(router: router)
+}

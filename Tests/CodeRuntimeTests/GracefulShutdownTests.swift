@@ -1,0 +1,45 @@
+import CodeRuntime
+import CodeTestSupport
+import Foundation
+import Hummingbird
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+import Testing
+
+@Suite("Graceful shutdown")
+struct GracefulShutdownTests {
+    /// A slow request that is in flight when shutdown begins still completes; a new connection afterwards
+    /// is refused; the group then returns without error.
+    @Test func inFlightRequestCompletesAndNewConnectionsAreRefused() async throws {
+        let port = freePort()
+        let runtime = ServiceRuntime(
+            name: "code-test",
+            settings: RuntimeSettings(host: "127.0.0.1", port: port, shutdownTimeout: .seconds(10))
+        )
+        let started = NIOLockedValueBox(false)
+        let router = runtime.makeRouter()
+        router.get("/slow") { _, _ -> String in
+            started.withLockedValue { $0 = true }
+            try await Task.sleep(for: .milliseconds(1500))
+            return "finished"
+        }
+        let group = runtime.makeServiceGroup(runtime.makeApplication(router: router))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            _ = try await LoopbackHTTP.waitUntilAnswering("http://127.0.0.1:\(port)/health/live")
+
+            async let slow = LoopbackHTTP.request(.GET, "http://127.0.0.1:\(port)/slow")
+            while !started.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+            await group.triggerGracefulShutdown()
+            try await Task.sleep(for: .milliseconds(200))
+
+            await #expect(throws: (any Error).self, "the listener is closed once shutdown begins") {
+                _ = try await LoopbackHTTP.request(.GET, "http://127.0.0.1:\(port)/health/live", timeout: .seconds(2))
+            }
+            let response = try await slow
+            #expect(response.status == 200)
+            #expect(response.text == "finished")
+            try await tasks.waitForAll()
+        }
+    }
+}

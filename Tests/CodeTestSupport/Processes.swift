@@ -1,0 +1,125 @@
+import Foundation
+import NIOConcurrencyHelpers
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A loopback port that was free a moment ago (bound to port 0, read back, closed).
+public func freePort() -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    precondition(descriptor >= 0, "socket() failed")
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
+    }
+    precondition(bound == 0, "bind() failed")
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Where `swift build` put the executables: next to the test bundle, unless `CODE_BIN_DIR` says otherwise.
+public func executableURL(_ name: String) -> URL {
+    if let directory = ProcessInfo.processInfo.environment["CODE_BIN_DIR"] {
+        return URL(fileURLWithPath: directory).appendingPathComponent(name)
+    }
+    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    // On Linux the runner is `<products>/code-servicesPackageTests.xctest`; elsewhere it may sit inside a bundle.
+    while !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent(name).path),
+          directory.pathComponents.count > 2 {
+        directory.deleteLastPathComponent()
+    }
+    return directory.appendingPathComponent(name)
+}
+
+/// A service executable running as a child process, with its output captured.
+public final class ServiceProcess: @unchecked Sendable {
+    public let name: String
+    public let process = Process()
+    private let stdoutPipe = Pipe()
+    private let stderrPipe = Pipe()
+    private let captured = NIOLockedValueBox<(stdout: Data, stderr: Data)>((Data(), Data()))
+    public let launchedAt: ContinuousClock.Instant
+
+    /// Starts `name` with `environment` added to a minimal environment (PATH only), so the host's own
+    /// variables cannot change what the test sees.
+    public init(_ name: String, arguments: [String] = [], environment: [String: String]) throws {
+        self.name = name
+        process.executableURL = executableURL(name)
+        process.arguments = arguments
+        process.environment = ["PATH": "/usr/bin:/bin", "LOG_FORMAT": "json"].merging(environment) { _, new in new }
+        process.standardOutput = stdoutPipe
+        process.standardError = stderrPipe
+        stdoutPipe.fileHandleForReading.readabilityHandler = { [captured] handle in
+            let data = handle.availableData
+            captured.withLockedValue { $0.stdout.append(data) }
+        }
+        stderrPipe.fileHandleForReading.readabilityHandler = { [captured] handle in
+            let data = handle.availableData
+            captured.withLockedValue { $0.stderr.append(data) }
+        }
+        launchedAt = .now
+        try process.run()
+    }
+
+    public var standardOutput: String { String(decoding: captured.withLockedValue { $0.stdout }, as: UTF8.self) }
+    public var standardError: String { String(decoding: captured.withLockedValue { $0.stderr }, as: UTF8.self) }
+
+    public var isRunning: Bool { process.isRunning }
+
+    public func signal(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Waits up to `timeout` for the process to exit; returns its status, or nil if it is still running.
+    public func waitForExit(timeout: Duration) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            if ContinuousClock.now >= deadline { return nil }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        // Let the readability handlers drain the pipes.
+        try? await Task.sleep(for: .milliseconds(50))
+        return process.terminationStatus
+    }
+
+    /// Kills the process if it is still running. Call in `defer`.
+    public func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    deinit {
+        stop()
+    }
+
+    /// Runs a command to completion (bounded by `timeout`) and returns its status and output.
+    public static func run(
+        _ name: String,
+        arguments: [String] = [],
+        environment: [String: String] = [:],
+        timeout: Duration = .seconds(30)
+    ) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let child = try ServiceProcess(name, arguments: arguments, environment: environment)
+        defer { child.stop() }
+        guard let status = await child.waitForExit(timeout: timeout) else {
+            throw ProcessTimeout(command: ([name] + arguments).joined(separator: " "), timeout: timeout)
+        }
+        return (status, child.standardOutput, child.standardError)
+    }
+}
+
+public struct ProcessTimeout: Error, CustomStringConvertible {
+    public let command: String
+    public let timeout: Duration
+    public var description: String { "\(command) did not finish within \(timeout)" }
+}

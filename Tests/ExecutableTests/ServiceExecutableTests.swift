@@ -1,0 +1,71 @@
+import CodeTestSupport
+import Foundation
+import Testing
+
+/// The three executables as an orchestrator sees them: real processes, real ports, real signals.
+@Suite("Service executables")
+struct ServiceExecutableTests {
+    static let services = ["code-api", "code-worker", "code-mcp"]
+
+    /// Environment a service needs to start on its own in a temporary directory.
+    static func environment(for service: String, port: Int, metricsPort: Int, directory: URL) -> [String: String] {
+        var environment = ["HOST": "127.0.0.1", "PORT": String(port), "METRICS_PORT": String(metricsPort), "SHUTDOWN_TIMEOUT": "5"]
+        environment.merge(ServiceFixtures.minimalEnvironment(for: service, directory: directory)) { current, _ in current }
+        return environment
+    }
+
+    @Test(arguments: services)
+    func versionNamesTheExecutable(service: String) async throws {
+        let result = try await ServiceProcess.run(service, arguments: ["--version"])
+        #expect(result.status == 0)
+        #expect(result.stdout.hasPrefix("\(service) "))
+    }
+
+    @Test(arguments: services)
+    func invalidConfigurationExits78WithOneLineNamingTheVariable(service: String) async throws {
+        let result = try await ServiceProcess.run(service, environment: ["PORT": "not-a-port"])
+        #expect(result.status == 78)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1)
+        #expect(lines.first?.contains("PORT: expected an integer") == true, "\(result.stderr)")
+    }
+
+    @Test(arguments: services)
+    func servesHealthAndMetricsAnswersHealthCheckAndStopsOnSIGTERM(service: String) async throws {
+        let directory = try ServiceFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = freePort()
+        let metricsPort = freePort()
+        let environment = Self.environment(for: service, port: port, metricsPort: metricsPort, directory: directory)
+        let process = try ServiceProcess(service, environment: environment)
+        defer { process.stop() }
+
+        _ = try await LoopbackHTTP.waitUntilAnswering("http://127.0.0.1:\(port)/health/live", since: process.launchedAt)
+
+        let metrics = try await LoopbackHTTP.request(.GET, "http://127.0.0.1:\(metricsPort)/metrics")
+        #expect(metrics.status == 200)
+        #expect(metrics.text.contains("# TYPE process_resident_memory_bytes gauge"))
+        #expect(metrics.text.contains(#"code_build_info{service="\#(service)""#))
+
+        let healthy = try await ServiceProcess.run(service, arguments: ["--health-check"], environment: environment)
+        #expect(healthy.status == 0, "\(healthy.stdout)")
+        #expect(healthy.stdout.split(separator: "\n").count == 1)
+        #expect(healthy.stdout.contains("healthy"))
+
+        process.signal(SIGTERM)
+        let status = await process.waitForExit(timeout: .seconds(8))
+        #expect(status == 0, "exit status after SIGTERM; output: \(process.standardOutput)")
+
+        // JSON logs: every line parses and names the service.
+        let lines = process.standardOutput.split(separator: "\n")
+        #expect(!lines.isEmpty)
+        for line in lines {
+            let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(record?["level"] != nil, "not a JSON log line: \(line)")
+        }
+
+        let closed = try await ServiceProcess.run(service, arguments: ["--health-check"], environment: environment)
+        #expect(closed.status == 1)
+        #expect(closed.stdout.contains("unhealthy"))
+    }
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Time from process start to the first 200 on /health/live, for each service executable.
+
+Prints min / median / p90 / max in milliseconds over --runs starts, and with --baseline-bin the same
+figures for a second build (e.g. the previous release) side by side. Loopback only; every loop is bounded.
+
+    python3 benchmarks/startup.py --bin .build/release [--baseline-bin /tmp/old/.build/release] [--runs 20]
+"""
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+SERVICES = ["code-api", "code-worker", "code-mcp"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def service_environment(service, directory):
+    """The least configuration each service needs to start (mirrors Tests/CodeTestSupport/ServiceFixtures)."""
+    env = {"PATH": "/usr/bin:/bin", "HOST": "127.0.0.1", "LOG_LEVEL": "warning"}
+    if service in ("code-api", "code-worker"):
+        env["DATABASE_URL"] = f"sqlite://{directory}/code.db"
+    if service == "code-api":
+        env["CODE_ADMIN_KEY"] = "code_" + "a" * 43
+    if service == "code-mcp":
+        env["CODE_API_URL"] = "http://127.0.0.1:9"
+        env["MCP_API_KEY"] = "code_" + "b" * 43
+        env["MCP_AUTH_TOKENS"] = "benchmark-token"
+    return env
+
+
+def time_to_live(binary, service, timeout=10.0):
+    with tempfile.TemporaryDirectory() as directory:
+        port, metrics_port = free_port(), free_port()
+        env = service_environment(service, directory)
+        env.update(PORT=str(port), METRICS_PORT=str(metrics_port))
+        url = f"http://127.0.0.1:{port}/health/live"
+        start = time.perf_counter()
+        process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while time.perf_counter() - start < timeout:
+                try:
+                    with urllib.request.urlopen(url, timeout=0.5) as response:
+                        if response.status == 200:
+                            return (time.perf_counter() - start) * 1000
+                except OSError:
+                    time.sleep(0.001)
+            raise RuntimeError(f"{service} did not answer {url} within {timeout}s")
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+
+
+def summary(samples):
+    ordered = sorted(samples)
+    p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+    return f"min {ordered[0]:7.1f}  median {statistics.median(ordered):7.1f}  p90 {p90:7.1f}  max {ordered[-1]:7.1f}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin", default=".build/release", help="folder with the executables to measure")
+    parser.add_argument("--baseline-bin", help="folder with the executables to compare against")
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+
+    builds = [("current", args.bin)] + ([("baseline", args.baseline_bin)] if args.baseline_bin else [])
+    print(f"time from exec to first 200 on /health/live, ms, {args.runs} runs each")
+    for service in SERVICES:
+        for label, folder in builds:
+            binary = os.path.join(folder, service)
+            if not os.access(binary, os.X_OK):
+                print(f"{service:12} {label:9} missing: {binary}", file=sys.stderr)
+                continue
+            # Alternate builds run by run would be fairer on a busy machine; runs are short, so sequential is fine.
+            samples = [time_to_live(binary, service) for _ in range(args.runs)]
+            print(f"{service:12} {label:9} {summary(samples)}")
+
+
+if __name__ == "__main__":
+    main()
