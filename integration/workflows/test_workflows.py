@@ -1,0 +1,1046 @@
+"""Properties of the GitHub Actions workflows that must not silently regress.
+
+The workflows cannot run on this machine (GitHub is unreachable), so this suite checks them
+statically, runs the parts that can run here (the cosign scripts with a stand-in cosign, the
+retention script under Node with a stand-in GitHub API and registry), and runs actionlint and
+zizmor (offline) from the same virtual environment as pytest.
+
+Every property is a `check_*` function that returns a list of problems for a repository root.
+`test_property` asserts the real repository has none; `test_check_can_fail` applies a small
+breaking edit to a temporary copy of `.github/` for each check and asserts the check notices,
+so no check can quietly turn into a no-op.
+
+Run: .venv/bin/pytest -q integration/workflows
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from hashlib import sha256
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+SERVICES = {"code-api", "code-worker", "code-mcp"}
+WORKFLOW_NAMES = {"ci", "release", "security-scan", "retention"}
+SHA_PIN = re.compile(r"^(?P<action>[\w.-]+/[\w.-]+(?:/[\w./-]+)?)@(?P<sha>[0-9a-f]{40})$")
+VERSION_COMMENT = re.compile(r"#\s*(?P<version>v?\d+\.\d+\.\d+)\s*$")
+OIDC_ISSUER = "https://token.actions.githubusercontent.com"
+
+Problems = list[str]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def load_workflows(root: Path) -> dict[str, dict]:
+    workflows = {}
+    for path in sorted((root / ".github" / "workflows").glob("*.y*ml")):
+        workflows[path.stem] = yaml.safe_load(path.read_text())
+    return workflows
+
+
+def triggers(workflow: dict) -> dict:
+    # YAML 1.1 reads the bare key `on` as the boolean True.
+    on = workflow.get("on", workflow.get(True))
+    if isinstance(on, str):
+        return {on: None}
+    if isinstance(on, list):
+        return {name: None for name in on}
+    return on or {}
+
+
+def jobs(workflow: dict) -> dict[str, dict]:
+    return workflow.get("jobs") or {}
+
+
+def steps(job: dict) -> list[dict]:
+    return job.get("steps") or []
+
+
+def action_of(step: dict) -> str:
+    return str(step.get("uses", "")).split("@", 1)[0]
+
+
+def steps_using(job: dict, action: str) -> list[dict]:
+    return [s for s in steps(job) if action_of(s) == action]
+
+
+def all_jobs(root: Path) -> Iterator[tuple[str, str, dict]]:
+    for wf_name, wf in load_workflows(root).items():
+        for job_name, job in jobs(wf).items():
+            yield wf_name, job_name, job
+
+
+def with_(step: dict) -> dict:
+    return step.get("with") or {}
+
+
+def lines(value) -> list[str]:
+    return [ln.strip() for ln in str(value or "").splitlines() if ln.strip()]
+
+
+def job_named(root: Path, workflow: str, job: str) -> dict:
+    wf = load_workflows(root).get(workflow) or {}
+    return jobs(wf).get(job) or {}
+
+
+def run_scripts(job: dict) -> str:
+    return "\n".join(str(s.get("run", "")) for s in steps(job))
+
+
+def matrix_values(job: dict, key: str) -> list:
+    return list(((job.get("strategy") or {}).get("matrix") or {}).get(key) or [])
+
+
+def tool(name: str) -> Path:
+    return VENV_BIN / name
+
+
+# --------------------------------------------------------------------------- general rules
+
+
+def check_workflows_present(root: Path) -> Problems:
+    found = set(load_workflows(root))
+    missing = WORKFLOW_NAMES - found
+    return [f"missing workflow {name}.yml" for name in sorted(missing)]
+
+
+def check_no_pull_request_target(root: Path) -> Problems:
+    return [
+        f"{name}: uses pull_request_target"
+        for name, wf in load_workflows(root).items()
+        if "pull_request_target" in triggers(wf)
+    ]
+
+
+def check_top_level_permissions_read_only(root: Path) -> Problems:
+    problems = []
+    for name, wf in load_workflows(root).items():
+        perms = wf.get("permissions", "missing")
+        if perms not in ({}, {"contents": "read"}):
+            problems.append(f"{name}: top-level permissions must be {{}} or contents: read, got {perms!r}")
+    return problems
+
+
+def _signs(job: dict) -> bool:
+    return "cosign sign" in run_scripts(job)
+
+
+def _pushes_to_ghcr(job: dict) -> bool:
+    login = any(with_(s).get("registry") == "ghcr.io" for s in steps_using(job, "docker/login-action"))
+    push = any(with_(s).get("push") is True for s in steps_using(job, "docker/build-push-action"))
+    return login and push
+
+
+def _manages_packages(wf_name: str, job: dict) -> bool:
+    return wf_name == "retention" and bool(steps_using(job, "actions/github-script"))
+
+
+def _uploads_sarif(job: dict) -> bool:
+    return bool(steps_using(job, "github/codeql-action/upload-sarif"))
+
+
+WRITE_JUSTIFICATION: dict[str, Callable[[str, dict], bool]] = {
+    "id-token": lambda wf, job: _signs(job),
+    "packages": lambda wf, job: _pushes_to_ghcr(job) or _manages_packages(wf, job),
+    "security-events": lambda wf, job: _uploads_sarif(job),
+}
+
+
+def check_job_permissions_least_privilege(root: Path) -> Problems:
+    """Every job declares its permissions; each write scope is justified by what the job does."""
+    problems = []
+    for wf_name, job_name, job in all_jobs(root):
+        where = f"{wf_name}/{job_name}"
+        perms = job.get("permissions")
+        if not isinstance(perms, dict):
+            problems.append(f"{where}: no explicit permissions mapping ({perms!r})")
+            continue
+        for scope, level in perms.items():
+            if level == "write":
+                justified = WRITE_JUSTIFICATION.get(scope)
+                if justified is None or not justified(wf_name, job):
+                    problems.append(f"{where}: {scope}: write is not needed by this job")
+            elif level not in ("read", "none"):
+                problems.append(f"{where}: {scope}: unexpected level {level!r}")
+        if _signs(job) and perms.get("id-token") != "write":
+            problems.append(f"{where}: signs with cosign but lacks id-token: write")
+        if _uploads_sarif(job) and perms.get("security-events") != "write":
+            problems.append(f"{where}: uploads SARIF but lacks security-events: write")
+    return problems
+
+
+def check_timeouts(root: Path) -> Problems:
+    problems = []
+    for wf_name, job_name, job in all_jobs(root):
+        minutes = job.get("timeout-minutes")
+        if not isinstance(minutes, int) or not 1 <= minutes <= 360:
+            problems.append(f"{wf_name}/{job_name}: timeout-minutes must be 1..360, got {minutes!r}")
+    return problems
+
+
+def _uses_lines(root: Path) -> Iterator[tuple[str, int, str, str]]:
+    """(file, line number, uses value, rest of line) for every `uses:` in workflows and actions."""
+    for path in sorted((root / ".github").rglob("*.y*ml")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            m = re.match(r"^\s*(?:-\s+)?uses:\s*(?P<value>[^\s#]+)(?P<rest>.*)$", line)
+            if m:
+                yield str(path.relative_to(root)), number, m["value"].strip("'\""), m["rest"]
+
+
+def check_actions_pinned(root: Path) -> Problems:
+    problems = []
+    seen = 0
+    for file, number, value, rest in _uses_lines(root):
+        seen += 1
+        if value.startswith("./"):
+            continue
+        if value.startswith("docker://"):
+            if "@sha256:" not in value:
+                problems.append(f"{file}:{number}: docker action {value} not pinned by digest")
+            continue
+        if not SHA_PIN.match(value):
+            problems.append(f"{file}:{number}: {value} is not pinned to a full 40-hex commit SHA")
+        if not VERSION_COMMENT.search(rest):
+            problems.append(f"{file}:{number}: {value} lacks a '# vX.Y.Z' version comment")
+    parsed = sum(1 for _, _, job in all_jobs(root) for s in steps(job) if "uses" in s)
+    if parsed != seen:
+        problems.append(f"line scan saw {seen} uses: but YAML has {parsed}; unusual formatting?")
+    return problems
+
+
+def check_pins_consistent(root: Path) -> Problems:
+    """One action, one commit and one version comment across all workflows."""
+    pins: dict[str, set[tuple[str, str]]] = {}
+    for _, _, value, rest in _uses_lines(root):
+        m = SHA_PIN.match(value)
+        v = VERSION_COMMENT.search(rest)
+        if m:
+            repo = "/".join(m["action"].split("/")[:2])
+            pins.setdefault(repo, set()).add((m["sha"], v["version"] if v else ""))
+    return [f"{repo} pinned inconsistently: {sorted(p)}" for repo, p in pins.items() if len(p) > 1]
+
+
+def check_checkout_without_persisted_credentials(root: Path) -> Problems:
+    problems = []
+    for wf_name, job_name, job in all_jobs(root):
+        for step in steps_using(job, "actions/checkout"):
+            if with_(step).get("persist-credentials") is not False:
+                problems.append(f"{wf_name}/{job_name}: checkout without persist-credentials: false")
+    return problems
+
+
+def check_concurrency(root: Path) -> Problems:
+    problems = []
+    wfs = load_workflows(root)
+    expected_cancel = {"ci": True, "security-scan": True, "release": False, "retention": False}
+    for name, cancel in expected_cancel.items():
+        conc = (wfs.get(name) or {}).get("concurrency")
+        if not isinstance(conc, dict) or not conc.get("group"):
+            problems.append(f"{name}: no concurrency group")
+            continue
+        if conc.get("cancel-in-progress") is not cancel:
+            problems.append(f"{name}: cancel-in-progress must be {cancel}, got {conc.get('cancel-in-progress')!r}")
+    for name in ("ci", "security-scan", "release"):
+        group = str(((wfs.get(name) or {}).get("concurrency") or {}).get("group", ""))
+        if "github.ref" not in group:
+            problems.append(f"{name}: concurrency group should be per ref/pull request: {group!r}")
+    return problems
+
+
+def check_no_expressions_in_run(root: Path) -> Problems:
+    """`${{ }}` in a run: script is template injection waiting to happen; values go through env."""
+    problems = []
+    for wf_name, job_name, job in all_jobs(root):
+        for step in steps(job):
+            if "${{" in str(step.get("run", "")):
+                problems.append(f"{wf_name}/{job_name}/{step.get('name')}: expression inside run:")
+    return problems
+
+
+# --------------------------------------------------------------------------- ci.yml
+
+
+def check_ci_triggers(root: Path) -> Problems:
+    on = triggers(load_workflows(root).get("ci") or {})
+    problems = []
+    if "pull_request" not in on:
+        problems.append("ci: not run on pull_request")
+    if "main" not in ((on.get("push") or {}).get("branches") or []):
+        problems.append("ci: not run on pushes to main")
+    return problems
+
+
+def check_ci_swift_job(root: Path) -> Problems:
+    job = job_named(root, "ci", "swift")
+    problems = []
+    container = job.get("container")
+    image = container.get("image") if isinstance(container, dict) else container
+    if image != "swift:6.3-bookworm":
+        problems.append(f"ci/swift: container must be swift:6.3-bookworm, got {image!r}")
+    services = job.get("services") or {}
+    pg = services.get("postgres") or {}
+    if not str(pg.get("image", "")).startswith("postgres:16"):
+        problems.append(f"ci/swift: postgres service must be postgres:16, got {pg.get('image')!r}")
+    url = str((job.get("env") or {}).get("CODE_TEST_POSTGRES_URL", ""))
+    if not re.match(r"^postgres(ql)?://[^@]+@postgres:5432/\w+$", url):
+        problems.append(f"ci/swift: CODE_TEST_POSTGRES_URL must reach the service host 'postgres': {url!r}")
+    script = run_scripts(job)
+    if not re.search(r"apt-get install -y\b.*\blibsqlite3-dev\b", script):
+        problems.append("ci/swift: does not apt-get install -y libsqlite3-dev")
+    if not re.search(r"^\s*make test-swift\s*$", script, re.M):
+        problems.append("ci/swift: does not run make test-swift")
+    caches = steps_using(job, "actions/cache")
+    if not caches:
+        problems.append("ci/swift: no actions/cache step")
+    for step in caches:
+        w = with_(step)
+        if str(w.get("path", "")).strip() != ".build":
+            problems.append(f"ci/swift: cache path must be .build, got {w.get('path')!r}")
+        if "hashFiles('Package.swift')" not in str(w.get("key", "")):
+            problems.append(f"ci/swift: cache key must hash Package.swift: {w.get('key')!r}")
+        if "Package.resolved" in str(w.get("key", "")):
+            problems.append("ci/swift: Package.resolved is not committed; do not key on it")
+    return problems
+
+
+def check_ci_lint_job(root: Path) -> Problems:
+    job = job_named(root, "ci", "lint")
+    problems = []
+    if not re.search(r"^\s*make lint\s*$", run_scripts(job), re.M):
+        problems.append("ci/lint: does not run make lint")
+    pythons = steps_using(job, "actions/setup-python")
+    env = load_workflows(root).get("ci", {}).get("env") or {}
+    versions = {str(with_(s).get("python-version")).replace("${{ env.PYTHON_VERSION }}", str(env.get("PYTHON_VERSION"))) for s in pythons}
+    if versions != {"3.11"}:
+        problems.append(f"ci/lint: Python must be 3.11 via actions/setup-python, got {versions}")
+    return problems
+
+
+def check_ci_containers_job(root: Path) -> Problems:
+    job = job_named(root, "ci", "containers")
+    problems = []
+    if not job.get("runs-on", "").startswith("ubuntu"):
+        problems.append("ci/containers: needs a runner with Docker (ubuntu-*)")
+    if not re.search(r"^\s*make test-containers\s*$", run_scripts(job), re.M):
+        problems.append("ci/containers: does not run make test-containers")
+    return problems
+
+
+# --------------------------------------------------------------------------- release.yml
+
+
+def _release_job(root: Path) -> dict:
+    return job_named(root, "release", "image")
+
+
+def _step(job: dict, action: str) -> dict:
+    found = steps_using(job, action)
+    return found[0] if found else {}
+
+
+def check_release_triggers(root: Path) -> Problems:
+    push = triggers(load_workflows(root).get("release") or {}).get("push") or {}
+    problems = []
+    if push.get("tags") != ["v*.*.*"]:
+        problems.append(f"release: push tags must be ['v*.*.*'], got {push.get('tags')!r}")
+    if push.get("branches") != ["main"]:
+        problems.append(f"release: push branches must be ['main'], got {push.get('branches')!r}")
+    return problems
+
+
+def check_release_matrix(root: Path) -> Problems:
+    job = _release_job(root)
+    problems = []
+    services = set(matrix_values(job, "service"))
+    if services != SERVICES:
+        problems.append(f"release: matrix services {sorted(services)} != {sorted(SERVICES)}")
+    build = _step(job, "docker/build-push-action")
+    if with_(build).get("target") != "${{ matrix.service }}":
+        problems.append("release: build target must be the matrix service")
+    if with_(build).get("file") != "docker/Dockerfile" or with_(build).get("context") != ".":
+        problems.append("release: must build docker/Dockerfile with the repository root as context")
+    for action in ("docker/setup-qemu-action", "docker/setup-buildx-action"):
+        if not steps_using(job, action):
+            problems.append(f"release: missing {action}")
+    login = _step(job, "docker/login-action")
+    if with_(login).get("registry") != "ghcr.io" or with_(login).get("password") != "${{ secrets.GITHUB_TOKEN }}":
+        problems.append("release: must log in to ghcr.io with GITHUB_TOKEN")
+    return problems
+
+
+def check_release_platforms(root: Path) -> Problems:
+    build = _step(_release_job(root), "docker/build-push-action")
+    platforms = {p.strip() for p in str(with_(build).get("platforms", "")).split(",")}
+    missing = {"linux/amd64", "linux/arm64"} - platforms
+    problems = [f"release: platforms lack {sorted(missing)}"] if missing else []
+    if with_(build).get("push") is not True:
+        problems.append("release: build-push-action must push")
+    return problems
+
+
+def check_release_tag_rules(root: Path) -> Problems:
+    job = _release_job(root)
+    meta = _step(job, "docker/metadata-action")
+    tags = lines(with_(meta).get("tags"))
+    flavor = lines(with_(meta).get("flavor"))
+    problems = []
+    for pattern in ("{{version}}", "{{major}}.{{minor}}", "{{major}}"):
+        if f"type=semver,pattern={pattern}" not in tags:
+            problems.append(f"release: no semver tag rule pattern={pattern}")
+    if "latest=false" not in flavor:
+        problems.append("release: flavor latest=false is needed so only releases get latest")
+    latest = [t for t in tags if re.search(r"value=latest\b", t)]
+    if len(latest) != 1 or "refs/tags/v" not in latest[0] or "enable=" not in latest[0]:
+        problems.append(f"release: latest must be enabled only for v* tags: {latest}")
+    elif "contains(github.ref_name, '-')" not in latest[0]:
+        problems.append("release: latest must skip pre-release tags (v1.2.3-rc.1)")
+    main_sha = [t for t in tags if t.startswith("type=sha") and "prefix=main-" in t]
+    if len(main_sha) != 1 or "enable={{is_default_branch}}" not in main_sha[0]:
+        problems.append(f"release: need type=sha,prefix=main- limited to the default branch: {main_sha}")
+    short_sha = [t for t in tags if t.startswith("type=sha") and "prefix=sha-" in t]
+    if len(short_sha) != 1 or "format=short" not in short_sha[0] or "github.ref_type == 'branch'" not in short_sha[0]:
+        problems.append(f"release: need type=sha,prefix=sha-,format=short for branch builds: {short_sha}")
+    build = _step(job, "docker/build-push-action")
+    if with_(build).get("tags") != "${{ steps.meta.outputs.tags }}":
+        problems.append("release: build must use the metadata-action tags")
+    if with_(build).get("labels") != "${{ steps.meta.outputs.labels }}":
+        problems.append("release: build must use the metadata-action labels")
+    return problems
+
+
+def check_release_registry_cache(root: Path) -> Problems:
+    w = with_(_step(_release_job(root), "docker/build-push-action"))
+    ref = "ref=${{ steps.image.outputs.name }}:buildcache"
+    problems = []
+    if w.get("cache-from") != f"type=registry,{ref}":
+        problems.append(f"release: cache-from must be the registry buildcache: {w.get('cache-from')!r}")
+    if w.get("cache-to") != f"type=registry,{ref},mode=max":
+        problems.append(f"release: cache-to must be the registry buildcache with mode=max: {w.get('cache-to')!r}")
+    image_step = next((s for s in steps(_release_job(root)) if s.get("id") == "image"), {})
+    if 'ghcr.io/${owner}/${SERVICE}' not in str(image_step.get("run", "")):
+        problems.append("release: image name must be ghcr.io/<owner>/<service>")
+    return problems
+
+
+def check_release_attestations(root: Path) -> Problems:
+    w = with_(_step(_release_job(root), "docker/build-push-action"))
+    problems = []
+    if w.get("provenance") != "mode=max":
+        problems.append(f"release: provenance must be mode=max, got {w.get('provenance')!r}")
+    if w.get("sbom") is not True:
+        problems.append(f"release: sbom must be true, got {w.get('sbom')!r}")
+    return problems
+
+
+def check_release_build_args(root: Path) -> Problems:
+    args = {}
+    for line in lines(with_(_step(_release_job(root), "docker/build-push-action")).get("build-args")):
+        key, _, value = line.partition("=")
+        args[key] = value
+    problems = []
+    for key in ("VERSION", "REVISION", "CREATED"):
+        if "steps.meta.outputs" not in args.get(key, ""):
+            problems.append(f"release: build arg {key} must come from the metadata-action outputs")
+    return problems
+
+
+def _signing_steps(job: dict) -> tuple[int, int, int, int]:
+    def index(pred) -> int:
+        return next((i for i, s in enumerate(steps(job)) if pred(s)), -1)
+
+    build = index(lambda s: action_of(s) == "docker/build-push-action")
+    install = index(lambda s: action_of(s) == "sigstore/cosign-installer")
+    sign = index(lambda s: "cosign sign" in str(s.get("run", "")))
+    verify = index(lambda s: "cosign verify" in str(s.get("run", "")))
+    return build, install, sign, verify
+
+
+def check_release_signing_static(root: Path) -> Problems:
+    job = _release_job(root)
+    build, install, sign, verify = _signing_steps(job)
+    problems = []
+    if min(build, install, sign, verify) < 0 or not build < sign < verify or not install < sign:
+        return [f"release: need build, cosign-installer, sign, verify in order (got {build, install, sign, verify})"]
+    build_id = steps(job)[build].get("id")
+    for i in (sign, verify):
+        env = steps(job)[i].get("env") or {}
+        if env.get("DIGEST") != f"${{{{ steps.{build_id}.outputs.digest }}}}":
+            problems.append(f"release: step {steps(job)[i].get('name')!r} must take DIGEST from the build step")
+    return problems
+
+
+def _run_with_fake_cosign(step: dict, repository: str) -> tuple[int, list[list[str]], str]:
+    """Runs a step's script as GitHub would (bash -eo pipefail) with cosign replaced by a recorder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        record = tmpdir / "calls"
+        fake = tmpdir / "cosign"
+        fake.write_text('#!/usr/bin/env bash\nprintf "%s\\0" "$@" >> "$COSIGN_RECORD"\nprintf "\\n" >> "$COSIGN_RECORD"\n')
+        fake.chmod(0o755)
+        script = tmpdir / "step.sh"
+        script.write_text(str(step.get("run", "")))
+        env = {
+            "PATH": f"{tmpdir}:{os.environ['PATH']}",
+            "COSIGN_RECORD": str(record),
+            "GITHUB_REPOSITORY": repository,
+            "IMAGE": "ghcr.io/acme/code-api",
+            "DIGEST": "sha256:" + "ab" * 32,
+        }
+        proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+                              env=env, capture_output=True, text=True, timeout=30)
+        calls = []
+        if record.exists():
+            for chunk in record.read_text().split("\n"):
+                if chunk:
+                    calls.append(chunk.split("\0")[:-1])
+        return proc.returncode, calls, proc.stdout + proc.stderr
+
+
+def check_release_signing_behaviour(root: Path) -> Problems:
+    """Signs image@digest (never a tag) and verifies identity and issuer tightly enough."""
+    job = _release_job(root)
+    _, _, sign, verify = _signing_steps(job)
+    if sign < 0 or verify < 0:
+        return ["release: no cosign sign / verify steps"]
+    problems = []
+    pinned = "ghcr.io/acme/code-api@sha256:" + "ab" * 32
+    rc, calls, out = _run_with_fake_cosign(steps(job)[sign], "Acme/code.services")
+    if rc != 0 or len(calls) != 1:
+        return [f"release: sign step failed or called cosign {len(calls)} times: {out}"]
+    args = calls[0]
+    if args[:1] != ["sign"] or "--yes" not in args:
+        problems.append(f"release: expected 'cosign sign --yes ...', got {args}")
+    refs = [a for a in args[1:] if not a.startswith("-")]
+    if refs != [pinned]:
+        problems.append(f"release: must sign exactly the pushed digest {pinned}, got {refs}")
+    rc, calls, out = _run_with_fake_cosign(steps(job)[verify], "Acme/code.services")
+    if rc != 0 or len(calls) != 1:
+        return problems + [f"release: verify step failed or called cosign {len(calls)} times: {out}"]
+    args = calls[0]
+    if args[:1] != ["verify"] or pinned not in args:
+        problems.append(f"release: must verify the pushed digest, got {args}")
+
+    def flag(name: str) -> str | None:
+        return args[args.index(name) + 1] if name in args[:-1] else None
+
+    if flag("--certificate-oidc-issuer") != OIDC_ISSUER:
+        problems.append(f"release: --certificate-oidc-issuer must be {OIDC_ISSUER}")
+    regexp = flag("--certificate-identity-regexp")
+    if regexp is None:
+        return problems + ["release: verify lacks --certificate-identity-regexp"]
+    ours = "https://github.com/Acme/code.services/.github/workflows/release.yml@refs/"
+    for good in (ours + "tags/v1.2.3", ours + "heads/main"):
+        if not re.search(regexp, good):
+            problems.append(f"release: identity regexp {regexp!r} rejects our own signer {good}")
+    for bad in (
+        "https://github.com/Evil/code.services/.github/workflows/release.yml@refs/heads/main",
+        "https://github.com/Acme/code.services/.github/workflows/ci.yml@refs/heads/main",
+        "https://github.com/Acme/code.services/.github/workflows/release.yml@refs/heads/feature",
+        "https://github.com/Acme/codeXservices/.github/workflows/release.yml@refs/heads/main",
+    ):
+        if re.search(regexp, bad):
+            problems.append(f"release: identity regexp {regexp!r} accepts foreign signer {bad}")
+    return problems
+
+
+# --------------------------------------------------------------------------- security-scan.yml
+
+
+def check_scan_triggers(root: Path) -> Problems:
+    on = triggers(load_workflows(root).get("security-scan") or {})
+    problems = []
+    if "pull_request" not in on:
+        problems.append("security-scan: not run on pull_request")
+    if "main" not in ((on.get("push") or {}).get("branches") or []):
+        problems.append("security-scan: not run on pushes to main")
+    schedule = on.get("schedule") or []
+    if not schedule or not all("cron" in s for s in schedule):
+        problems.append("security-scan: no weekly schedule")
+    return problems
+
+
+def _sarif_pairs(job: dict) -> list[tuple[dict, dict]]:
+    """(trivy step writing SARIF, upload-sarif step reading that file)."""
+    pairs = []
+    uploads = steps_using(job, "github/codeql-action/upload-sarif")
+    for trivy in steps_using(job, "aquasecurity/trivy-action"):
+        if with_(trivy).get("format") != "sarif":
+            continue
+        match = [u for u in uploads if with_(u).get("sarif_file") == with_(trivy).get("output")]
+        pairs.append((trivy, match[0] if match else {}))
+    return pairs
+
+
+def check_scan_images(root: Path) -> Problems:
+    job = job_named(root, "security-scan", "image")
+    problems = []
+    if set(matrix_values(job, "service")) != SERVICES:
+        problems.append("security-scan: image matrix must cover all three services")
+    build = _step(job, "docker/build-push-action")
+    w = with_(build)
+    if w.get("load") is not True or w.get("push") is True or w.get("target") != "${{ matrix.service }}":
+        problems.append("security-scan: must build each service locally (load: true, no push)")
+    pairs = _sarif_pairs(job)
+    if not pairs:
+        problems.append("security-scan: no Trivy image scan with SARIF output")
+    for trivy, upload in pairs:
+        t = with_(trivy)
+        if t.get("scan-type", "image") != "image" or t.get("image-ref") != w.get("tags"):
+            problems.append("security-scan: Trivy must scan the image that was just built")
+        if t.get("severity") != "CRITICAL,HIGH":
+            problems.append(f"security-scan: image severity must be CRITICAL,HIGH, got {t.get('severity')!r}")
+        if t.get("limit-severities-for-sarif") is not True:
+            problems.append("security-scan: limit-severities-for-sarif: true is needed for SARIF to honour severity")
+        if not upload:
+            problems.append(f"security-scan: SARIF {t.get('output')!r} is never uploaded")
+        elif "${{ matrix.service }}" not in str(with_(upload).get("category", "")):
+            problems.append("security-scan: upload-sarif category must differ per image")
+    return problems
+
+
+def check_scan_config(root: Path) -> Problems:
+    job = job_named(root, "security-scan", "config")
+    problems = []
+    pairs = _sarif_pairs(job)
+    scanned = set()
+    for trivy, upload in pairs:
+        t = with_(trivy)
+        if t.get("scan-type") != "config":
+            continue
+        ref = str(t.get("scan-ref", "."))
+        if ref == "${{ matrix.directory }}":
+            scanned |= set(matrix_values(job, "directory"))
+        else:
+            scanned.add(ref.strip("./"))
+        if not upload:
+            problems.append("security-scan: config SARIF is never uploaded")
+        elif "${{ matrix.directory }}" not in str(with_(upload).get("category", "")) and ref == "${{ matrix.directory }}":
+            problems.append("security-scan: config upload category must differ per directory")
+    if not {"docker", "compose"} <= scanned:
+        problems.append(f"security-scan: Trivy config scan must cover docker/ and compose/, covers {sorted(scanned)}")
+    return problems
+
+
+# --------------------------------------------------------------------------- retention.yml
+
+
+def _retention_job(root: Path) -> dict:
+    return job_named(root, "retention", "prune")
+
+
+def check_retention_triggers_and_dry_run(root: Path) -> Problems:
+    on = triggers(load_workflows(root).get("retention") or {})
+    problems = []
+    if not on.get("schedule"):
+        problems.append("retention: no schedule")
+    dry_run = (((on.get("workflow_dispatch") or {}).get("inputs")) or {}).get("dry_run") or {}
+    if dry_run.get("type") != "boolean" or dry_run.get("default") is not True:
+        problems.append(f"retention: workflow_dispatch needs a boolean dry_run input defaulting to true: {dry_run}")
+    expr = str((_retention_job(root).get("env") or {}).get("DRY_RUN", ""))
+    if "inputs.dry_run" not in expr or "workflow_dispatch" not in expr:
+        problems.append(f"retention: DRY_RUN must follow the dry_run input on manual runs: {expr!r}")
+    return problems
+
+
+def check_retention_constants(root: Path) -> Problems:
+    job = _retention_job(root)
+    env = job.get("env") or {}
+    problems = []
+
+    def number(name: str) -> int | None:
+        try:
+            return int(env.get(name))
+        except (TypeError, ValueError):
+            return None
+
+    if number("KEEP_MOST_RECENT") != 10:
+        problems.append(f"retention: KEEP_MOST_RECENT must be 10, got {env.get('KEEP_MOST_RECENT')!r}")
+    if number("MAX_AGE_DAYS") != 30:
+        problems.append(f"retention: MAX_AGE_DAYS must be 30, got {env.get('MAX_AGE_DAYS')!r}")
+    if set(str(env.get("PACKAGES", "")).split()) != SERVICES:
+        problems.append(f"retention: PACKAGES must be the three services, got {env.get('PACKAGES')!r}")
+    if not {"latest", "stable"} <= set(str(env.get("PROTECTED_TAGS", "")).split()):
+        problems.append(f"retention: PROTECTED_TAGS must include latest and stable: {env.get('PROTECTED_TAGS')!r}")
+    try:
+        semver = re.compile(str(env.get("PROTECTED_SEMVER_PATTERN")))
+        alias = re.compile(str(env.get("PROTECTED_ALIAS_PATTERN")))
+    except re.error as error:
+        return problems + [f"retention: protected patterns do not compile: {error}"]
+    for tag in ("1.2.3", "v1.2.3", "10.20.30"):
+        if not semver.search(tag):
+            problems.append(f"retention: semver pattern does not protect {tag}")
+    for tag in ("1.2", "1", "v2"):
+        if not alias.search(tag):
+            problems.append(f"retention: alias pattern does not protect {tag}")
+    for tag in ("main-" + "a" * 40, "sha-abc1234", "1.2.3-rc.1", "buildcache", "pr-12"):
+        if semver.search(tag) or alias.search(tag):
+            problems.append(f"retention: protected patterns wrongly protect {tag}")
+    if job.get("permissions") != {"packages": "write"}:
+        problems.append(f"retention: job permissions must be exactly packages: write, got {job.get('permissions')!r}")
+    script = str(with_(_step(job, "actions/github-script")).get("script", ""))
+    for name in ("KEEP_MOST_RECENT", "MAX_AGE_DAYS", "PROTECTED_TAGS", "PROTECTED_SEMVER_PATTERN",
+                 "PROTECTED_ALIAS_PATTERN", "PACKAGES", "DRY_RUN", "CACHE_TAGS", "GRACE_HOURS"):
+        if f"process.env.{name}" not in script:
+            problems.append(f"retention: the script does not read {name}")
+    return problems
+
+
+# A package as the retention script will see it. Ages in hours; `expect` is the policy's answer.
+def _digest(label: str) -> str:
+    return "sha256:" + sha256(label.encode()).hexdigest()
+
+
+def _retention_fixture() -> tuple[list[dict], dict[str, list[str]]]:
+    day = 24
+    versions: list[dict] = []
+    manifests: dict[str, list[str]] = {}
+
+    def add(label: str, tags: list[str], age: float, expect: str, children: tuple[str, ...] = ()):
+        versions.append({"id": len(versions) + 1, "label": label, "digest": _digest(label),
+                         "tags": tags, "age_hours": age, "expect": expect})
+        if children:
+            manifests[_digest(label)] = [_digest(c) for c in children]
+        for child in children:
+            versions.append({"id": len(versions) + 1, "label": child, "digest": _digest(child),
+                             "tags": [], "age_hours": age, "expect": expect})
+
+    release = _digest("release-1.2.3")
+    add("release-1.2.3", ["1.2.3", "1.2", "1", "latest"], 100 * day, "keep",
+        ("rel-amd64", "rel-arm64", "rel-att-amd64", "rel-att-arm64"))
+    add("release-0.9.0", ["0.9.0"], 200 * day, "keep", ("old-amd64",))
+    add("stable", ["stable"], 90 * day, "keep")
+    add("cache", ["buildcache"], 36, "keep")  # must not take one of the ten places
+    add("sig-release", [release.replace(":", "-") + ".sig"], 100 * day, "keep")
+    add("referrers-release", [release.replace(":", "-")], 100 * day, "keep", ("bundle-release",))
+    add("young", ["main-young", "sha-young"], 5 * day, "keep", ("young-amd64",))
+    for age in range(31, 46):  # ten most recent tagged = young + 31..39 days
+        add(f"main-{age}", [f"main-{age}", f"sha-{age}"], age * day,
+            "keep" if age <= 39 else "delete", (f"main-{age}-amd64",))
+    add("sig-main-45", [_digest("main-45").replace(":", "-") + ".sig"], 45 * day, "delete")
+    add("rc", ["1.3.0-rc.1"], 40 * day, "delete")
+    add("orphan", [], 10 * day, "delete")
+    add("in-flight", [], 2, "keep")
+    return versions, manifests
+
+
+NODE_HARNESS = textwrap.dedent(r"""
+    const fs = require('fs');
+    const input = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+    const script = fs.readFileSync(process.argv[3], 'utf8');
+    const now = Date.now();
+    const out = { listed: [], deleted: [], logs: [], failed: null, error: null, fetched: [], summary: null };
+    const log = (kind) => (msg) => out.logs.push(`${kind}: ${msg}`);
+    const api = {
+      getAllPackageVersionsForPackageOwnedByOrg: async () => { throw new Error('call through paginate'); },
+      getAllPackageVersionsForPackageOwnedByUser: async () => { throw new Error('call through paginate'); },
+      deletePackageVersionForOrg: async (p) => del('org', p),
+      deletePackageVersionForUser: async (p) => del('user', p),
+    };
+    async function del(kind, p) {
+      if (input.delete_status) { const e = new Error('denied'); e.status = input.delete_status; throw e; }
+      out.deleted.push({ kind, ...p });
+    }
+    const github = {
+      rest: {
+        packages: api,
+        users: { getByUsername: async ({ username }) => ({ data: { login: username, type: input.api_owner_type } }) },
+      },
+      paginate: async (fn, params) => {
+        const kind = fn === api.getAllPackageVersionsForPackageOwnedByOrg ? 'org'
+          : fn === api.getAllPackageVersionsForPackageOwnedByUser ? 'user' : 'other';
+        out.listed.push({ kind, ...params });
+        const pkg = input.packages[params.package_name];
+        if (pkg === undefined) { const e = new Error('Not Found'); e.status = 404; throw e; }
+        return pkg.map((v) => ({
+          id: v.id, name: v.digest,
+          created_at: new Date(now - v.age_hours * 3600e3).toISOString(),
+          updated_at: new Date(now - v.age_hours * 3600e3).toISOString(),
+          metadata: { package_type: 'container', container: { tags: v.tags } },
+        }));
+      },
+    };
+    globalThis.fetch = async (url, options) => {
+      out.fetched.push(url);
+      const auth = (options && options.headers && options.headers.Authorization) || '';
+      if (url.startsWith('https://ghcr.io/token?')) {
+        const basic = Buffer.from(auth.replace(/^Basic /, ''), 'base64').toString();
+        if (!basic.endsWith(':' + process.env.REGISTRY_TOKEN)) return { ok: false, status: 401, json: async () => ({}) };
+        return { ok: true, status: 200, json: async () => ({ token: 'registry-bearer' }) };
+      }
+      const m = /^https:\/\/ghcr\.io\/v2\/([^/]+)\/([^/]+)\/manifests\/(sha256:[0-9a-f]{64})$/.exec(url);
+      if (!m || auth !== 'Bearer registry-bearer') return { ok: false, status: 401, json: async () => ({}) };
+      if (m[1] !== input.owner.toLowerCase()) return { ok: false, status: 404, json: async () => ({}) };
+      if (input.fail_manifest === m[3]) return { ok: false, status: 500, json: async () => ({}) };
+      const children = input.manifests[m[3]];
+      const body = children
+        ? { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json',
+            manifests: children.map((d) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d })) }
+        : { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', layers: [] };
+      return { ok: true, status: 200, json: async () => body };
+    };
+    const summary = {
+      addHeading() { return this; },
+      addTable(rows) { out.summary = rows; return this; },
+      async write() { return this; },
+    };
+    const core = {
+      info: log('info'), notice: log('notice'), warning: log('warning'), error: log('error'),
+      startGroup: log('group'), endGroup: () => {}, setFailed: (m) => { out.failed = m; }, summary,
+    };
+    const context = { repo: { owner: input.owner, repo: 'code' },
+                      payload: input.owner_type ? { repository: { owner: { type: input.owner_type } } } : {} };
+    const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+    const fn = new AsyncFunction('require', 'github', 'context', 'core', 'glob', 'io', 'exec', 'getOctokit', script);
+    fn(require, github, context, core, {}, {}, {}, () => { throw new Error('unused'); })
+      .catch((e) => { out.error = String(e && e.message || e); })
+      .finally(() => process.stdout.write(JSON.stringify(out)));
+""")
+
+
+def _run_retention(root: Path, **scenario) -> dict:
+    job = _retention_job(root)
+    script = str(with_(_step(job, "actions/github-script")).get("script", ""))
+    env = {k: str(v) for k, v in (job.get("env") or {}).items() if "${{" not in str(v)}
+    env.update({"PATH": os.environ["PATH"], "REGISTRY_TOKEN": "gh-token-must-not-leak",
+                "DRY_RUN": scenario.pop("dry_run")})
+    versions, manifests = _retention_fixture()
+    data = {"owner": "Acme", "owner_type": "Organization", "manifests": manifests,
+            "packages": {"code-api": versions, "code-mcp": []}}
+    data.update(scenario)
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {name: Path(tmp) / name for name in ("input.json", "script.js", "harness.js")}
+        files["input.json"].write_text(json.dumps(data))
+        files["script.js"].write_text(script)
+        files["harness.js"].write_text(NODE_HARNESS)
+        proc = subprocess.run(["node", str(files["harness.js"]), str(files["input.json"]), str(files["script.js"])],
+                              env=env, capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise AssertionError(f"node harness failed: {proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def check_retention_behaviour(root: Path) -> Problems:
+    """Runs the real retention script against a stand-in GitHub API and registry."""
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed; the retention script cannot be exercised")
+    versions, _ = _retention_fixture()
+    label = {v["id"]: v["label"] for v in versions}
+    expected = {v["id"] for v in versions if v["expect"] == "delete"}
+    problems = []
+
+    out = _run_retention(root, dry_run="false")
+    deleted = {d["package_version_id"] for d in out["deleted"]}
+    if out["error"] or out["failed"]:
+        problems.append(f"retention: run failed: {out['error'] or out['failed']}")
+    if deleted != expected:
+        wrong = sorted(label[i] for i in deleted - expected)
+        kept = sorted(label[i] for i in expected - deleted)
+        problems.append(f"retention: deleted wrongly {wrong}; failed to delete {kept}")
+    if any(d["kind"] != "org" or d["org"] != "Acme" or d["package_name"] != "code-api"
+           or d["package_type"] != "container" for d in out["deleted"]):
+        problems.append(f"retention: deletions must target the org's code-api container package: {out['deleted'][:2]}")
+    listed = {entry["package_name"] for entry in out["listed"]}
+    if listed != SERVICES:
+        problems.append(f"retention: must list all three packages, listed {sorted(listed)}")
+    if not any("code-worker" in line and line.startswith("notice") for line in out["logs"]):
+        problems.append("retention: a missing package must be reported and skipped")
+    if any("gh-token-must-not-leak" in line for line in out["logs"]):
+        problems.append("retention: the token appears in the log")
+
+    dry = _run_retention(root, dry_run="true")
+    if dry["deleted"]:
+        problems.append(f"retention: dry run deleted {len(dry['deleted'])} versions")
+    rows = [r for r in (dry["summary"] or [])[1:] if r[-1] == "would delete"]
+    if len(rows) != len(expected):
+        problems.append(f"retention: dry run should report {len(expected)} deletions, reported {len(rows)}")
+
+    user = _run_retention(root, dry_run="false", owner_type="User")
+    if {d["kind"] for d in user["deleted"]} != {"user"} or any(d.get("username") != "Acme" for d in user["deleted"]):
+        problems.append("retention: user-owned packages must use the user endpoints")
+    for api_type, kind in (("Organization", "org"), ("User", "user")):
+        scheduled = _run_retention(root, dry_run="false", owner_type=None, api_owner_type=api_type)
+        if {d["kind"] for d in scheduled["deleted"]} != {kind}:
+            problems.append(f"retention: without a repository payload, a {api_type} owner must be looked up")
+
+    broken = _run_retention(root, dry_run="false", fail_manifest=_digest("main-31"))
+    if broken["deleted"] or not broken["error"]:
+        problems.append("retention: an unreadable manifest must abort before any deletion")
+
+    denied = _run_retention(root, dry_run="false", delete_status=403)
+    if not denied["failed"]:
+        problems.append("retention: failed deletions must fail the job")
+    return problems
+
+
+# --------------------------------------------------------------------------- dependabot
+
+
+def check_dependabot(root: Path) -> Problems:
+    path = root / ".github" / "dependabot.yml"
+    if not path.exists():
+        return ["dependabot.yml is missing"]
+    config = yaml.safe_load(path.read_text()) or {}
+    have = {(u.get("package-ecosystem"), str(u.get("directory")).rstrip("/") or "/") for u in config.get("updates", [])}
+    want = {("github-actions", "/"), ("docker", "/docker"), ("swift", "/")}
+    return [f"dependabot: no updates for {eco} in {d}" for eco, d in sorted(want - have)]
+
+
+# --------------------------------------------------------------------------- linters
+
+
+def _lint_env() -> dict[str, str]:
+    # actionlint runs shellcheck on run: scripts when it finds it on PATH.
+    return {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", "NO_COLOR": "1"}
+
+
+def check_actionlint(root: Path) -> Problems:
+    if not tool("shellcheck").exists():
+        return [f"shellcheck is not in {VENV_BIN}; actionlint would skip run: scripts"]
+    files = sorted(str(p.relative_to(root)) for p in (root / ".github" / "workflows").glob("*.y*ml"))
+    proc = subprocess.run([str(tool("actionlint")), "-no-color", *files], cwd=root, env=_lint_env(),
+                          capture_output=True, text=True, timeout=120)
+    return [] if proc.returncode == 0 else [f"actionlint exit {proc.returncode}:\n{proc.stdout}{proc.stderr}"]
+
+
+def check_zizmor(root: Path) -> Problems:
+    proc = subprocess.run([str(tool("zizmor")), "--offline", "--no-progress", "--color", "never", ".github"],
+                          cwd=root, env=_lint_env(), capture_output=True, text=True, timeout=120)
+    return [] if proc.returncode == 0 else [f"zizmor exit {proc.returncode}:\n{proc.stdout}{proc.stderr}"]
+
+
+# --------------------------------------------------------------------------- tests
+
+CHECKS: dict[str, Callable[[Path], Problems]] = {
+    name.removeprefix("check_"): fn for name, fn in dict(globals()).items() if name.startswith("check_")
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_property(name: str) -> None:
+    problems = CHECKS[name](ROOT)
+    assert not problems, "\n".join(problems)
+
+
+# (check, file, text to replace, replacement). Each edit breaks exactly what its check guards.
+P = "persist-credentials: false"
+MUTATIONS: list[tuple[str, str, str, str]] = [
+    ("workflows_present", "retention.yml", None, None),  # file removed
+    ("no_pull_request_target", "ci.yml", "on:\n  pull_request:\n", "on:\n  pull_request_target:\n"),
+    ("top_level_permissions_read_only", "ci.yml", "permissions:\n  contents: read\n\n#", "permissions:\n  contents: write\n\n#"),
+    ("top_level_permissions_read_only", "release.yml", "permissions:\n  contents: read\n\n#", "permissions: write-all\n\n#"),
+    ("job_permissions_least_privilege", "ci.yml", "timeout-minutes: 20\n    permissions:\n      contents: read\n",
+     "timeout-minutes: 20\n    permissions:\n      contents: read\n      packages: write\n"),
+    ("job_permissions_least_privilege", "release.yml", "      id-token: write  # cosign", "      # cosign"),
+    ("job_permissions_least_privilege", "security-scan.yml", "      actions: read  # needed by upload-sarif in private repositories\n    strategy:\n      fail-fast: false\n      matrix:\n        service",
+     "      id-token: write\n    strategy:\n      fail-fast: false\n      matrix:\n        service"),
+    ("job_permissions_least_privilege", "security-scan.yml", "      security-events: write  # upload SARIF to code scanning\n", ""),
+    ("job_permissions_least_privilege", "retention.yml", "      packages: write  # list", "      contents: write\n      packages: write  # list"),
+    ("timeouts", "security-scan.yml", "    timeout-minutes: 15\n", ""),
+    ("actions_pinned", "ci.yml", "actions/setup-python@a309ff8b426b58ec0e2a45f0f869d46889d02405  # v6.2.0", "actions/setup-python@v6"),
+    ("actions_pinned", "release.yml", "cosign-installer@cad07c2e89fa2edd6e2d7bab4c1aa38e53f76003  # v4.1.1", "cosign-installer@cad07c2e89fa2edd6e2d7bab4c1aa38e53f76003"),
+    ("actions_pinned", "retention.yml", "github-script@3a2844b7e9c422d3c10d287c895573f7108da1b3", "github-script@3a2844b7e9c422d3c10d287c895573f7108da1b"),
+    ("pins_consistent", "ci.yml", "checkout@de0fac2e4500dabe0009e67214ff5f5447ce83dd  # v6.0.2", "checkout@08c6903cd8c0fde910a37f88322edcfb5dd907a8  # v5.0.0"),
+    ("checkout_without_persisted_credentials", "release.yml", P, "persist-credentials: true"),
+    ("checkout_without_persisted_credentials", "security-scan.yml", "        with:\n          " + P + "\n\n      - name: Trivy config", "\n      - name: Trivy config"),
+    ("concurrency", "ci.yml", "cancel-in-progress: true", "cancel-in-progress: false"),
+    ("concurrency", "release.yml", "cancel-in-progress: false", "cancel-in-progress: true"),
+    ("concurrency", "security-scan.yml", "concurrency:\n", "x-concurrency:\n"),
+    ("no_expressions_in_run", "release.yml", 'cosign sign --yes "${IMAGE}@${DIGEST}"', 'cosign sign --yes "${IMAGE}@${{ steps.build.outputs.digest }}"'),
+    ("ci_triggers", "ci.yml", "  push:\n    branches: [main]\n", "  push:\n    branches: [develop]\n"),
+    ("ci_swift_job", "ci.yml", "image: swift:6.3-bookworm", "image: swift:6.0-bookworm"),
+    ("ci_swift_job", "ci.yml", "@postgres:5432/", "@localhost:5432/"),
+    ("ci_swift_job", "ci.yml", "libsqlite3-dev make", "make"),
+    ("ci_swift_job", "ci.yml", "run: make test-swift", "run: swift test"),
+    ("ci_swift_job", "ci.yml", "image: postgres:16", "image: postgres:15"),
+    ("ci_swift_job", "ci.yml", "hashFiles('Package.swift') }}-${{", "hashFiles('Package.resolved') }}-${{"),
+    ("ci_lint_job", "ci.yml", "run: make lint", "run: make check"),
+    ("ci_lint_job", "ci.yml", 'PYTHON_VERSION: "3.11"', 'PYTHON_VERSION: "3.12"'),
+    ("ci_containers_job", "ci.yml", "run: make test-containers", "run: make test-e2e"),
+    ("release_triggers", "release.yml", 'tags: ["v*.*.*"]', 'tags: ["*"]'),
+    ("release_triggers", "release.yml", "    branches: [main]\n", ""),
+    ("release_matrix", "release.yml", "service: [code-api, code-worker, code-mcp]", "service: [code-api, code-worker]"),
+    ("release_matrix", "release.yml", "target: ${{ matrix.service }}", "target: code-api"),
+    ("release_matrix", "release.yml", "password: ${{ secrets.GITHUB_TOKEN }}", "password: ${{ secrets.GHCR_PAT }}"),
+    ("release_platforms", "release.yml", "platforms: linux/amd64,linux/arm64", "platforms: linux/amd64"),
+    ("release_platforms", "release.yml", "          push: true\n", "          push: false\n"),
+    ("release_tag_rules", "release.yml", "            type=semver,pattern={{major}}.{{minor}}\n", ""),
+    ("release_tag_rules", "release.yml", "            type=semver,pattern={{major}}\n", ""),
+    ("release_tag_rules", "release.yml", "latest=false", "latest=auto"),
+    ("release_tag_rules", "release.yml", "value=latest,enable=${{ startsWith(github.ref, 'refs/tags/v') && !contains(github.ref_name, '-') }}", "value=latest"),
+    ("release_tag_rules", "release.yml", " && !contains(github.ref_name, '-')", ""),
+    ("release_tag_rules", "release.yml", "prefix=main-,format=long,enable={{is_default_branch}}", "prefix=main-,format=long"),
+    ("release_tag_rules", "release.yml", "prefix=sha-,format=short", "prefix=sha-,format=long"),
+    ("release_registry_cache", "release.yml", ":buildcache,mode=max", ":buildcache,mode=min"),
+    ("release_registry_cache", "release.yml", "cache-from: type=registry,", "cache-from: type=gha,"),
+    ("release_attestations", "release.yml", "provenance: mode=max", "provenance: mode=min"),
+    ("release_attestations", "release.yml", "sbom: true", "sbom: false"),
+    ("release_build_args", "release.yml", "CREATED=${{ fromJSON", "BUILT=${{ fromJSON"),
+    ("release_signing_static", "release.yml", "          DIGEST: ${{ steps.build.outputs.digest }}\n        run: |\n          case", "          DIGEST: ${{ steps.meta.outputs.version }}\n        run: |\n          case"),
+    ("release_signing_behaviour", "release.yml", 'cosign sign --yes "${IMAGE}@${DIGEST}"', 'cosign sign --yes "${IMAGE}:latest"'),
+    ("release_signing_behaviour", "release.yml", 'cosign sign --yes "${IMAGE}@${DIGEST}"', 'cosign sign "${IMAGE}@${DIGEST}"'),
+    ("release_signing_behaviour", "release.yml", "--certificate-oidc-issuer https://token.actions.githubusercontent.com", "--certificate-oidc-issuer-regexp '.*'"),
+    ("release_signing_behaviour", "release.yml", "/\\\\.github/workflows/release\\\\.yml\"", "/\\\\.github/workflows/.*\""),
+    ("release_signing_behaviour", "release.yml", '(heads/main|tags/v', '(heads/.*|tags/v'),
+    ("release_signing_behaviour", "release.yml", 'repo_re="${GITHUB_REPOSITORY//./\\\\.}"', 'repo_re="${GITHUB_REPOSITORY}"'),
+    ("scan_triggers", "security-scan.yml", '  schedule:\n    - cron: "23 4 * * 1"  # Mondays 04:23 UTC\n', ""),
+    ("scan_images", "security-scan.yml", "severity: CRITICAL,HIGH\n          # Without", "severity: CRITICAL\n          # Without"),
+    ("scan_images", "security-scan.yml", "          limit-severities-for-sarif: true\n          exit-code: \"0\"\n\n      # Pull", "          exit-code: \"0\"\n\n      # Pull"),
+    ("scan_images", "security-scan.yml", "category: trivy-image-${{ matrix.service }}", "category: trivy-image"),
+    ("scan_images", "security-scan.yml", "sarif_file: trivy-image-${{ matrix.service }}.sarif", "sarif_file: results.sarif"),
+    ("scan_images", "security-scan.yml", "load: true", "load: false"),
+    ("scan_config", "security-scan.yml", "directory: [docker, compose]", "directory: [docker]"),
+    ("scan_config", "security-scan.yml", "scan-type: config", "scan-type: fs"),
+    ("retention_triggers_and_dry_run", "retention.yml", "        type: boolean\n        default: true", "        type: boolean\n        default: false"),
+    ("retention_triggers_and_dry_run", "retention.yml", "&& inputs.dry_run ||", "&& true ||"),
+    ("retention_constants", "retention.yml", 'KEEP_MOST_RECENT: "10"', 'KEEP_MOST_RECENT: "5"'),
+    ("retention_constants", "retention.yml", 'MAX_AGE_DAYS: "30"', 'MAX_AGE_DAYS: "90"'),
+    ("retention_constants", "retention.yml", "PROTECTED_TAGS: latest stable", "PROTECTED_TAGS: latest"),
+    ("retention_constants", "retention.yml", "PROTECTED_SEMVER_PATTERN: ^v?\\d", "PROTECTED_SEMVER_PATTERN: ^v\\d"),
+    ("retention_constants", "retention.yml", "PROTECTED_ALIAS_PATTERN: ^v?\\d+(\\.\\d+)?$", "PROTECTED_ALIAS_PATTERN: ^v?\\d+(\\.\\d+)?"),
+    ("retention_constants", "retention.yml", "PACKAGES: code-api code-worker code-mcp", "PACKAGES: code-api code-worker"),
+    ("retention_behaviour", "retention.yml", "keep.set(c.id, `referenced by kept ${v.name}`);", "void c;"),
+    ("retention_behaviour", "retention.yml", "const DRY_RUN = process.env.DRY_RUN !== 'false';", "const DRY_RUN = false;"),
+    ("retention_behaviour", "retention.yml", "if (subject) {", "if (false) {"),
+    ("retention_behaviour", "retention.yml", "else if (age <= GRACE_HOURS * 60 * 60 * 1000)", "else if (false)"),
+    ("retention_behaviour", "retention.yml", "if (!res.ok) throw new Error(`manifest", "if (!res.ok) return []; if (0) throw new Error(`manifest"),
+    ("retention_behaviour", "retention.yml", "if (failures > 0) core.setFailed", "if (false) core.setFailed"),
+    ("retention_behaviour", "retention.yml", "?? (await github.rest.users.getByUsername({ username: owner })).data.type;", "?? 'User';"),
+    ("dependabot", "../dependabot.yml", "package-ecosystem: swift", "package-ecosystem: npm"),
+    ("dependabot", "../dependabot.yml", "directory: /docker", "directory: /"),
+    ("actionlint", "ci.yml", "    timeout-minutes: 45\n", "    timeout-minutes: 45\n    bogus-key: 1\n"),
+    ("actionlint", "release.yml", 'echo "name=ghcr.io/${owner}/${SERVICE}" >> "$GITHUB_OUTPUT"', 'echo name=ghcr.io/$owner/$SERVICE >> $GITHUB_OUTPUT'),
+    ("zizmor", "ci.yml", "run: make test-swift", 'run: echo "${{ github.event.pull_request.title }}"'),
+    ("zizmor", "release.yml", "        with:\n          persist-credentials: false\n", ""),
+]
+
+
+@pytest.mark.parametrize("check,file,old,new", MUTATIONS, ids=[f"{m[0]}:{i}" for i, m in enumerate(MUTATIONS)])
+def test_check_can_fail(tmp_path: Path, check: str, file: str, old: str | None, new: str | None) -> None:
+    shutil.copytree(ROOT / ".github", tmp_path / ".github")
+    target = tmp_path / ".github" / "workflows" / file
+    if old is None:
+        target.unlink()
+    else:
+        text = target.read_text()
+        assert old in text, f"mutation no longer applies, update it: {old!r} not in {file}"
+        target.write_text(text.replace(old, new, 1))
+    problems = CHECKS[check](tmp_path)
+    assert problems, f"check {check} did not notice the edit to {file}: {old!r} -> {new!r}"
+
+
+def test_every_check_has_a_mutation() -> None:
+    covered = {m[0] for m in MUTATIONS}
+    assert set(CHECKS) <= covered, f"checks without a breaking edit: {sorted(set(CHECKS) - covered)}"
