@@ -351,6 +351,45 @@ def _step(job: dict, action: str) -> dict:
     return found[0] if found else {}
 
 
+def _service_build(job: dict) -> dict:
+    """The docker/build-push-action step with id `build`: the service image itself."""
+    found = [s for s in steps_using(job, "docker/build-push-action") if s.get("id") == "build"]
+    return found[0] if found else {}
+
+
+def check_runtime_base(root: Path) -> Problems:
+    """The runtime base image is on no registry, so each image job builds it and serves it to the
+    service build from a job-local registry (a buildx builder cannot see the Docker image store)."""
+    problems = []
+    for workflow, job_name in (("release", "image"), ("security-scan", "image")):
+        job = job_named(root, workflow, job_name)
+        where = f"{workflow}/{job_name}"
+        base_ref = str((job.get("env") or {}).get("RUNTIME_BASE", ""))
+        if not base_ref.startswith("localhost:5000/"):
+            problems.append(f"{where}: RUNTIME_BASE must live in the job-local registry: {base_ref!r}")
+        registry = (job.get("services") or {}).get("registry") or {}
+        if not str(registry.get("image", "")).startswith("registry:") or "5000:5000" not in (registry.get("ports") or []):
+            problems.append(f"{where}: needs a registry service on port 5000")
+        buildx = _step(job, "docker/setup-buildx-action")
+        if "network=host" not in str(with_(buildx).get("driver-opts", "")):
+            problems.append(f"{where}: the buildx builder needs driver-opts network=host to reach localhost:5000")
+        builds = steps_using(job, "docker/build-push-action")
+        base = [s for s in builds if with_(s).get("context") == "docker/runtime/base"]
+        service = _service_build(job)
+        if len(base) != 1 or not service or builds.index(base[0]) > builds.index(service):
+            problems.append(f"{where}: must build docker/runtime/base before the service image")
+            continue
+        if with_(base[0]).get("push") is not True or with_(base[0]).get("tags") != "${{ env.RUNTIME_BASE }}":
+            problems.append(f"{where}: the runtime base must be pushed as RUNTIME_BASE")
+        if "RUNTIME_IMAGE=${{ env.RUNTIME_BASE }}" not in lines(with_(service).get("build-args")):
+            problems.append(f"{where}: the service build must get RUNTIME_IMAGE=${{{{ env.RUNTIME_BASE }}}}")
+        need = {p.strip() for p in str(with_(service).get("platforms", "")).split(",")}
+        have = {p.strip() for p in str(with_(base[0]).get("platforms", "")).split(",")}
+        if not need <= have:
+            problems.append(f"{where}: runtime base lacks platforms {sorted(need - have)}")
+    return problems
+
+
 def check_release_triggers(root: Path) -> Problems:
     push = triggers(load_workflows(root).get("release") or {}).get("push") or {}
     problems = []
@@ -367,7 +406,7 @@ def check_release_matrix(root: Path) -> Problems:
     services = set(matrix_values(job, "service"))
     if services != SERVICES:
         problems.append(f"release: matrix services {sorted(services)} != {sorted(SERVICES)}")
-    build = _step(job, "docker/build-push-action")
+    build = _service_build(job)
     if with_(build).get("target") != "${{ matrix.service }}":
         problems.append("release: build target must be the matrix service")
     if with_(build).get("file") != "docker/Dockerfile" or with_(build).get("context") != ".":
@@ -382,7 +421,7 @@ def check_release_matrix(root: Path) -> Problems:
 
 
 def check_release_platforms(root: Path) -> Problems:
-    build = _step(_release_job(root), "docker/build-push-action")
+    build = _service_build(_release_job(root))
     platforms = {p.strip() for p in str(with_(build).get("platforms", "")).split(",")}
     missing = {"linux/amd64", "linux/arm64"} - platforms
     problems = [f"release: platforms lack {sorted(missing)}"] if missing else []
@@ -413,7 +452,7 @@ def check_release_tag_rules(root: Path) -> Problems:
     short_sha = [t for t in tags if t.startswith("type=sha") and "prefix=sha-" in t]
     if len(short_sha) != 1 or "format=short" not in short_sha[0] or "github.ref_type == 'branch'" not in short_sha[0]:
         problems.append(f"release: need type=sha,prefix=sha-,format=short for branch builds: {short_sha}")
-    build = _step(job, "docker/build-push-action")
+    build = _service_build(job)
     if with_(build).get("tags") != "${{ steps.meta.outputs.tags }}":
         problems.append("release: build must use the metadata-action tags")
     if with_(build).get("labels") != "${{ steps.meta.outputs.labels }}":
@@ -422,7 +461,7 @@ def check_release_tag_rules(root: Path) -> Problems:
 
 
 def check_release_registry_cache(root: Path) -> Problems:
-    w = with_(_step(_release_job(root), "docker/build-push-action"))
+    w = with_(_service_build(_release_job(root)))
     ref = "ref=${{ steps.image.outputs.name }}:buildcache"
     problems = []
     if w.get("cache-from") != f"type=registry,{ref}":
@@ -436,7 +475,7 @@ def check_release_registry_cache(root: Path) -> Problems:
 
 
 def check_release_attestations(root: Path) -> Problems:
-    w = with_(_step(_release_job(root), "docker/build-push-action"))
+    w = with_(_service_build(_release_job(root)))
     problems = []
     if w.get("provenance") != "mode=max":
         problems.append(f"release: provenance must be mode=max, got {w.get('provenance')!r}")
@@ -447,7 +486,7 @@ def check_release_attestations(root: Path) -> Problems:
 
 def check_release_build_args(root: Path) -> Problems:
     args = {}
-    for line in lines(with_(_step(_release_job(root), "docker/build-push-action")).get("build-args")):
+    for line in lines(with_(_service_build(_release_job(root))).get("build-args")):
         key, _, value = line.partition("=")
         args[key] = value
     problems = []
@@ -461,7 +500,7 @@ def _signing_steps(job: dict) -> tuple[int, int, int, int]:
     def index(pred) -> int:
         return next((i for i, s in enumerate(steps(job)) if pred(s)), -1)
 
-    build = index(lambda s: action_of(s) == "docker/build-push-action")
+    build = index(lambda s: action_of(s) == "docker/build-push-action" and s.get("id") == "build")
     install = index(lambda s: action_of(s) == "sigstore/cosign-installer")
     sign = index(lambda s: "cosign sign" in str(s.get("run", "")))
     verify = index(lambda s: "cosign verify" in str(s.get("run", "")))
@@ -589,7 +628,7 @@ def check_scan_images(root: Path) -> Problems:
     problems = []
     if set(matrix_values(job, "service")) != SERVICES:
         problems.append("security-scan: image matrix must cover all three services")
-    build = _step(job, "docker/build-push-action")
+    build = _service_build(job)
     w = with_(build)
     if w.get("load") is not True or w.get("push") is True or w.get("target") != "${{ matrix.service }}":
         problems.append("security-scan: must build each service locally (load: true, no push)")
@@ -969,13 +1008,18 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("ci_lint_job", "ci.yml", "run: make lint", "run: make check"),
     ("ci_lint_job", "ci.yml", 'PYTHON_VERSION: "3.11"', 'PYTHON_VERSION: "3.12"'),
     ("ci_containers_job", "ci.yml", "run: make test-containers", "run: make test-e2e"),
+    ("runtime_base", "release.yml", "          platforms: linux/amd64,linux/arm64\n          push: true\n          tags: ${{ env.RUNTIME_BASE }}", "          platforms: linux/amd64\n          push: true\n          tags: ${{ env.RUNTIME_BASE }}"),
+    ("runtime_base", "release.yml", "            RUNTIME_IMAGE=${{ env.RUNTIME_BASE }}\n", ""),
+    ("runtime_base", "security-scan.yml", "          driver-opts: network=host", "          driver-opts: image=moby/buildkit:latest"),
+    ("runtime_base", "security-scan.yml", "          - 5000:5000\n", "          - 5001:5000\n"),
+    ("runtime_base", "security-scan.yml", "          context: docker/runtime/base\n", "          context: docker/runtime\n"),
     ("release_triggers", "release.yml", 'tags: ["v*.*.*"]', 'tags: ["*"]'),
     ("release_triggers", "release.yml", "    branches: [main]\n", ""),
     ("release_matrix", "release.yml", "service: [code-api, code-worker, code-mcp]", "service: [code-api, code-worker]"),
     ("release_matrix", "release.yml", "target: ${{ matrix.service }}", "target: code-api"),
     ("release_matrix", "release.yml", "password: ${{ secrets.GITHUB_TOKEN }}", "password: ${{ secrets.GHCR_PAT }}"),
-    ("release_platforms", "release.yml", "platforms: linux/amd64,linux/arm64", "platforms: linux/amd64"),
-    ("release_platforms", "release.yml", "          push: true\n", "          push: false\n"),
+    ("release_platforms", "release.yml", "target: ${{ matrix.service }}\n          platforms: linux/amd64,linux/arm64\n", "target: ${{ matrix.service }}\n          platforms: linux/amd64\n"),
+    ("release_platforms", "release.yml", "linux/arm64\n          push: true\n          tags: ${{ steps.meta", "linux/arm64\n          push: false\n          tags: ${{ steps.meta"),
     ("release_tag_rules", "release.yml", "            type=semver,pattern={{major}}.{{minor}}\n", ""),
     ("release_tag_rules", "release.yml", "            type=semver,pattern={{major}}\n", ""),
     ("release_tag_rules", "release.yml", "latest=false", "latest=auto"),
