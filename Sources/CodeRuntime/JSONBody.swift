@@ -8,6 +8,8 @@ import NIOCore
 /// 422 `validation_failed` naming the field for JSON of the wrong shape.
 public enum JSONBody {
     public static let defaultLimit = 64 * 1024
+    /// Decoders that reject unknown fields throw `DecodingError.dataCorrupted` with this description.
+    public static let unknownFieldDescription = "unknown field"
 
     public static func decode<Value: Decodable>(
         _ type: Value.Type,
@@ -50,6 +52,8 @@ public enum JSONBody {
         switch error {
         case .dataCorrupted(let context) where context.codingPath.isEmpty:
             return .badRequest(code: "malformed_json", "The request body is not valid JSON.")
+        case .dataCorrupted(let context) where context.debugDescription == unknownFieldDescription:
+            return .validation([.init(field: path(context.codingPath), message: "is not a known field")])
         case .dataCorrupted(let context):
             return .validation([.init(field: path(context.codingPath), message: "has an invalid value")])
         case .keyNotFound(let key, let context):

@@ -1,0 +1,212 @@
+import CodeDomain
+import Foundation
+
+/// A deployment to insert.
+public struct NewDeployment: Sendable {
+    public var id: String
+    public var spec: DeploymentSpec
+    public var createdBy: String?
+    /// `Idempotency-Key` of the creating request, scoped to `createdBy`.
+    public var idempotencyKey: String?
+    /// Hash of the request, to tell a retry from a different request reusing the key.
+    public var requestHash: String?
+    public var createdAt: Date
+
+    public init(id: String = NewDeployment.makeID(), spec: DeploymentSpec, createdBy: String?, idempotencyKey: String? = nil, requestHash: String? = nil, createdAt: Date = Date()) {
+        self.id = id
+        self.spec = spec
+        self.createdBy = createdBy
+        self.idempotencyKey = idempotencyKey
+        self.requestHash = requestHash
+        self.createdAt = createdAt
+    }
+
+    public static func makeID() -> String { "dep_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "") }
+}
+
+public enum CreateOutcome: Sendable, Equatable {
+    case created(Deployment)
+    /// The same idempotency key and request came again: the deployment the first request created.
+    case replayed(Deployment)
+
+    public var deployment: Deployment {
+        switch self {
+        case .created(let deployment), .replayed(let deployment): deployment
+        }
+    }
+}
+
+public enum CancelOutcome: Sendable, Equatable {
+    /// It was queued: cancelled at once.
+    case cancelled(Deployment)
+    /// It is running: the worker stops it at its next step boundary or wait.
+    case cancelRequested(Deployment)
+}
+
+public struct DeploymentFilter: Sendable, Equatable {
+    public var status: DeploymentStatus?
+    public var service: String?
+    public var environment: DeploymentEnvironment?
+    public var limit: Int
+    /// Only deployments older than this position (from a previous page's cursor).
+    public var before: Int64?
+
+    public init(status: DeploymentStatus? = nil, service: String? = nil, environment: DeploymentEnvironment? = nil, limit: Int = 20, before: Int64? = nil) {
+        self.status = status
+        self.service = service
+        self.environment = environment
+        self.limit = limit
+        self.before = before
+    }
+}
+
+/// A page from the store: items and, when more follow, the position to continue from.
+public struct StorePage<Item: Sendable>: Sendable {
+    public var items: [Item]
+    public var next: Int64?
+}
+
+public protocol DeploymentRepository: Sendable {
+    /// Inserts a queued deployment, or with a known idempotency key returns the earlier one.
+    /// Throws `StoreError.idempotencyMismatch` when the key was used for a different request.
+    func createDeployment(_ deployment: NewDeployment) async throws -> CreateOutcome
+    func deployment(id: String) async throws -> Deployment?
+    /// Newest first.
+    func deployments(matching filter: DeploymentFilter) async throws -> StorePage<Deployment>
+    /// Throws `StoreError.notFound`, or `StoreError.conflict` when the deployment already ended.
+    func cancelDeployment(id: String, by keyID: String?, at now: Date) async throws -> CancelOutcome
+    /// In order, after the event with sequence `after`.
+    func events(deploymentID: String, after: Int64?, limit: Int) async throws -> StorePage<DeploymentEvent>
+    func manifests(deploymentID: String) async throws -> DeploymentManifests?
+}
+
+public struct NewAPIKey: Sendable {
+    public var id: String
+    public var name: String
+    public var role: Role
+    public var prefix: String
+    public var secretHash: String
+    public var createdBy: String?
+    public var createdAt: Date
+
+    public init(id: String = NewAPIKey.makeID(), name: String, role: Role, prefix: String, secretHash: String, createdBy: String?, createdAt: Date = Date()) {
+        self.id = id
+        self.name = name
+        self.role = role
+        self.prefix = prefix
+        self.secretHash = secretHash
+        self.createdBy = createdBy
+        self.createdAt = createdAt
+    }
+
+    public static func makeID() -> String { "key_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20) }
+}
+
+/// A key as authentication sees it: with its hash, to compare in constant time.
+public struct StoredAPIKey: Sendable, Equatable {
+    public var key: APIKey
+    public var secretHash: String
+}
+
+public protocol APIKeyRepository: Sendable {
+    func createKey(_ key: NewAPIKey) async throws -> APIKey
+    /// Makes sure a key with this secret exists (creating it with `name` and `role` if not) and returns it.
+    /// A revoked key stays revoked: bootstrapping never resurrects it.
+    func ensureKey(_ key: NewAPIKey) async throws -> APIKey
+    func key(secretHash: String) async throws -> StoredAPIKey?
+    func keys(limit: Int, before: Int64?) async throws -> StorePage<APIKey>
+    /// Returns the key as revoked (an already revoked key is returned unchanged), or nil if none has the id.
+    func revokeKey(id: String, at now: Date) async throws -> APIKey?
+    func recordKeyUse(id: String, at now: Date) async throws
+}
+
+public struct NewAuditEntry: Sendable {
+    public var at: Date
+    public var keyID: String?
+    public var action: String
+    public var target: String?
+    public var outcome: String
+    public var status: Int
+    public var requestID: String?
+    public var method: String
+    public var path: String
+
+    public init(at: Date, keyID: String?, action: String, target: String?, outcome: String, status: Int, requestID: String?, method: String, path: String) {
+        self.at = at
+        self.keyID = keyID
+        self.action = action
+        self.target = target
+        self.outcome = outcome
+        self.status = status
+        self.requestID = requestID
+        self.method = method
+        self.path = path
+    }
+}
+
+public protocol AuditRepository: Sendable {
+    func recordAudit(_ entry: NewAuditEntry) async throws
+    /// Newest first.
+    func auditEntries(limit: Int, before: Int64?) async throws -> StorePage<AuditEntry>
+}
+
+/// A deployment a worker holds, with the lease that lets it change the deployment.
+public struct Claim: Sendable, Equatable {
+    public var deployment: Deployment
+    public var owner: String
+    public var attempt: Int { deployment.attempt }
+}
+
+/// What a lease renewal found.
+public enum LeaseState: Sendable, Equatable {
+    case held(cancelRequested: Bool)
+    /// Another worker holds it now, or it ended: stop and change nothing.
+    case lost
+}
+
+/// The worker's side of the store: claiming with leases, and changes that only the lease holder may make.
+public protocol WorkQueue: Sendable {
+    /// Claims the oldest claimable deployment: queued, or running with an expired lease and fewer than
+    /// `maxAttempts` attempts. Increments `attempt`; records a `claim` event.
+    func claimNext(worker: String, now: Date, leaseDuration: Duration, maxAttempts: Int) async throws -> Claim?
+    /// Fails running deployments whose lease expired after their last allowed attempt. Returns their ids.
+    func failExhausted(now: Date, maxAttempts: Int) async throws -> [String]
+    func renewLease(_ claim: Claim, now: Date, leaseDuration: Duration) async throws -> LeaseState
+    /// Appends an event if the lease is still held; false when it is not.
+    func appendEvent(_ claim: Claim, _ event: NewEvent) async throws -> Bool
+    func saveManifests(_ claim: Claim, compose: String, kubernetes: String, at now: Date) async throws -> Bool
+    /// Ends the deployment if the lease is still held, with its final event.
+    func finish(_ claim: Claim, status: DeploymentStatus, error: String?, event: NewEvent) async throws -> Bool
+    /// Gives the deployment back to the queue (graceful shutdown) so another worker takes it at once.
+    func release(_ claim: Claim, event: NewEvent) async throws -> Bool
+    func queueDepth() async throws -> Int
+    func statusCounts() async throws -> [DeploymentStatus: Int]
+}
+
+/// An event a worker appends.
+public struct NewEvent: Sendable {
+    public var at: Date
+    public var step: String
+    public var kind: DeploymentEvent.Kind
+    public var outcome: DeploymentEvent.Outcome?
+    public var durationMs: Int64?
+    public var message: String
+
+    public init(at: Date = Date(), step: String, kind: DeploymentEvent.Kind, outcome: DeploymentEvent.Outcome? = nil, durationMs: Int64? = nil, message: String) {
+        self.at = at
+        self.step = step
+        self.kind = kind
+        self.outcome = outcome
+        self.durationMs = durationMs
+        self.message = message
+    }
+}
+
+/// Everything code-api and code-worker keep, behind one database.
+public protocol Store: DeploymentRepository, APIKeyRepository, AuditRepository, WorkQueue {
+    /// `sqlite` or `postgres`.
+    var backend: String { get }
+    func migrate() async throws
+    /// A trivial query, for readiness.
+    func ping() async throws
+}

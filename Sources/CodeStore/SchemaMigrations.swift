@@ -1,0 +1,113 @@
+/// The schema, as versioned migrations per backend. Append new migrations; never edit applied ones.
+///
+/// The two backends hold the same tables and columns. Timestamps are integer milliseconds since the
+/// Unix epoch; booleans are 0/1 integers; labels are a JSON object in text. `seq` columns give every row
+/// an insertion order that cursors and `after` parameters refer to.
+enum SchemaMigrations {
+    struct Migration {
+        let name: String
+        /// Statements, run in order inside one transaction.
+        let statements: [String]
+        var sql: String { statements.joined(separator: ";\n") }
+    }
+
+    static let sqlite: [Migration] = [
+        Migration(name: "0001_initial", statements: initial(serial: "INTEGER PRIMARY KEY AUTOINCREMENT", integer: "INTEGER")),
+    ]
+
+    static let postgres: [Migration] = [
+        Migration(name: "0001_initial", statements: initial(serial: "BIGSERIAL PRIMARY KEY", integer: "BIGINT")),
+    ]
+
+    private static func initial(serial: String, integer: String) -> [String] {
+        [
+            """
+            CREATE TABLE deployments (
+                seq \(serial),
+                id TEXT NOT NULL UNIQUE,
+                service TEXT NOT NULL,
+                image TEXT NOT NULL,
+                image_registry TEXT NOT NULL,
+                image_repository TEXT NOT NULL,
+                image_tag TEXT,
+                image_digest TEXT,
+                environment TEXT NOT NULL,
+                strategy TEXT NOT NULL,
+                replicas \(integer) NOT NULL,
+                health_url TEXT,
+                labels TEXT NOT NULL,
+                status TEXT NOT NULL,
+                attempt \(integer) NOT NULL DEFAULT 0,
+                error TEXT,
+                cancel_requested \(integer) NOT NULL DEFAULT 0,
+                lease_owner TEXT,
+                lease_expires_at \(integer),
+                created_by TEXT,
+                idempotency_key TEXT,
+                request_hash TEXT,
+                created_at \(integer) NOT NULL,
+                updated_at \(integer) NOT NULL,
+                started_at \(integer),
+                finished_at \(integer)
+            )
+            """,
+            // NULL keys are distinct in unique indexes of both databases: only keyed requests are constrained.
+            "CREATE UNIQUE INDEX deployments_idempotency ON deployments (created_by, idempotency_key)",
+            "CREATE INDEX deployments_status ON deployments (status, seq)",
+            "CREATE INDEX deployments_service ON deployments (service, seq)",
+            "CREATE INDEX deployments_environment ON deployments (environment, seq)",
+            """
+            CREATE TABLE deployment_events (
+                seq \(serial),
+                deployment_id TEXT NOT NULL REFERENCES deployments (id),
+                at \(integer) NOT NULL,
+                attempt \(integer) NOT NULL,
+                worker_id TEXT,
+                step TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                outcome TEXT,
+                duration_ms \(integer),
+                message TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX deployment_events_deployment ON deployment_events (deployment_id, seq)",
+            """
+            CREATE TABLE deployment_manifests (
+                deployment_id TEXT PRIMARY KEY REFERENCES deployments (id),
+                attempt \(integer) NOT NULL,
+                rendered_at \(integer) NOT NULL,
+                compose TEXT NOT NULL,
+                kubernetes TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE api_keys (
+                seq \(serial),
+                id TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                role TEXT NOT NULL,
+                prefix TEXT NOT NULL,
+                secret_hash TEXT NOT NULL UNIQUE,
+                created_at \(integer) NOT NULL,
+                created_by TEXT,
+                last_used_at \(integer),
+                revoked_at \(integer)
+            )
+            """,
+            """
+            CREATE TABLE audit_log (
+                seq \(serial),
+                at \(integer) NOT NULL,
+                key_id TEXT,
+                action TEXT NOT NULL,
+                target TEXT,
+                outcome TEXT NOT NULL,
+                status \(integer) NOT NULL,
+                request_id TEXT,
+                method TEXT NOT NULL,
+                path TEXT NOT NULL
+            )
+            """,
+        ]
+    }
+}

@@ -1,0 +1,120 @@
+import CodeDomain
+import CodeStore
+import CodeTestSupport
+import Foundation
+import NIOConcurrencyHelpers
+import Testing
+
+@Suite("Work queue: leases and guarded updates")
+struct WorkQueueTests {
+    @Test(arguments: TestBackend.available)
+    func claimsOldestFirstAndOnlyOnce(backend: TestBackend) async throws {
+        try await withStore(backend) { store in
+            let first = try await store.createDeployment(Fixtures.newDeployment()).deployment
+            let second = try await store.createDeployment(Fixtures.newDeployment()).deployment
+            #expect(try await store.queueDepth() == 2)
+            let claimA = try #require(try await store.claimNext(worker: "a", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3))
+            let claimB = try #require(try await store.claimNext(worker: "b", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3))
+            #expect(claimA.deployment.id == first.id)
+            #expect(claimB.deployment.id == second.id)
+            #expect(claimA.deployment.status == .running)
+            #expect(claimA.attempt == 1)
+            #expect(claimA.deployment.leaseOwner == "a")
+            #expect(try await store.claimNext(worker: "c", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3) == nil)
+            #expect(try await store.queueDepth() == 0)
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func concurrentClaimersNeverShareADeployment(backend: TestBackend) async throws {
+        try await withStore(backend) { store in
+            for _ in 0..<30 { _ = try await store.createDeployment(Fixtures.newDeployment()) }
+            let claimed = NIOLockedValueBox<[String]>([])
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<6 {
+                    group.addTask {
+                        while let claim = try await store.claimNext(worker: "w\(worker)", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3) {
+                            claimed.withLockedValue { $0.append(claim.deployment.id) }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let ids = claimed.withLockedValue { $0 }
+            #expect(ids.count == 30)
+            #expect(Set(ids).count == 30)
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func onlyTheLeaseHolderMayFinish(backend: TestBackend) async throws {
+        try await withStore(backend) { store in
+            _ = try await store.createDeployment(Fixtures.newDeployment())
+            let start = Date()
+            let original = try #require(try await store.claimNext(worker: "a", now: start, leaseDuration: .seconds(1), maxAttempts: 3))
+            // The lease expires; another worker takes over with attempt 2.
+            let later = start.addingTimeInterval(5)
+            let takeover = try #require(try await store.claimNext(worker: "b", now: later, leaseDuration: .seconds(30), maxAttempts: 3))
+            #expect(takeover.deployment.id == original.deployment.id)
+            #expect(takeover.attempt == 2)
+
+            // The first worker has lost its lease: none of its changes land.
+            #expect(try await store.renewLease(original, now: later, leaseDuration: .seconds(30)) == .lost)
+            #expect(try await !store.appendEvent(original, NewEvent(step: "rollout", kind: .info, message: "late")))
+            #expect(try await !store.saveManifests(original, compose: "x", kubernetes: "y", at: later))
+            #expect(try await !store.finish(original, status: .failed, error: "late", event: NewEvent(step: "finish", kind: .finished, outcome: .failed, message: "late")))
+            #expect(try await !store.release(original, event: NewEvent(step: "release", kind: .info, message: "late")))
+
+            #expect(try await store.saveManifests(takeover, compose: "compose: yes", kubernetes: "kind: Deployment", at: later))
+            #expect(try await store.finish(takeover, status: .succeeded, error: nil, event: NewEvent(at: later, step: "finish", kind: .finished, outcome: .succeeded, message: "done")))
+            #expect(try await !store.finish(takeover, status: .failed, error: "twice", event: NewEvent(step: "finish", kind: .finished, outcome: .failed, message: "twice")), "a deployment ends once")
+
+            let final = try #require(try await store.deployment(id: original.deployment.id))
+            #expect(final.status == .succeeded)
+            #expect(final.attempt == 2)
+            #expect(final.leaseOwner == nil)
+            #expect(final.error == nil)
+            let manifests = try #require(try await store.manifests(deploymentID: final.id))
+            #expect(manifests.attempt == 2)
+            #expect(manifests.compose == "compose: yes")
+            let events = try await store.events(deploymentID: final.id, after: nil, limit: 100).items
+            #expect(!events.contains { $0.message == "late" })
+            #expect(events.filter { $0.kind == .finished }.count == 1)
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func exhaustedAttemptsFailWithAReason(backend: TestBackend) async throws {
+        try await withStore(backend) { store in
+            let deployment = try await store.createDeployment(Fixtures.newDeployment()).deployment
+            var now = Date()
+            for attempt in 1...2 {
+                let claim = try #require(try await store.claimNext(worker: "w\(attempt)", now: now, leaseDuration: .seconds(1), maxAttempts: 2))
+                #expect(claim.attempt == attempt)
+                now = now.addingTimeInterval(2)
+            }
+            #expect(try await store.claimNext(worker: "w3", now: now, leaseDuration: .seconds(1), maxAttempts: 2) == nil, "no third attempt")
+            #expect(try await store.failExhausted(now: now, maxAttempts: 2) == [deployment.id])
+            #expect(try await store.failExhausted(now: now, maxAttempts: 2).isEmpty)
+            let failed = try #require(try await store.deployment(id: deployment.id))
+            #expect(failed.status == .failed)
+            #expect(failed.error?.contains("gave up after 2 attempts") == true)
+            let last = try #require(try await store.events(deploymentID: deployment.id, after: nil, limit: 10).items.last)
+            #expect(last.outcome == .failed)
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func releasedDeploymentIsClaimableAtOnce(backend: TestBackend) async throws {
+        try await withStore(backend) { store in
+            _ = try await store.createDeployment(Fixtures.newDeployment())
+            let claim = try #require(try await store.claimNext(worker: "a", now: Date(), leaseDuration: .seconds(300), maxAttempts: 1))
+            #expect(try await store.release(claim, event: NewEvent(step: "release", kind: .info, message: "shutting down")))
+            let again = try #require(try await store.claimNext(worker: "b", now: Date(), leaseDuration: .seconds(300), maxAttempts: 1))
+            #expect(again.deployment.id == claim.deployment.id)
+            #expect(again.attempt == 2, "the attempt count tells the takeover, and a release is not held against max attempts")
+            let counts = try await store.statusCounts()
+            #expect(counts[.running] == 1)
+        }
+    }
+}
