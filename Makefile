@@ -7,7 +7,7 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 VENV_BIN := $(CURDIR)/.venv/bin
 
-.PHONY: help build release run test test-swift bench clean
+.PHONY: help build release run test test-swift test-integration bench clean openapi
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -21,11 +21,18 @@ release: ## release build, as the images build it
 run: ## run the three services locally from a debug build (no containers)
 	scripts/run-local.sh
 
-test: test-swift ## every test
+test: test-swift test-integration ## every test
 
-test-swift: ## Swift tests (unit, HTTP, real executables)
-	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
-	$(SWIFT) test --skip-build $(SWIFT_BUILD_FLAGS)
+test-swift: ## Swift tests: unit, HTTP, store on SQLite and PostgreSQL, real executables
+	scripts/swift-test.sh $(SWIFT_BUILD_FLAGS)
+
+test-integration: ## Python suites against the real executables: Schemathesis, MCP client, workflows
+	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
+	CODE_BIN_DIR=$$($(SWIFT) build --show-bin-path $(SWIFT_BUILD_FLAGS)) \
+		$$(scripts/python-tools.sh)/pytest -q integration --ignore=integration/containers
+
+openapi: ## embed openapi/openapi.yaml into code-api after editing it
+	scripts/embed-openapi.sh
 
 bench: release ## benchmarks: start-up time of each executable
 	python3 benchmarks/startup.py --bin .build/release

@@ -76,7 +76,11 @@ let package = Package(
         ),
         .target(
             name: "CodeAPI",
-            dependencies: ["CodeRuntime", "CodeDomain", "CodeStore"],
+            dependencies: [
+                "CodeRuntime", "CodeDomain", "CodeStore",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(
@@ -128,6 +132,15 @@ let package = Package(
         .testTarget(
             name: "CodeStoreTests",
             dependencies: ["CodeStore", "CodeDomain", "CodeTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CodeAPITests",
+            dependencies: [
+                "CodeAPI", "CodeRuntime", "CodeStore", "CodeDomain", "CodeTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: strictSettings
         ),
         // Runs the real executables as child processes; depending on them makes `swift test` build them.

@@ -100,6 +100,7 @@ public struct DeploymentSpec: Sendable, Equatable, Codable {
     public static let replicaRange = 1...100
     public static let maximumLabels = 32
     public static let maximumHealthURLLength = 2048
+    public static let maximumImageLength = 512
 
     public init(
         service: String, image: ImageReference, imageText: String, environment: DeploymentEnvironment,
@@ -124,10 +125,14 @@ public struct DeploymentSpec: Sendable, Equatable, Codable {
             fail("service", "must be a DNS label: 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit")
         }
         var image: ImageReference?
-        do {
-            image = try ImageReference(parsing: request.image)
-        } catch {
-            fail("image", "is not a valid OCI image reference: it \(error)")
+        if request.image.unicodeScalars.count > maximumImageLength {
+            fail("image", "must be at most \(maximumImageLength) characters")
+        } else {
+            do {
+                image = try ImageReference(parsing: request.image)
+            } catch {
+                fail("image", "is not a valid OCI image reference: it \(error)")
+            }
         }
         let environment = DeploymentEnvironment(rawValue: request.environment)
         if environment == nil {
@@ -175,7 +180,7 @@ public struct DeploymentSpec: Sendable, Equatable, Codable {
     }
 
     static func isHealthURL(_ text: String) -> Bool {
-        guard text.count <= maximumHealthURLLength, let url = URL(string: text),
+        guard text.unicodeScalars.count <= maximumHealthURLLength, let url = URL(string: text),
               let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
               let host = url.host, !host.isEmpty
         else { return false }

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 
 /// The outer edge of every request: request id, problem responses, metrics and the access log.
 ///
@@ -17,9 +18,11 @@ import Logging
 /// they are registered.
 public struct RequestTelemetryMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServiceMetrics
+    let routes: RouteTable
 
-    public init(metrics: ServiceMetrics) {
+    public init(metrics: ServiceMetrics, routes: RouteTable) {
         self.metrics = metrics
+        self.routes = routes
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -31,6 +34,17 @@ public struct RequestTelemetryMiddleware<Context: RequestContext>: RouterMiddlew
         var response: Response
         do {
             response = try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound && Self.isUnmatched(context) {
+            // No route for this method: a path that exists with other methods gets 405 and `Allow`.
+            let allowed = routes.methods(matching: request.uri.path)
+            let problem = allowed.isEmpty
+                ? ServiceError.from(error)
+                : ServiceError(
+                    .methodNotAllowed, code: "method_not_allowed",
+                    detail: "\(request.method.rawValue) is not allowed here.",
+                    headers: [.allow: allowed.joined(separator: ", ")]
+                )
+            response = problem.response(requestID: requestID)
         } catch {
             let problem = ServiceError.from(error)
             if problem.status.code >= 500 {
@@ -40,7 +54,7 @@ public struct RequestTelemetryMiddleware<Context: RequestContext>: RouterMiddlew
         }
         response.headers[.xRequestID] = requestID
 
-        let route = context.endpointPath ?? "unmatched"
+        let route = Self.isUnmatched(context) ? "unmatched" : context.endpointPath ?? "unmatched"
         let method = request.method.rawValue
         let status = response.status.code
         let logger = context.logger
@@ -63,6 +77,13 @@ public struct RequestTelemetryMiddleware<Context: RequestContext>: RouterMiddlew
             )
         }
         return response
+    }
+}
+
+extension RequestTelemetryMiddleware {
+    /// Whether no route matched: Hummingbird's not-found responder marks the endpoint `NotFound`.
+    static func isUnmatched(_ context: Context) -> Bool {
+        context.endpointPath == nil || context.endpointPath == "NotFound"
     }
 }
 
@@ -114,3 +135,40 @@ extension ResponseBody {
         }
     }
 }
+
+/// The routes of a router, by path template, to answer 405 with `Allow` for a known path and an unknown
+/// method (Hummingbird's router answers 404 for both). Filled once the routes are registered.
+public final class RouteTable: Sendable {
+    private let templates = NIOLockedValueBox<[(segments: [Substring], methods: [String])]>([])
+
+    public init() {}
+
+    func load(_ routes: [(path: String, method: String)]) {
+        var byPath: [String: Set<String>] = [:]
+        for route in routes { byPath[route.path, default: []].insert(route.method) }
+        templates.withLockedValue { templates in
+            templates = byPath.map { path, methods in (path.split(separator: "/"), methods.sorted()) }
+        }
+    }
+
+    /// Methods of the route template that `path` matches, `{name}` matching any one segment. Where several
+    /// match, the router would pick the one with literal segments first, so that one answers.
+    func methods(matching path: String) -> [String] {
+        let segments = path.split(separator: "/")
+        func isCapture(_ pattern: Substring) -> Bool { pattern.hasPrefix("{") && pattern.hasSuffix("}") }
+        let matching = templates.withLockedValue { templates in
+            templates.filter { template in
+                template.segments.count == segments.count
+                    && zip(template.segments, segments).allSatisfy { pattern, segment in isCapture(pattern) || pattern == segment }
+            }
+        }
+        // Literal segments win from the left, as in Hummingbird's trie.
+        let best = matching.max { lhs, rhs in
+            let left = lhs.segments.map { isCapture($0) ? 0 : 1 }
+            let right = rhs.segments.map { isCapture($0) ? 0 : 1 }
+            return left.lexicographicallyPrecedes(right)
+        }
+        return best?.methods ?? []
+    }
+}
+

@@ -14,6 +14,8 @@ public struct ServiceRuntime: Sendable {
     public let logger: Logger
     public let metrics: ServiceMetrics
     public let health: HealthChecks
+    /// Filled by `makeApplication` from the router, for 405 answers.
+    let routes = RouteTable()
 
     public init(name: String, settings: RuntimeSettings, logger: Logger? = nil) {
         self.name = name
@@ -27,7 +29,7 @@ public struct ServiceRuntime: Sendable {
     /// own routes (and its authentication, on route groups) after this.
     public func makeRouter<Context: RequestContext>(context: Context.Type = BasicRequestContext.self) -> Router<Context> {
         let router = Router(context: Context.self)
-        router.add(middleware: RequestTelemetryMiddleware(metrics: metrics))
+        router.add(middleware: RequestTelemetryMiddleware(metrics: metrics, routes: routes))
         health.addRoutes(to: router)
         return router
     }
@@ -38,6 +40,7 @@ public struct ServiceRuntime: Sendable {
         router: Router<Context>,
         services: [any Service] = []
     ) -> Application<RouterResponder<Context>> where Context.Source == ApplicationRequestContextSource {
+        routes.load(router.routes.map { (path: $0.path.description, method: $0.method.rawValue) })
         var app = Application(
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: name),

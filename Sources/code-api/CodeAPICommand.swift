@@ -1,14 +1,24 @@
 import ArgumentParser
 import CodeAPI
+import CodeDomain
 import CodeRuntime
+import CodeStore
+import Foundation
+import Logging
 
 @main
 struct CodeAPICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "code-api",
         abstract: "CODE services public REST API.",
-        version: BuildInfo.describe("code-api")
+        version: BuildInfo.describe("code-api"),
+        subcommands: [Serve.self, Migrate.self, Keys.self],
+        defaultSubcommand: Serve.self
     )
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the API (the default).")
 
     @OptionGroup var options: ServiceOptions
 
@@ -18,5 +28,71 @@ struct CodeAPICommand: AsyncParsableCommand {
             configure: APISettings.init(from:),
             build: buildApplication(settings:runtime:)
         )
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply database migrations and exit.")
+
+    func run() async throws {
+        let settings = try AdminCommand.settings()
+        try await AdminCommand.withStore(settings) { store in
+            try await store.migrate()
+            print("migrations applied (\(store.backend))")
+        }
+    }
+}
+
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage API keys directly in the configured database.",
+        subcommands: [Create.self, Generate.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a key and print its secret (shown only once).")
+
+        @Option(help: "viewer, operator or admin") var role: Role
+        @Option(help: "A name to recognise the key by.") var name: String
+
+        func run() async throws {
+            let settings = try AdminCommand.settings()
+            let secret = APIKeySecret.generate()
+            let key = try await AdminCommand.withStore(settings) { store in
+                try await store.migrate()
+                return try await store.createKey(NewAPIKey(
+                    name: name, role: role, prefix: APIKeySecret.prefix(of: secret), secretHash: APIKeySecret.hash(secret), createdBy: nil
+                ))
+            }
+            print("\(key.id) \(key.role.rawValue) \(secret)")
+        }
+    }
+
+    struct Generate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a new random key secret without storing it (for CODE_ADMIN_KEY).")
+
+        func run() {
+            print(APIKeySecret.generate())
+        }
+    }
+}
+
+extension Role: ExpressibleByArgument {}
+
+/// Commands that use the database without serving: configuration as the server reads it.
+enum AdminCommand {
+    static func settings() throws -> APISettings {
+        do {
+            return try APISettings(from: EnvironmentSettings())
+        } catch {
+            FileHandle.standardError.write(Data("code-api: configuration error: \(error)\n".utf8))
+            throw ExitCode(ConfigurationError.exitCode)
+        }
+    }
+
+    static func withStore<T: Sendable>(_ settings: APISettings, _ body: @escaping @Sendable (SQLStore) async throws -> T) async throws -> T {
+        var logger = Logger(label: "code-api")
+        logger.logLevel = .warning
+        return try await StoreHandle.open(settings.database, password: settings.databasePassword, logger: logger).withServices(body)
     }
 }

@@ -202,6 +202,11 @@ struct RuntimeHTTPTests {
                 #expect(response.status == .notFound)
                 #expect(problem(response)?.code == "not_found")
             }
+            try await client.execute(uri: "/items/3", method: .delete) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "GET")
+                #expect(problem(response)?.code == "method_not_allowed")
+            }
             try await client.execute(uri: "/fail", method: .get) { response in
                 #expect(response.status == .internalServerError)
                 let body = try #require(problem(response))

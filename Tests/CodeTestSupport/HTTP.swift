@@ -25,6 +25,7 @@ public struct HTTPResult: Sendable {
 
 public struct UnexpectedBody: Error, CustomStringConvertible {
     public let text: String
+    public init(text: String) { self.text = text }
     public var description: String { "unexpected body: \(text)" }
 }
 

@@ -2,6 +2,9 @@ import Foundation
 
 /// Settings each service needs to start for a test, in a directory the test owns.
 public enum ServiceFixtures {
+    /// A well-formed admin key for tests that start code-api as a process.
+    public static let adminKey = "code_" + String(repeating: "A", count: 43)
+
     public static func temporaryDirectory() throws -> URL {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("code-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -11,6 +14,10 @@ public enum ServiceFixtures {
     /// The least configuration with which `service` starts.
     public static func minimalEnvironment(for service: String, directory: URL) -> [String: String] {
         switch service {
+        case "code-api":
+            return ["DATABASE_URL": "sqlite://\(directory.path)/code.db", "CODE_ADMIN_KEY": adminKey]
+        case "code-worker":
+            return ["DATABASE_URL": "sqlite://\(directory.path)/code.db"]
         default:
             return [:]
         }

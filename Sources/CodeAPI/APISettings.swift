@@ -1,0 +1,49 @@
+import CodeDomain
+import CodeRuntime
+import CodeStore
+
+/// Settings of code-api beyond the shared runtime settings.
+public struct APISettings: Sendable {
+    public var database: DatabaseLocation
+    /// `DATABASE_PASSWORD` / `DATABASE_PASSWORD_FILE`, for PostgreSQL.
+    public var databasePassword: String?
+    /// `CODE_ADMIN_KEY` / `_FILE`: an admin key with this secret is guaranteed to exist.
+    public var adminKey: String?
+    /// `CODE_MCP_API_KEY` / `_FILE`: an operator key for code-mcp with this secret is guaranteed to exist.
+    public var mcpKey: String?
+    public var policy: DeploymentPolicy
+
+    public init(
+        database: DatabaseLocation, databasePassword: String? = nil, adminKey: String? = nil, mcpKey: String? = nil,
+        policy: DeploymentPolicy = DeploymentPolicy()
+    ) {
+        self.database = database
+        self.databasePassword = databasePassword
+        self.adminKey = adminKey
+        self.mcpKey = mcpKey
+        self.policy = policy
+    }
+
+    public init(from environment: EnvironmentSettings) throws(ConfigurationError) {
+        let database: DatabaseLocation
+        do {
+            database = try DatabaseLocation(url: environment.string("DATABASE_URL", default: DatabaseLocation.defaultURL))
+        } catch {
+            throw ConfigurationError("DATABASE_URL", "\(error)")
+        }
+        let adminKey = try environment.secret("CODE_ADMIN_KEY")
+        let mcpKey = try environment.secret("CODE_MCP_API_KEY")
+        for (variable, key) in [("CODE_ADMIN_KEY", adminKey), ("CODE_MCP_API_KEY", mcpKey)] {
+            if let key, !APIKeySecret.isWellFormed(key) {
+                throw ConfigurationError(variable, "must be 'code_' followed by at least 43 URL-safe base64 characters (generate one with `code-api keys generate`)")
+            }
+        }
+        self.init(
+            database: database,
+            databasePassword: try environment.secret("DATABASE_PASSWORD"),
+            adminKey: adminKey,
+            mcpKey: mcpKey,
+            policy: DeploymentPolicy(allowedRegistries: environment.list("CODE_ALLOWED_REGISTRIES"))
+        )
+    }
+}

@@ -1,0 +1,211 @@
+import CodeAPI
+import CodeDomain
+import CodeRuntime
+import CodeStore
+import CodeTestSupport
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@Suite("Authentication, roles, keys and audit")
+struct AccessTests {
+    /// One row of the role × endpoint matrix: the least role allowed and how to call the endpoint.
+    struct Endpoint: Sendable, CustomStringConvertible {
+        let method: HTTPRequest.Method
+        let label: String
+        let minimum: Role
+        let success: HTTPResponse.Status
+        /// Makes the request's path and body; called per attempt so that state-changing calls get fresh targets.
+        let prepare: @Sendable (APITestContext) async throws -> (path: String, body: Any?)
+
+        var description: String { "\(method) \(label)" }
+    }
+
+    static func newDeployment(_ api: APITestContext) async throws -> String {
+        try await api.client.call(.post, "/v1/deployments", key: api.keys.admin, json: Requests.deployment()).decode(Deployment.self).id
+    }
+
+    static let endpoints: [Endpoint] = [
+        Endpoint(method: .get, label: "/v1/deployments", minimum: .viewer, success: .ok) { _ in ("/v1/deployments", nil) },
+        Endpoint(method: .post, label: "/v1/deployments", minimum: .operator, success: .created) { _ in ("/v1/deployments", Requests.deployment()) },
+        Endpoint(method: .post, label: "/v1/deployments/validate", minimum: .viewer, success: .ok) { _ in ("/v1/deployments/validate", Requests.deployment()) },
+        Endpoint(method: .get, label: "/v1/deployments/{id}", minimum: .viewer, success: .ok) { api in ("/v1/deployments/\(try await newDeployment(api))", nil) },
+        Endpoint(method: .post, label: "/v1/deployments/{id}/cancel", minimum: .operator, success: .ok) { api in ("/v1/deployments/\(try await newDeployment(api))/cancel", nil) },
+        Endpoint(method: .get, label: "/v1/deployments/{id}/events", minimum: .viewer, success: .ok) { api in ("/v1/deployments/\(try await newDeployment(api))/events", nil) },
+        Endpoint(method: .get, label: "/v1/deployments/{id}/manifests", minimum: .viewer, success: .notFound) { api in ("/v1/deployments/\(try await newDeployment(api))/manifests", nil) },
+        Endpoint(method: .get, label: "/v1/policy", minimum: .viewer, success: .ok) { _ in ("/v1/policy", nil) },
+        Endpoint(method: .post, label: "/v1/keys", minimum: .admin, success: .created) { _ in ("/v1/keys", ["name": "matrix", "role": "viewer"]) },
+        Endpoint(method: .get, label: "/v1/keys", minimum: .admin, success: .ok) { _ in ("/v1/keys", nil) },
+        Endpoint(method: .delete, label: "/v1/keys/{id}", minimum: .admin, success: .ok) { api in
+            let response = try await api.client.call(.post, "/v1/keys", key: api.keys.admin, json: ["name": "doomed", "role": "viewer"])
+            return ("/v1/keys/\(try response.object()["id"] as? String ?? "")", nil)
+        },
+        Endpoint(method: .get, label: "/v1/audit", minimum: .admin, success: .ok) { _ in ("/v1/audit", nil) },
+    ]
+
+    @Test(arguments: TestBackend.available)
+    func roleMatrix(backend: TestBackend) async throws {
+        try await withAPI(backend) { api in
+            for endpoint in Self.endpoints {
+                for role in [nil, Role.viewer, .operator, .admin] {
+                    let (path, body) = try await endpoint.prepare(api)
+                    let response = try await api.client.call(endpoint.method, path, key: api.keys.secret(for: role), json: body)
+                    let expected: HTTPResponse.Status = role == nil ? .unauthorized : (role!.allows(endpoint.minimum) ? endpoint.success : .forbidden)
+                    #expect(response.status == expected, "\(endpoint) as \(role?.rawValue ?? "anonymous")")
+                    if expected == .unauthorized {
+                        #expect(response.headers[.wwwAuthenticate] == "Bearer")
+                        #expect(try response.problem().code == "unauthorized")
+                    }
+                    if expected == .forbidden {
+                        #expect(try response.problem().code == "forbidden")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func healthAndDocumentNeedNoKey(backend: TestBackend) async throws {
+        try await withAPI(backend) { api in
+            for path in ["/health", "/health/live", "/health/ready", "/openapi.yaml"] {
+                #expect(try await api.client.call(.get, path).status == .ok, "\(path)")
+            }
+            let ready = try await api.client.call(.get, "/health/ready").object()
+            let checks = ready["checks"] as? [[String: Any]]
+            #expect(checks?.first?["name"] as? String == "database")
+            #expect(checks?.first?["status"] as? String == "ok")
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func badKeysAre401WithReasonsCounted(backend: TestBackend) async throws {
+        try await withAPI(backend) { api in
+            let attempts: [(String?, String)] = [
+                (nil, "missing"),
+                ("Basic dXNlcjpwYXNz", "malformed"),
+                ("Bearer not-a-key", "malformed"),
+                ("Bearer \(APIKeySecret.generate())", "unknown"),
+            ]
+            for (header, _) in attempts {
+                let headers: HTTPFields = header.map { [.authorization: $0] } ?? [:]
+                let response = try await api.client.execute(uri: "/v1/deployments", method: .get, headers: headers, body: nil)
+                #expect(response.status == .unauthorized)
+                #expect(response.headers[.wwwAuthenticate] == "Bearer")
+            }
+            let exposition = String(decoding: api.runtime.metrics.exposition(), as: UTF8.self)
+            #expect(exposition.contains(#"code_auth_failures_total{reason="missing"} 1"#))
+            #expect(exposition.contains(#"code_auth_failures_total{reason="malformed"} 2"#))
+            #expect(exposition.contains(#"code_auth_failures_total{reason="unknown"} 1"#))
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func createdKeyShowsItsSecretOnceAndRevocationIsImmediate(backend: TestBackend) async throws {
+        try await withAPI(backend) { api in
+            let created = try await api.client.call(.post, "/v1/keys", key: api.keys.admin, json: ["name": "ci-bot", "role": "operator"])
+            #expect(created.status == .created)
+            let object = try created.object()
+            let secret = try #require(object["secret"] as? String)
+            let id = try #require(object["id"] as? String)
+            #expect(secret.hasPrefix("code_"))
+            #expect(created.headers[.location] == "/v1/keys/\(id)")
+            #expect(object["prefix"] as? String == String(secret.prefix(12)))
+
+            #expect(try await api.client.call(.get, "/v1/deployments", key: secret).status == .ok)
+            let listed = try await api.client.call(.get, "/v1/keys?limit=100", key: api.keys.admin)
+            let text = String(buffer: listed.body)
+            #expect(!text.contains(secret), "the list never carries secrets")
+            #expect(!text.contains(APIKeySecret.hash(secret)), "nor their hashes")
+            let keys = try listed.decode(Page<APIKey>.self).items
+            #expect(keys.first { $0.id == id }?.lastUsedAt != nil, "last_used_at is recorded")
+
+            let revoked = try await api.client.call(.delete, "/v1/keys/\(id)", key: api.keys.admin)
+            #expect(revoked.status == .ok)
+            #expect(try revoked.decode(APIKey.self).revokedAt != nil)
+            #expect(try await api.client.call(.get, "/v1/deployments", key: secret).status == .unauthorized, "revoked keys stop working at once")
+            let exposition = String(decoding: api.runtime.metrics.exposition(), as: UTF8.self)
+            #expect(exposition.contains(#"code_auth_failures_total{reason="revoked"} 1"#))
+
+            #expect(try await api.client.call(.delete, "/v1/keys/key_missing", key: api.keys.admin).status == .notFound)
+            let adminID = try #require(keys.first { $0.name == "bootstrap-admin" }?.id)
+            let selfRevocation = try await api.client.call(.delete, "/v1/keys/\(adminID)", key: api.keys.admin)
+            #expect(selfRevocation.status == .conflict)
+            #expect(try selfRevocation.problem().code == "cannot_revoke_own_key")
+            let badRole = try await api.client.call(.post, "/v1/keys", key: api.keys.admin, json: ["name": "x", "role": "root"])
+            #expect(badRole.status == .unprocessableContent)
+            #expect(try badRole.problem().errors?.map(\.field) == ["role"])
+            let badName = try await api.client.call(.post, "/v1/keys", key: api.keys.admin, json: ["name": " ", "role": "viewer"])
+            #expect(try badName.problem().errors?.map(\.field) == ["name"])
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func bootstrapKeysFromSettingsWork(backend: TestBackend) async throws {
+        try await withAPI(backend) { api in
+            let keys = try await api.client.call(.get, "/v1/keys?limit=100", key: api.keys.admin).decode(Page<APIKey>.self).items
+            #expect(keys.first { $0.name == "bootstrap-admin" }?.role == .admin)
+            #expect(keys.first { $0.name == "code-mcp" }?.role == .operator)
+            #expect(try await api.client.call(.post, "/v1/deployments", key: api.keys.mcp, json: Requests.deployment()).status == .created)
+            #expect(try await api.client.call(.get, "/v1/audit", key: api.keys.mcp).status == .forbidden)
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func auditLogRecordsEveryMutatingRequest(backend: TestBackend) async throws {
+        try await withAPI(backend) { api in
+            let created = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(), headers: [.xRequestID: "audit-req-1"])
+            let deployment = try created.decode(Deployment.self)
+            _ = try await api.client.call(.post, "/v1/deployments/\(deployment.id)/cancel", key: api.keys.operator)
+            _ = try await api.client.call(.post, "/v1/deployments", key: api.keys.viewer, json: Requests.deployment())
+            _ = try await api.client.call(.post, "/v1/deployments", json: Requests.deployment())
+            _ = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: ["service": "web"])
+            _ = try await api.client.call(.get, "/v1/deployments", key: api.keys.viewer)
+
+            let page = try await api.client.call(.get, "/v1/audit?limit=100", key: api.keys.admin).decode(Page<AuditEntry>.self)
+            let operatorID = try await api.client.call(.get, "/v1/keys?limit=100", key: api.keys.admin).decode(Page<APIKey>.self).items.first { $0.name == "operator-key" }?.id
+            // Newest first; the two key creations of the harness come last.
+            let recent = Array(page.items.prefix(5))
+            #expect(recent.map(\.action) == ["deployment.create", "deployment.create", "deployment.create", "deployment.cancel", "deployment.create"])
+            #expect(recent.map(\.outcome) == ["failed", "unauthenticated", "denied", "succeeded", "succeeded"])
+            #expect(recent.map(\.status) == [422, 401, 403, 200, 201])
+            #expect(recent[4].target == deployment.id)
+            #expect(recent[4].keyID == operatorID)
+            #expect(recent[4].requestID == "audit-req-1")
+            #expect(recent[3].target == deployment.id)
+            #expect(recent[1].keyID == nil)
+            #expect(!page.items.contains { $0.method == "GET" }, "reads are not audited")
+            #expect(page.items.filter { $0.action == "key.create" }.count == 2)
+
+            let first = try await api.client.call(.get, "/v1/audit?limit=2", key: api.keys.admin).decode(Page<AuditEntry>.self)
+            let second = try await api.client.call(.get, "/v1/audit?limit=2&cursor=\(try #require(first.nextCursor))", key: api.keys.admin).decode(Page<AuditEntry>.self)
+            #expect(first.items.map(\.sequence) + second.items.map(\.sequence) == page.items.prefix(4).map(\.sequence))
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func createdDeploymentsAndQueriesAreMeasured(backend: TestBackend) async throws {
+        try await withAPI(backend) { api in
+            _ = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(environment: "development"))
+            _ = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(environment: "staging"))
+            _ = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(environment: "staging"))
+            let exposition = String(decoding: api.runtime.metrics.exposition(), as: UTF8.self)
+            #expect(exposition.contains(#"code_deployments_created_total{environment="staging"} 2"#))
+            #expect(exposition.contains(#"code_deployments_created_total{environment="development"} 1"#))
+            #expect(exposition.contains(#"code_db_query_duration_seconds_count{operation="deployment.create",backend="\#(backend.rawValue)"} 3"#))
+        }
+    }
+}
+
+@Suite("OpenAPI document")
+struct OpenAPIDocumentTests {
+    @Test func servedDocumentIsTheRepositoryFile() async throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../openapi/openapi.yaml").standardized
+        let expected = try String(contentsOf: file, encoding: .utf8)
+        try await withAPI(.sqlite) { api in
+            let response = try await api.client.call(.get, "/openapi.yaml")
+            #expect(response.headers[.contentType] == "application/yaml; charset=utf-8")
+            #expect(String(buffer: response.body) + "\n" == expected, "run scripts/embed-openapi.sh after editing openapi/openapi.yaml")
+        }
+    }
+}

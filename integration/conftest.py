@@ -1,0 +1,107 @@
+"""Shared fixtures of the integration suites: the service executables as real processes on loopback.
+
+The executables come from CODE_BIN_DIR, or from `swift build --show-bin-path` (the debug build that
+`make test-swift` made). Every process is stopped with SIGTERM at the end of its test, and every wait
+is bounded.
+"""
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bin_dir() -> Path:
+    configured = os.environ.get("CODE_BIN_DIR")
+    if configured:
+        return Path(configured)
+    path = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
+    return Path(path)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def new_key() -> str:
+    """An API key secret in the format code-api expects: code_ + 43 URL-safe base64 characters."""
+    return "code_" + secrets.token_urlsafe(32)
+
+
+class Service:
+    """One service executable running on 127.0.0.1 with a port of its own."""
+
+    def __init__(self, name: str, env: dict, log_dir: Path):
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        environment = {"PATH": "/usr/bin:/bin", "HOST": "127.0.0.1", "PORT": str(self.port), "METRICS_PORT": "0", "LOG_FORMAT": "json"}
+        environment.update(env)
+        self.log_path = log_dir / f"{name}-{self.port}.log"
+        self.log = open(self.log_path, "wb")
+        self.process = subprocess.Popen([str(bin_dir() / name)], env=environment, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}: {self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health/ready", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.name} not ready within {timeout}s: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+        return self.process.returncode
+
+
+@pytest.fixture
+def workdir():
+    with tempfile.TemporaryDirectory(prefix="code-integration-") as directory:
+        yield Path(directory)
+
+
+@pytest.fixture
+def services(workdir):
+    """Starts services on demand; stops them all at the end of the test."""
+    started = []
+
+    def start(name: str, env: dict, ready: bool = True) -> Service:
+        service = Service(name, env, workdir)
+        started.append(service)
+        return service.wait_ready() if ready else service
+
+    yield start
+    for service in reversed(started):
+        service.stop()
+
+
+@pytest.fixture
+def api(services, workdir):
+    """code-api on a SQLite file of its own, with an admin key."""
+    admin = new_key()
+    service = services("code-api", {"DATABASE_URL": f"sqlite://{workdir}/code.db", "CODE_ADMIN_KEY": admin, "LOG_LEVEL": "warning"})
+    service.admin_key = admin
+    return service
