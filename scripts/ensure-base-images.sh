@@ -16,13 +16,16 @@
 #                               libgcc, libstdc++, libsqlite3, zlib, ca-certificates, tzdata, dpkg
 #                               metadata in /var/lib/dpkg/status.d/, user and group 1001, no shell.
 #                               Always built locally (no public image carries libsqlite3).
+#   code-runtime-curl:bookworm  an overlay with libcurl and the libraries it loads, copied into
+#                               the code-mcp image only (the MCP SDK links FoundationNetworking).
 #   postgres:15-bookworm        (--postgres, for compose.prod.yaml) pulled, else built from
 #                               Debian's postgresql-15 (docker/runtime/postgres/).
 #
 # Usage: scripts/ensure-base-images.sh [--postgres] [--force NAME]...
 #   --postgres    also ensure the PostgreSQL image of the prod overlay
 #   --force NAME  rebuild NAME (debian, swift, runtime or postgres) even when present
-# Environment: DEBIAN_IMAGE, SWIFT_IMAGE, RUNTIME_IMAGE, POSTGRES_IMAGE (names),
+#                 (runtime: both code-runtime-base and code-runtime-curl)
+# Environment: DEBIAN_IMAGE, SWIFT_IMAGE, RUNTIME_IMAGE, RUNTIME_CURL_IMAGE, POSTGRES_IMAGE (names),
 #   DEBIAN_MIRROR (default http://deb.debian.org/debian), SWIFT_TOOLCHAIN (default /opt/swift),
 #   SWIFT_PACKAGES (default /opt/swift-packages), PULL_TIMEOUT (seconds, default 60).
 set -euo pipefail
@@ -31,6 +34,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 debian_image=${DEBIAN_IMAGE:-debian:bookworm-slim}
 swift_image=${SWIFT_IMAGE:-swift:6.3-bookworm}
 runtime_image=${RUNTIME_IMAGE:-code-runtime-base:bookworm}
+runtime_curl_image=${RUNTIME_CURL_IMAGE:-code-runtime-curl:bookworm}
 postgres_image=${POSTGRES_IMAGE:-postgres:15-bookworm}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 toolchain=${SWIFT_TOOLCHAIN:-/opt/swift}
@@ -234,16 +238,17 @@ build_swift() {
 # --- images built from a local Dockerfile under docker/runtime/ --------------------------------
 recipe_fingerprint() { (cd "$root/$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
 
-build_recipe() { # NAME DIR FINGERPRINT
-  local start=$SECONDS
-  docker_build --quiet --pull=false \
+build_recipe() { # NAME DIR FINGERPRINT [TARGET]
+  local start=$SECONDS target=()
+  [[ -z ${4:-} ]] || target=(--target "$4")
+  docker_build --quiet --pull=false "${target[@]}" \
     --build-arg "DEBIAN_IMAGE=$debian_image" \
     --label "code.base.recipe-fingerprint=$3" \
     --tag "$1" "$root/$2" >/dev/null
   say "$1: built from $2 in $(elapsed "$start") ($(image_size "$1"))"
 }
 
-ensure_recipe() { # NAME DIR KEY PULLABLE
+ensure_recipe() { # NAME DIR KEY PULLABLE [TARGET]
   local fingerprint
   fingerprint=$(recipe_fingerprint "$2")
   if [[ -z ${force[$3]:-} ]] && image_exists "$1"; then
@@ -257,7 +262,7 @@ ensure_recipe() { # NAME DIR KEY PULLABLE
   elif [[ -z ${force[$3]:-} && $4 == pullable ]] && try_pull "$1"; then
     return
   fi
-  build_recipe "$1" "$2" "$fingerprint"
+  build_recipe "$1" "$2" "$fingerprint" "${5:-}"
 }
 
 # --- main ---------------------------------------------------------------------------------------
@@ -280,7 +285,8 @@ elif [[ -n ${force[swift]:-} ]] || ! try_pull "$swift_image"; then
   build_swift "$fingerprint"
 fi
 
-ensure_recipe "$runtime_image" docker/runtime/base runtime local
+ensure_recipe "$runtime_image" docker/runtime/base runtime local base
+ensure_recipe "$runtime_curl_image" docker/runtime/base runtime local curl
 if ((want_postgres)); then
   ensure_recipe "$postgres_image" docker/runtime/postgres postgres pullable
 fi

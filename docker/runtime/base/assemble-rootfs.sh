@@ -1,23 +1,38 @@
 #!/usr/bin/env bash
 # Assembles a distroless-style root filesystem from Debian packages (run inside a Debian 12 build
-# stage, as root). Usage: assemble-rootfs.sh ROOTFS PACKAGE...
+# stage, as root).
 #
-# Each package is unpacked with dpkg-deb (no maintainer scripts run: none is needed for these
+#   assemble-rootfs.sh ROOTFS PACKAGE...                 a complete root file system
+#   assemble-rootfs.sh --on BASE OVERLAY PACKAGE...      only what PACKAGE... add to BASE
+#                                                        (packages already in BASE are skipped)
+#
+# Each package is unpacked with dpkg-deb (no maintainer script runs: none is needed for these
 # libraries), then trimmed of what a service never reads (docs except copyright files, man pages,
 # translations, executables, iconv modules). As distroless does, every package keeps its dpkg
 # metadata in /var/lib/dpkg/status.d/NAME (its control stanza) and NAME.md5sums (the files that
 # remain), so that scanners such as Trivy see the OS packages and their versions.
 set -euo pipefail
+base=
+if [[ ${1:-} == --on ]]; then
+  base=${2:?usage: assemble-rootfs.sh --on BASE OVERLAY PACKAGE...}
+  shift 2
+fi
 rootfs=${1:?usage: assemble-rootfs.sh ROOTFS PACKAGE...}
 shift
 work=$(mktemp -d)
 cd "$work"
 
+packages=()
+for package in "$@"; do
+  if [[ -n $base && -f "$base/var/lib/dpkg/status.d/$package" ]]; then continue; fi
+  packages+=("$package")
+done
+
 # Merged /usr, as in Debian 12 (/lib64/ld-linux-x86-64.so.2 resolves through the link).
 install -d -m 0755 "$rootfs"/usr/{bin,sbin,lib,lib64} "$rootfs"/etc "$rootfs"/var/lib/dpkg/status.d
 for dir in bin sbin lib lib64; do ln -sfn "usr/$dir" "$rootfs/$dir"; done
 
-apt-get download -o APT::Sandbox::User=root "$@" >/dev/null
+apt-get download -o APT::Sandbox::User=root "${packages[@]}" >/dev/null
 for deb in ./*.deb; do
   dpkg-deb --fsys-tarfile "$deb" | tar -x --keep-directory-symlink -C "$rootfs"
 done
@@ -27,8 +42,10 @@ rm -rf "$rootfs"/usr/share/{man,info,lintian,locale,doc-base,bug,gdb,bash-comple
   "$rootfs"/usr/share/ca-certificates "$rootfs"/usr/lib/x86_64-linux-gnu/gconv \
   "$rootfs"/usr/lib/x86_64-linux-gnu/audit "$rootfs"/usr/libexec "$rootfs"/etc/ca-certificates \
   "$rootfs"/etc/update-motd.d "$rootfs"/etc/profile.d "$rootfs"/etc/skel
-find "$rootfs"/usr/share/doc -type f ! -name copyright -delete
-find "$rootfs"/usr/share/doc -mindepth 1 -type d -empty -delete
+if [[ -d "$rootfs"/usr/share/doc ]]; then
+  find "$rootfs"/usr/share/doc -type f ! -name copyright -delete
+  find "$rootfs"/usr/share/doc -mindepth 1 -type d -empty -delete
+fi
 find "$rootfs"/usr/bin "$rootfs"/usr/sbin -mindepth 1 -delete
 find "$rootfs"/etc -name '*.sh' -delete
 
@@ -46,6 +63,20 @@ for deb in ./*.deb; do
   printf 'assemble-rootfs: %s %s\n' "$name" "$(dpkg-deb --field "$deb" Version)"
 done
 chmod 0644 "$rootfs"/var/lib/dpkg/status.d/*
+
+if [[ -n $base ]]; then
+  # An overlay is copied onto BASE: no top-level links or empty folders of its own, and the
+  # dynamic linker cache of BASE + OVERLAY.
+  for dir in bin sbin lib lib64; do rm -f "$rootfs/$dir"; done
+  find "$rootfs" -mindepth 1 -depth -type d -empty -delete
+  merged=$(mktemp -d)
+  cp -a "$base/." "$merged/"
+  cp -a "$rootfs/." "$merged/"
+  ldconfig -r "$merged"
+  install -D -m 0644 "$merged/etc/ld.so.cache" "$rootfs/etc/ld.so.cache"
+  rm -rf "$merged" "$work"
+  exit 0
+fi
 
 # What maintainer scripts would have produced: the CA bundle (update-ca-certificates ran in this
 # build stage), the UTC zone, the dynamic linker cache.
