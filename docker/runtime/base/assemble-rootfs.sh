@@ -21,6 +21,9 @@ rootfs=${1:?usage: assemble-rootfs.sh ROOTFS PACKAGE...}
 shift
 work=$(mktemp -d)
 cd "$work"
+# The multiarch folder of this build stage's libraries: x86_64-linux-gnu, aarch64-linux-gnu...
+multiarch=$(dpkg-query -L libc6 | sed -nE 's#^/(usr/)?lib/([^/]+-linux-gnu[^/]*)/libc\.so\.6$#\2#p' | head -n 1)
+[[ -n $multiarch ]] || { echo "assemble-rootfs: cannot tell the multiarch folder" >&2; exit 1; }
 
 packages=()
 for package in "$@"; do
@@ -39,8 +42,8 @@ done
 
 # Trim: legal copyright files stay; nothing here runs a program other than the service.
 rm -rf "$rootfs"/usr/share/{man,info,lintian,locale,doc-base,bug,gdb,bash-completion} \
-  "$rootfs"/usr/share/ca-certificates "$rootfs"/usr/lib/x86_64-linux-gnu/gconv \
-  "$rootfs"/usr/lib/x86_64-linux-gnu/audit "$rootfs"/usr/libexec "$rootfs"/etc/ca-certificates \
+  "$rootfs"/usr/share/ca-certificates "$rootfs/usr/lib/$multiarch/gconv" \
+  "$rootfs/usr/lib/$multiarch/audit" "$rootfs"/usr/libexec "$rootfs"/etc/ca-certificates \
   "$rootfs"/etc/update-motd.d "$rootfs"/etc/profile.d "$rootfs"/etc/skel
 if [[ -d "$rootfs"/usr/share/doc ]]; then
   find "$rootfs"/usr/share/doc -type f ! -name copyright -delete
