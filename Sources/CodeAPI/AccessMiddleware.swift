@@ -20,14 +20,10 @@ struct AccessMiddleware: RouterMiddleware {
     /// `last_used_at` is written at most this often per key, so reads do not turn into writes.
     static let lastUsedResolution: TimeInterval = 60
 
-    enum Failure: String, Error {
-        case missing, malformed, unknown, revoked
-    }
-
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let isMutating = request.method != .get && request.method != .head
         var context = context
-        switch try await authenticate(request) {
+        switch try await BearerAuthentication.authenticate(authorization: request.headers[.authorization], keys: store) {
         case .failure(let failure):
             metrics.authFailures(failure.rawValue).increment()
             let error = ServiceError.unauthorized(
@@ -51,20 +47,6 @@ struct AccessMiddleware: RouterMiddleware {
                 throw error
             }
         }
-    }
-
-    private func authenticate(_ request: Request) async throws -> Result<APIKey, Failure> {
-        guard let header = request.headers[.authorization] else { return .failure(.missing) }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return .failure(.malformed) }
-        let secret = parts[1].trimmingCharacters(in: .whitespaces)
-        guard APIKeySecret.isWellFormed(secret) else { return .failure(.malformed) }
-        let hash = APIKeySecret.hash(secret)
-        guard let stored = try await store.key(secretHash: hash), APIKeySecret.constantTimeEquals(stored.secretHash, hash) else {
-            return .failure(.unknown)
-        }
-        guard stored.key.revokedAt == nil else { return .failure(.revoked) }
-        return .success(stored.key)
     }
 
     private func recordUse(of key: APIKey, logger: Logger) async {

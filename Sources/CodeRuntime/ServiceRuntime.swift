@@ -195,10 +195,3 @@ public struct ServiceOptions: ParsableArguments {
 
     public init() {}
 }
-
-extension TimeAmount {
-    /// NIO's time amount for a standard library duration.
-    public init(_ duration: Duration) {
-        self = .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
-    }
-}

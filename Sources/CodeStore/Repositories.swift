@@ -172,6 +172,8 @@ public protocol WorkQueue: Sendable {
     /// Fails running deployments whose lease expired after their last allowed attempt. Returns their ids.
     func failExhausted(now: Date, maxAttempts: Int) async throws -> [String]
     func renewLease(_ claim: Claim, now: Date, leaseDuration: Duration) async throws -> LeaseState
+    /// Whether a client asked to cancel the deployment: a read, so pipelines can look often.
+    func isCancelRequested(deploymentID: String) async throws -> Bool
     /// Appends an event if the lease is still held; false when it is not.
     func appendEvent(_ claim: Claim, _ event: NewEvent) async throws -> Bool
     func saveManifests(_ claim: Claim, compose: String, kubernetes: String, at now: Date) async throws -> Bool

@@ -347,6 +347,13 @@ public final class SQLStore: Store {
         }
     }
 
+    public func isCancelRequested(deploymentID: String) async throws -> Bool {
+        try await timed("queue.cancel_requested") {
+            let rows = try await database.query(SQLStatement("SELECT cancel_requested FROM deployments WHERE id = ?", [.text(deploymentID)]))
+            return try rows.first?.bool("cancel_requested") ?? false
+        }
+    }
+
     public func appendEvent(_ claim: Claim, _ event: NewEvent) async throws -> Bool {
         try await timed("queue.event") {
             let results = try await database.transaction([

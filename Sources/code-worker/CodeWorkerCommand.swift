@@ -1,12 +1,12 @@
 import ArgumentParser
-import CodeWorker
 import CodeRuntime
+import CodeWorker
 
 @main
 struct CodeWorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "code-worker",
-        abstract: "CODE services deployment worker.",
+        abstract: "CODE services deployment worker: claims queued deployments and runs their pipeline.",
         version: BuildInfo.describe("code-worker")
     )
 

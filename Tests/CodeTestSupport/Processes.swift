@@ -121,5 +121,9 @@ public final class ServiceProcess: @unchecked Sendable {
 public struct ProcessTimeout: Error, CustomStringConvertible {
     public let command: String
     public let timeout: Duration
+    public init(command: String, timeout: Duration) {
+        self.command = command
+        self.timeout = timeout
+    }
     public var description: String { "\(command) did not finish within \(timeout)" }
 }

@@ -1,0 +1,213 @@
+import CodeDomain
+import CodeStore
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+
+/// How a pipeline ended, for the worker's counts and metrics.
+enum PipelineOutcome: String, Sendable, CaseIterable {
+    case succeeded, failed, cancelled, released
+    case leaseLost = "lease_lost"
+}
+
+/// The steps of one claimed deployment: validate, render, rollout, verify.
+///
+/// Every step writes a `started` and a `finished` event (with duration and outcome) through guarded
+/// writes: when a write finds the lease gone, the pipeline stops and changes nothing more. A heartbeat
+/// renews the lease every third of its duration and watches for cancellation requests, which
+/// interrupt the pipeline between steps and in every wait.
+struct Pipeline: Sendable {
+    let claim: Claim
+    let store: any WorkQueue
+    let settings: WorkerSettings
+    let driver: any RolloutDriver
+    let verifier: HealthVerifier
+    let metrics: WorkerMetrics
+    let logger: Logger
+    let control: PipelineControl
+    let step: NIOLockedValueBox<String>
+
+    /// How often the heartbeat looks for a cancellation request (a read), between lease renewals.
+    static let cancellationPollInterval: Duration = .milliseconds(250)
+
+    var deployment: Deployment { claim.deployment }
+
+    func run() async -> PipelineOutcome {
+        await withTaskGroup(of: PipelineOutcome?.self) { group in
+            group.addTask {
+                await heartbeat()
+                return nil
+            }
+            group.addTask { await runSteps() }
+            var outcome = PipelineOutcome.leaseLost
+            for await result in group {
+                if let result {
+                    outcome = result
+                    group.cancelAll()
+                }
+            }
+            return outcome
+        }
+    }
+
+    // MARK: Steps
+
+    private func runSteps() async -> PipelineOutcome {
+        do {
+            try await event("claim", .info, message: claim.attempt == 1
+                ? "claimed by \(claim.owner)"
+                : "claimed by \(claim.owner) (attempt \(claim.attempt): the previous worker released it or its lease expired)")
+            try await runStep("validate") {
+                // The worker does not trust what it reads: the policy may have changed since the API
+                // accepted the deployment, and the row may not have come through the API at all.
+                let reparsed = try ImageReference(parsing: deployment.image)
+                let violations = settings.policy.evaluate(image: reparsed, environment: deployment.environment)
+                if !violations.isEmpty {
+                    throw RolloutFailure(description: "policy: " + violations.map { "\($0.rule): \($0.message)" }.joined(separator: "; "))
+                }
+                return "image \(reparsed) satisfies the policy"
+            }
+            var rendered: ManifestRenderer.Rendered?
+            try await runStep("render") {
+                let manifests = try ManifestRenderer().render(deployment)
+                guard try await store.saveManifests(claim, compose: manifests.compose, kubernetes: manifests.kubernetes, at: Date()) else {
+                    throw Interruption.leaseLost
+                }
+                rendered = manifests
+                return "rendered Compose and Kubernetes manifests"
+            }
+            try await runStep("rollout") {
+                try await driver.rollOut(deployment, attempt: claim.attempt, manifests: rendered!, control: control) { message in
+                    try await event("rollout", .info, message: message)
+                }
+                return "\(driver.name) rollout of \(deployment.replicas) replica(s) complete"
+            }
+            if let healthURL = deployment.healthURL {
+                try await runStep("verify") {
+                    try await verifier.verify(healthURL, control: control) { message in
+                        try await event("verify", .info, message: message)
+                    }
+                    return "\(healthURL) is healthy"
+                }
+            } else {
+                try await event("verify", .finished, outcome: .skipped, durationMs: 0, message: "no health_url: nothing to verify")
+            }
+            return try await finish(.succeeded, error: nil, message: "deployment succeeded")
+        } catch Interruption.leaseLost {
+            return leaseLost()
+        } catch Interruption.cancelRequested {
+            return (try? await finish(.cancelled, error: "cancelled on request", message: "cancelled on request during \(step.withLockedValue { $0 })")) ?? leaseLost()
+        } catch Interruption.draining {
+            return await release("worker \(claim.owner) is shutting down; released for another worker")
+        } catch let failure as RolloutFailure {
+            return (try? await finish(.failed, error: failure.description, message: failure.description)) ?? leaseLost()
+        } catch let error as ImageReference.ParseError {
+            let reason = "image '\(deployment.image)' \(error)"
+            return (try? await finish(.failed, error: reason, message: reason)) ?? leaseLost()
+        } catch {
+            // A database or task error: give the deployment back if possible; otherwise its lease expires
+            // and another worker takes it.
+            logger.error("pipeline error", metadata: ["deployment_id": .string(deployment.id), "error": .string("\(error)")])
+            return await release("worker \(claim.owner) hit an error (\(error)); released for another attempt")
+        }
+    }
+
+    /// Runs one step between a `started` and a `finished` event.
+    private func runStep(_ name: String, _ body: () async throws -> String) async throws {
+        try control.checkpoint()
+        step.withLockedValue { $0 = name }
+        try await event(name, .started, message: "\(name) started")
+        let start = ContinuousClock.now
+        do {
+            let message = try await body()
+            let elapsed = ContinuousClock.now - start
+            metrics.stepDuration(name, outcome: "succeeded").recordNanoseconds(elapsed.nanosecondsValue)
+            try await event(name, .finished, outcome: .succeeded, durationMs: elapsed.milliseconds, message: message)
+        } catch {
+            let elapsed = ContinuousClock.now - start
+            let (outcome, message): (DeploymentEvent.Outcome, String) = switch error {
+            case Interruption.cancelRequested: (.cancelled, "\(name) interrupted: cancellation requested")
+            case Interruption.draining: (.skipped, "\(name) interrupted: worker shutting down")
+            case Interruption.leaseLost: (.failed, "\(name) interrupted: lease lost")
+            default: (.failed, "\(name) failed: \(error)")
+            }
+            metrics.stepDuration(name, outcome: outcome.rawValue).recordNanoseconds(elapsed.nanosecondsValue)
+            if (error as? Interruption) != .leaseLost {
+                _ = try? await store.appendEvent(claim, NewEvent(step: name, kind: .finished, outcome: outcome, durationMs: elapsed.milliseconds, message: message))
+            }
+            throw error
+        }
+    }
+
+    /// Appends an event; a refused (guarded) write means the lease is gone.
+    private func event(_ step: String, _ kind: DeploymentEvent.Kind, outcome: DeploymentEvent.Outcome? = nil, durationMs: Int64? = nil, message: String) async throws {
+        guard try await store.appendEvent(claim, NewEvent(step: step, kind: kind, outcome: outcome, durationMs: durationMs, message: message)) else {
+            throw Interruption.leaseLost
+        }
+    }
+
+    private func finish(_ status: DeploymentStatus, error: String?, message: String) async throws -> PipelineOutcome {
+        let outcome: DeploymentEvent.Outcome = switch status {
+        case .succeeded: .succeeded
+        case .cancelled: .cancelled
+        default: .failed
+        }
+        guard try await store.finish(claim, status: status, error: error, event: NewEvent(step: "finish", kind: .finished, outcome: outcome, message: message)) else {
+            throw Interruption.leaseLost
+        }
+        logger.info("deployment finished", metadata: ["deployment_id": .string(deployment.id), "status": .string(status.rawValue), "attempt": .stringConvertible(claim.attempt)])
+        return switch status {
+        case .succeeded: .succeeded
+        case .cancelled: .cancelled
+        default: .failed
+        }
+    }
+
+    private func release(_ message: String) async -> PipelineOutcome {
+        // Detached, so that a forced shutdown (which cancels this task) still gives the deployment back.
+        let store = self.store
+        let claim = self.claim
+        let released = await Task.detached {
+            (try? await store.release(claim, event: NewEvent(step: "release", kind: .info, message: message))) ?? false
+        }.value
+        return released ? .released : leaseLost()
+    }
+
+    private func leaseLost() -> PipelineOutcome {
+        metrics.leasesLost.increment()
+        logger.warning("lease lost; another worker owns the deployment now", metadata: ["deployment_id": .string(deployment.id), "attempt": .stringConvertible(claim.attempt)])
+        return .leaseLost
+    }
+
+    // MARK: Heartbeat
+
+    /// Renews the lease every third of its duration and polls for cancellation in between, until cancelled.
+    private func heartbeat() async {
+        let renewEvery = settings.leaseDuration / 3
+        var sinceRenewal = Duration.zero
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: Self.cancellationPollInterval)
+            } catch {
+                return
+            }
+            sinceRenewal += Self.cancellationPollInterval
+            do {
+                if sinceRenewal >= renewEvery {
+                    sinceRenewal = .zero
+                    switch try await store.renewLease(claim, now: Date(), leaseDuration: settings.leaseDuration) {
+                    case .held(let cancelRequested):
+                        if cancelRequested { control.interrupt(.cancelRequested) }
+                    case .lost:
+                        control.interrupt(.leaseLost)
+                        return
+                    }
+                } else if try await store.isCancelRequested(deploymentID: deployment.id) {
+                    control.interrupt(.cancelRequested)
+                }
+            } catch {
+                logger.warning("heartbeat failed", metadata: ["deployment_id": .string(deployment.id), "error": .string("\(error)")])
+            }
+        }
+    }
+}

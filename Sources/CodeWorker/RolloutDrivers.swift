@@ -1,0 +1,166 @@
+import AsyncHTTPClient
+import CodeDomain
+import CodeRuntime
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// What a rollout step reports as it goes: each becomes an event of the deployment.
+typealias ProgressReporter = @Sendable (_ message: String) async throws -> Void
+
+/// Rolls a deployment out. Drivers check `control` in every wait, so cancellation, a lost lease and
+/// shutdown interrupt them promptly.
+protocol RolloutDriver: Sendable {
+    var name: String { get }
+    func rollOut(_ deployment: Deployment, attempt: Int, manifests: ManifestRenderer.Rendered, control: PipelineControl, progress: ProgressReporter) async throws
+}
+
+/// A deterministic stand-in for an orchestrator: each replica takes `step` to update.
+struct SimulatedDriver: RolloutDriver {
+    let step: Duration
+    var name: String { "simulated" }
+
+    func rollOut(_ deployment: Deployment, attempt: Int, manifests: ManifestRenderer.Rendered, control: PipelineControl, progress: ProgressReporter) async throws {
+        for replica in 1...deployment.replicas {
+            try await control.sleep(for: step)
+            try await progress("replica \(replica)/\(deployment.replicas) updated (\(deployment.strategy.rawValue))")
+        }
+    }
+}
+
+/// A rollout the driver gave up on, with the reason events and the deployment's `error` show.
+struct RolloutFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// POSTs the manifests as JSON to a URL that performs the rollout (a CD system, a GitOps bridge).
+///
+/// The body is signed with HMAC-SHA256 of the shared secret in `X-Code-Signature-256: sha256=<hex>`
+/// (the scheme GitHub webhooks use), so the receiver can check it came from this worker. 5xx answers,
+/// timeouts and network errors are retried with exponential backoff and full jitter; a 4xx is final,
+/// since repeating the same request cannot fix it. `X-Code-Delivery` is the same for every attempt of
+/// one delivery, so a receiver can drop duplicates.
+struct WebhookDriver: RolloutDriver {
+    let settings: WorkerSettings.WebhookSettings
+    let client: HTTPClient
+    let metrics: WorkerMetrics
+    let logger: Logger
+    var name: String { "webhook" }
+
+    static let signatureHeader = "X-Code-Signature-256"
+    static let deliveryHeader = "X-Code-Delivery"
+
+    struct Payload: Encodable {
+        let event = "deployment.rollout"
+        let deliveryID: String
+        let deployment: Deployment
+        let attempt: Int
+        let manifests: Manifests
+
+        struct Manifests: Encodable {
+            let compose: String
+            let kubernetes: String
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case event, deployment, attempt, manifests
+            case deliveryID = "delivery_id"
+        }
+    }
+
+    static func signature(of body: Data, secret: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8)))
+        return "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
+    }
+
+    func rollOut(_ deployment: Deployment, attempt: Int, manifests: ManifestRenderer.Rendered, control: PipelineControl, progress: ProgressReporter) async throws {
+        let deliveryID = UUID().uuidString.lowercased()
+        let body = try CodeJSON.encoder.encode(Payload(
+            deliveryID: deliveryID, deployment: deployment, attempt: attempt,
+            manifests: .init(compose: manifests.compose, kubernetes: manifests.kubernetes)
+        ))
+        let signature = Self.signature(of: body, secret: settings.secret)
+        var backoff = settings.initialBackoff
+        for delivery in 1...settings.maxAttempts {
+            try control.checkpoint()
+            var request = HTTPClientRequest(url: settings.url.absoluteString)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "User-Agent", value: "code-worker/\(BuildInfo.version)")
+            request.headers.add(name: Self.signatureHeader, value: signature)
+            request.headers.add(name: Self.deliveryHeader, value: deliveryID)
+            request.body = .bytes(ByteBuffer(bytes: body))
+            let outcome: String
+            let retryable: Bool
+            do {
+                let response = try await client.execute(request, timeout: TimeAmount(settings.timeout))
+                _ = try? await response.body.collect(upTo: 64 * 1024)
+                let status = Int(response.status.code)
+                switch status {
+                case 200..<300:
+                    metrics.webhookAttempts("success").increment()
+                    try await progress("webhook accepted the rollout (HTTP \(status), delivery \(delivery))")
+                    return
+                case 400..<500 where status != 408 && status != 429:
+                    metrics.webhookAttempts("client_error").increment()
+                    throw RolloutFailure(description: "webhook refused the rollout with HTTP \(status); not retried")
+                default:
+                    metrics.webhookAttempts("server_error").increment()
+                    outcome = "HTTP \(status)"
+                    retryable = true
+                }
+            } catch let error as RolloutFailure {
+                throw error
+            } catch let error as HTTPClientError where error == .deadlineExceeded {
+                metrics.webhookAttempts("timeout").increment()
+                outcome = "no answer within \(settings.timeout)"
+                retryable = true
+            } catch {
+                metrics.webhookAttempts("network_error").increment()
+                outcome = "network error: \(error)"
+                retryable = true
+            }
+            guard retryable, delivery < settings.maxAttempts else {
+                throw RolloutFailure(description: "webhook failed after \(delivery) attempts; last: \(outcome)")
+            }
+            // Full jitter: a random wait up to the current backoff, so retrying workers do not stampede.
+            let wait = Duration.nanoseconds(Int64.random(in: 0...max(1, backoff.nanosecondsValue)))
+            try await progress("webhook delivery \(delivery) failed (\(outcome)); retrying in \(wait.formatted(.units(allowed: [.seconds, .milliseconds])))")
+            try await control.sleep(for: wait)
+            backoff = min(backoff * 2, settings.maximumBackoff)
+        }
+    }
+}
+
+/// Polls `health_url` until it answers 2xx, within `timeout`.
+struct HealthVerifier: Sendable {
+    let client: HTTPClient
+    let timeout: Duration
+    let interval: Duration
+
+    func verify(_ url: String, control: PipelineControl, progress: ProgressReporter) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var polls = 0
+        var last = "no answer yet"
+        while ContinuousClock.now < deadline {
+            try control.checkpoint()
+            polls += 1
+            let remaining = deadline - ContinuousClock.now
+            let outcome = await HealthProbe.probe(url: url, timeout: min(remaining, .seconds(5)), client: client)
+            if outcome.healthy {
+                try await progress("\(url) answered \(outcome.summary) after \(polls) poll(s)")
+                return
+            }
+            last = outcome.summary
+            try await control.sleep(for: min(interval, max(.zero, deadline - ContinuousClock.now)))
+        }
+        throw RolloutFailure(description: "\(url) did not answer 2xx within \(timeout) (\(polls) polls; last: \(last))")
+    }
+}
+
+extension Duration {
+    var nanosecondsValue: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+    var milliseconds: Int64 { nanosecondsValue / 1_000_000 }
+}

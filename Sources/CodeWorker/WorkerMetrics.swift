@@ -1,0 +1,28 @@
+import CoreMetrics
+import Metrics
+
+/// The worker's metrics, recorded through swift-metrics into the service's Prometheus registry.
+struct WorkerMetrics: Sendable {
+    let factory: any MetricsFactory
+
+    /// `code_worker_claims_total`
+    var claims: Counter { Counter(label: "code_worker_claims_total", factory: factory) }
+    /// `code_worker_finished_total{outcome}`: succeeded, failed, cancelled, released, lease_lost.
+    func finished(_ outcome: String) -> Counter {
+        Counter(label: "code_worker_finished_total", dimensions: [("outcome", outcome)], factory: factory)
+    }
+    /// `code_worker_step_duration_seconds{step,outcome}`
+    func stepDuration(_ step: String, outcome: String) -> Timer {
+        Timer(label: "code_worker_step_duration_seconds", dimensions: [("step", step), ("outcome", outcome)], factory: factory)
+    }
+    /// `code_worker_queue_depth`: queued deployments, as this worker last saw them.
+    var queueDepth: Gauge { Gauge(label: "code_worker_queue_depth", factory: factory) }
+    /// `code_worker_in_flight`: pipelines running in this process.
+    var inFlight: Meter { Meter(label: "code_worker_in_flight", factory: factory) }
+    /// `code_worker_leases_lost_total`
+    var leasesLost: Counter { Counter(label: "code_worker_leases_lost_total", factory: factory) }
+    /// `code_worker_webhook_attempts_total{result}`: success, client_error, server_error, timeout, network_error.
+    func webhookAttempts(_ result: String) -> Counter {
+        Counter(label: "code_worker_webhook_attempts_total", dimensions: [("result", result)], factory: factory)
+    }
+}

@@ -1,0 +1,80 @@
+import CodeDomain
+@testable import CodeWorker
+import Foundation
+import Testing
+import Yams
+
+@Suite("Hardened manifests")
+struct ManifestRendererTests {
+    static func deployment(strategy: DeploymentStrategy = .rolling, environment: DeploymentEnvironment = .production, replicas: Int = 3) throws -> Deployment {
+        let image = "ghcr.io/acme/web@sha256:" + String(repeating: "ab", count: 32)
+        return Deployment(
+            id: "dep_1", service: "web", image: image, imageRef: try ImageReference(parsing: image), environment: environment,
+            strategy: strategy, replicas: replicas, healthURL: nil, labels: ["team": "core"], status: .running, attempt: 1, error: nil,
+            cancelRequested: false, leaseOwner: "w", leaseExpiresAt: nil, createdBy: nil, createdAt: Date(), updatedAt: Date(), startedAt: nil, finishedAt: nil
+        )
+    }
+
+    @Test func composeServiceIsHardened() throws {
+        let rendered = try ManifestRenderer().render(try Self.deployment())
+        let compose = try #require(try Yams.load(yaml: rendered.compose) as? [String: Any])
+        let service = try #require((compose["services"] as? [String: Any])?["web"] as? [String: Any])
+        #expect(service["user"] as? String == "1001:1001")
+        #expect(service["read_only"] as? Bool == true)
+        #expect(service["cap_drop"] as? [String] == ["ALL"])
+        #expect(service["security_opt"] as? [String] == ["no-new-privileges:true"])
+        #expect(service["tmpfs"] as? [String] == ["/tmp:noexec,nosuid,size=100m"])
+        #expect((service["healthcheck"] as? [String: Any])?["test"] as? [String] == ["CMD", "/app/web", "--health-check"])
+        let deploy = try #require(service["deploy"] as? [String: Any])
+        #expect(deploy["replicas"] as? Int == 3)
+        let resources = try #require(deploy["resources"] as? [String: Any])
+        #expect((resources["limits"] as? [String: Any])?["memory"] as? String == "2G")
+        #expect((resources["reservations"] as? [String: Any])?["cpus"] as? String == "0.5")
+        let logging = try #require(service["logging"] as? [String: Any])
+        #expect(logging["driver"] as? String == "json-file")
+        #expect((logging["options"] as? [String: String])?["max-size"] == "100m")
+    }
+
+    @Test func kubernetesDeploymentIsHardened() throws {
+        let rendered = try ManifestRenderer().render(try Self.deployment())
+        let documents = try Array(Yams.load_all(yaml: rendered.kubernetes)).compactMap { $0 as? [String: Any] }
+        #expect(documents.map { $0["kind"] as? String } == ["Deployment", "Service"])
+        let spec = try #require(documents[0]["spec"] as? [String: Any])
+        #expect(spec["replicas"] as? Int == 3)
+        let pod = try #require((spec["template"] as? [String: Any])?["spec"] as? [String: Any])
+        let podSecurity = try #require(pod["securityContext"] as? [String: Any])
+        #expect(podSecurity["runAsNonRoot"] as? Bool == true)
+        #expect(podSecurity["runAsUser"] as? Int == 1001)
+        #expect((podSecurity["seccompProfile"] as? [String: Any])?["type"] as? String == "RuntimeDefault")
+        let container = try #require((pod["containers"] as? [[String: Any]])?.first)
+        let security = try #require(container["securityContext"] as? [String: Any])
+        #expect(security["readOnlyRootFilesystem"] as? Bool == true)
+        #expect(security["allowPrivilegeEscalation"] as? Bool == false)
+        #expect((security["capabilities"] as? [String: Any])?["drop"] as? [String] == ["ALL"])
+        #expect(((container["livenessProbe"] as? [String: Any])?["httpGet"] as? [String: Any])?["path"] as? String == "/health/live")
+        #expect(((container["readinessProbe"] as? [String: Any])?["httpGet"] as? [String: Any])?["path"] as? String == "/health/ready")
+        #expect((container["resources"] as? [String: Any])?["limits"] != nil)
+        #expect(container["imagePullPolicy"] as? String == "IfNotPresent", "digest-pinned images need no re-pull")
+    }
+
+    @Test(arguments: [
+        (DeploymentStrategy.rolling, "RollingUpdate", "25%"),
+        (.recreate, "Recreate", "none"),
+        (.blueGreen, "RollingUpdate", "100%"),
+        (.canary, "RollingUpdate", "1"),
+    ])
+    func strategyMapsToRolloutSettings(strategy: DeploymentStrategy, type: String, maxSurge: String) throws {
+        let rendered = try ManifestRenderer().render(try Self.deployment(strategy: strategy))
+        let document = try #require(try Yams.load_all(yaml: rendered.kubernetes).first { _ in true } as? [String: Any])
+        let rollout = try #require((document["spec"] as? [String: Any])?["strategy"] as? [String: Any])
+        #expect(rollout["type"] as? String == type)
+        let rollingUpdate = rollout["rollingUpdate"] as? [String: Any]
+        #expect("\(rollingUpdate?["maxSurge"] ?? "none")" == maxSurge)
+        if rollingUpdate != nil { #expect(rollingUpdate?["maxUnavailable"] as? Int == 0) }
+    }
+
+    @Test func renderingIsDeterministic() throws {
+        let deployment = try Self.deployment()
+        #expect(try ManifestRenderer().render(deployment) == ManifestRenderer().render(deployment))
+    }
+}

@@ -1,0 +1,88 @@
+import CodeDomain
+import CodeRuntime
+import CodeStore
+import CodeTestSupport
+import CodeWorker
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import ServiceLifecycle
+
+/// A worker application on a database of its own, with a store on the same database to play code-api.
+struct WorkerTestContext: Sendable {
+    let client: any TestClientProtocol
+    let store: SQLStore
+    let runtime: ServiceRuntime
+    let database: TestDatabase
+    let location: DatabaseLocation
+
+    /// Inserts a queued deployment as code-api would.
+    func enqueue(
+        service: String = "web", image: String = "ghcr.io/acme/web:2.0", environment: DeploymentEnvironment = .staging,
+        replicas: Int = 2, healthURL: String? = nil
+    ) async throws -> Deployment {
+        let spec = try DeploymentSpec.validate(DeploymentRequest(
+            service: service, image: image, environment: environment.rawValue, replicas: replicas, healthURL: healthURL
+        )).get()
+        return try await store.createDeployment(NewDeployment(spec: spec, createdBy: "key_test")).deployment
+    }
+
+    /// Waits (bounded) until the deployment reaches a terminal status.
+    func waitUntilFinished(_ id: String, timeout: Duration = .seconds(30)) async throws -> Deployment {
+        try await waitFor(id, timeout: timeout) { $0.status.isTerminal }
+    }
+
+    func waitFor(_ id: String, timeout: Duration = .seconds(30), _ condition: (Deployment) -> Bool) async throws -> Deployment {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let deployment = try await store.deployment(id: id), condition(deployment) { return deployment }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw ProcessTimeout(command: "waiting for deployment \(id)", timeout: timeout)
+    }
+
+    func events(_ id: String) async throws -> [DeploymentEvent] {
+        try await store.events(deploymentID: id, after: nil, limit: 1000).items
+    }
+}
+
+func workerSettings(_ location: DatabaseLocation, _ configure: (inout WorkerSettings) -> Void = { _ in }) -> WorkerSettings {
+    var settings = WorkerSettings(
+        database: location, workerID: "test-worker-\(UUID().uuidString.prefix(6))", concurrency: 4, leaseDuration: .seconds(30),
+        simulatedStep: .milliseconds(20), verifyTimeout: .seconds(5), verifyInterval: .milliseconds(50), maximumPollInterval: .milliseconds(100)
+    )
+    configure(&settings)
+    return settings
+}
+
+func quietLogger() -> Logger {
+    var logger = Logger(label: "code-worker-test")
+    logger.logLevel = .critical
+    return logger
+}
+
+func withWorker(
+    _ backend: TestBackend,
+    setup: TestingSetup = .router,
+    configure: @escaping @Sendable (inout WorkerSettings) -> Void = { _ in },
+    _ body: @escaping @Sendable (WorkerTestContext) async throws -> Void
+) async throws {
+    let database = try await TestDatabase.create(backend)
+    do {
+        let location = try DatabaseLocation(url: database.url)
+        let storeHandle = try StoreHandle.open(location, logger: quietLogger())
+        try await storeHandle.withServices { store in
+            try await store.migrate()
+            let runtime = ServiceRuntime(name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: 0), logger: quietLogger())
+            let app = try await buildApplication(settings: workerSettings(location, configure), runtime: runtime)
+            try await app.test(setup) { client in
+                try await body(WorkerTestContext(client: client, store: store, runtime: runtime, database: database, location: location))
+            }
+        }
+    } catch {
+        await database.drop()
+        throw error
+    }
+    await database.drop()
+}
