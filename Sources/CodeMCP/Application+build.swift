@@ -1,18 +1,25 @@
+import AsyncHTTPClient
 import CodeRuntime
+import Foundation
 import Hummingbird
 import Logging
 
-/// Settings of code-mcp beyond the shared runtime settings.
-public struct MCPSettings: Sendable {
-    public init() {}
-
-    public init(from environment: EnvironmentSettings) throws(ConfigurationError) {
-        self.init()
+/// Builds code-mcp: the `/mcp` endpoint, its sessions, and readiness that follows code-api's.
+/// `main` and the tests both call this.
+public func buildApplication(settings: MCPSettings, runtime: ServiceRuntime) async throws -> some ApplicationProtocol {
+    let api = APIClient(baseURL: settings.apiURL, apiKey: settings.apiKey, timeout: settings.apiTimeout, client: .shared)
+    let operations = Operations(api: api, settings: settings, health: runtime.health, httpClient: .shared)
+    let sessions = SessionManager(settings: settings, operations: operations, logger: runtime.logger, metrics: MCPMetrics(factory: runtime.metrics.factory))
+    runtime.health.register("api", timeout: .seconds(2)) {
+        let outcome = await HealthProbe.probe(url: settings.apiURL.appendingPathComponent("health/ready").absoluteString, timeout: .seconds(2))
+        guard outcome.healthy else { throw APIUnavailable(summary: outcome.summary) }
     }
+    let router = runtime.makeRouter()
+    MCPEndpoint(settings: settings, sessions: sessions).add(to: router)
+    return runtime.makeApplication(router: router, services: [sessions])
 }
 
-/// Builds code-mcp: the router, its middleware and the services it runs. Called by `main` and by tests.
-public func buildApplication(settings: MCPSettings, runtime: ServiceRuntime) async throws -> some ApplicationProtocol {
-    let router = runtime.makeRouter(context: BasicRequestContext.self)
-    return runtime.makeApplication(router: router)
+struct APIUnavailable: Error, CustomStringConvertible {
+    let summary: String
+    var description: String { "code-api is not ready: \(summary)" }
 }

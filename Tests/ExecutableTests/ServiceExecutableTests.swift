@@ -36,7 +36,16 @@ struct ServiceExecutableTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let port = freePort()
         let metricsPort = freePort()
-        let environment = Self.environment(for: service, port: port, metricsPort: metricsPort, directory: directory)
+        var environment = Self.environment(for: service, port: port, metricsPort: metricsPort, directory: directory)
+        // code-mcp is ready when code-api is: give it one.
+        var companion: ServiceProcess?
+        defer { companion?.stop() }
+        if service == "code-mcp" {
+            let apiPort = freePort()
+            companion = try ServiceProcess("code-api", environment: Self.environment(for: "code-api", port: apiPort, metricsPort: 0, directory: directory))
+            _ = try await LoopbackHTTP.waitUntilAnswering("http://127.0.0.1:\(apiPort)/health/ready")
+            environment["CODE_API_URL"] = "http://127.0.0.1:\(apiPort)"
+        }
         let process = try ServiceProcess(service, environment: environment)
         defer { process.stop() }
 

@@ -1,0 +1,107 @@
+import CodeRuntime
+import Foundation
+import HTTPTypes
+import Hummingbird
+import MCP
+import NIOCore
+import ServiceLifecycle
+
+/// `/mcp` (POST, GET, DELETE): Host and Origin allowlists, bearer tokens, then the session's transport.
+///
+/// The SDK's default validation only accepts a localhost `Host`, which inside a container answers 421 to
+/// every client; the allowlists come from configuration instead. A disallowed `Origin` is 403, as the
+/// specification requires; a request without `Origin` (not from a browser) is allowed.
+struct MCPEndpoint: Sendable {
+    let settings: MCPSettings
+    let sessions: SessionManager
+    let originValidator: OriginValidator
+
+    /// JSON-RPC messages are small; this bounds what one POST can make the server buffer.
+    static let maximumBodyBytes = 1024 * 1024
+
+    init(settings: MCPSettings, sessions: SessionManager) {
+        self.settings = settings
+        self.sessions = sessions
+        // `host` allows any port (and no port); `host:port` only that one.
+        let hosts = settings.allowedHosts.flatMap { entry -> [String] in
+            Self.hasPort(entry) ? [entry] : [entry, "\(entry):*"]
+        }
+        originValidator = OriginValidator(allowedHosts: hosts, allowedOrigins: settings.allowedOrigins)
+    }
+
+    static func hasPort(_ host: String) -> Bool {
+        // "[::1]:3000" and "example.com:3000" have a port; "[::1]" and "example.com" do not.
+        guard let colon = host.lastIndex(of: ":") else { return false }
+        return !host[host.index(after: colon)...].contains("]")
+    }
+
+    func add<Context: Hummingbird.RequestContext>(to router: Router<Context>) {
+        router.post("/mcp") { request, context in try await self.handle(request, context: context) }
+        router.get("/mcp") { request, context in try await self.handle(request, context: context) }
+        router.delete("/mcp") { request, context in try await self.handle(request, context: context) }
+    }
+
+    func handle<Context: Hummingbird.RequestContext>(_ request: Request, context: Context) async throws -> Response {
+        var headers: [String: String] = [:]
+        for field in request.headers {
+            headers[field.name.canonicalName] = headers[field.name.canonicalName].map { "\($0), \(field.value)" } ?? field.value
+        }
+        // HTTP/1.1's Host header is the authority in HTTPTypes.
+        if let authority = request.head.authority { headers[HTTPHeaderName.host] = authority }
+        if let requestID = context.requestID { headers["X-Request-ID"] = requestID }
+
+        let probe = MCP.HTTPRequest(method: request.method.rawValue, headers: headers, body: nil, path: request.uri.path)
+        if let refusal = originValidator.validate(probe, context: HTTPValidationContext(httpMethod: request.method.rawValue)) {
+            return Self.response(refusal)
+        }
+        guard Self.isAuthorized(request.headers[.authorization], tokens: settings.authTokens) else {
+            throw ServiceError.unauthorized("Send an MCP token as 'Authorization: Bearer <token>'.")
+        }
+
+        var body: Data?
+        if request.method == .post {
+            do {
+                body = Data(buffer: try await request.body.collect(upTo: Self.maximumBodyBytes))
+            } catch is NIOTooManyBytesError {
+                throw ServiceError(.contentTooLarge, code: "payload_too_large", detail: "An MCP message may have at most \(Self.maximumBodyBytes) bytes.")
+            }
+        }
+        let mcpRequest = MCP.HTTPRequest(method: request.method.rawValue, headers: headers, body: body, path: request.uri.path)
+        return Self.response(await sessions.handle(mcpRequest))
+    }
+
+    /// Constant-time comparison against every configured token.
+    static func isAuthorized(_ header: String?, tokens: [String]) -> Bool {
+        guard let header, header.lowercased().hasPrefix("bearer ") else { return false }
+        let presented = Array(header.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8)
+        var matched = false
+        for token in tokens {
+            let expected = Array(token.utf8)
+            var difference = UInt8(presented.count == expected.count ? 0 : 1)
+            for index in 0..<max(presented.count, expected.count) {
+                let left = index < presented.count ? presented[index] : 0
+                let right = index < expected.count ? expected[index] : 0
+                difference |= left ^ right
+            }
+            matched = matched || difference == 0
+        }
+        return matched
+    }
+
+    static func response(_ response: MCP.HTTPResponse) -> Response {
+        var fields = HTTPFields()
+        for (name, value) in response.headers {
+            if let name = HTTPField.Name(name) { fields[name] = value }
+        }
+        let status = HTTPResponse.Status(code: response.statusCode)
+        switch response {
+        case .stream(let stream, _):
+            // Server-sent events end when the session ends, or at shutdown so that draining does not wait
+            // for clients that keep their streams open.
+            let events = stream.cancelOnGracefulShutdown().map { ByteBuffer(bytes: $0) }
+            return Response(status: status, headers: fields, body: ResponseBody(asyncSequence: events))
+        default:
+            return Response(status: status, headers: fields, body: response.bodyData.map { ResponseBody(byteBuffer: ByteBuffer(bytes: $0)) } ?? ResponseBody())
+        }
+    }
+}

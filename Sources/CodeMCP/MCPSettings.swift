@@ -1,0 +1,79 @@
+import CodeRuntime
+import Foundation
+
+/// Settings of code-mcp beyond the shared runtime settings.
+public struct MCPSettings: Sendable {
+    /// Where code-api listens; code-mcp is its client and never touches the database.
+    public var apiURL: URL
+    /// Where code-worker listens, for `service_health`.
+    public var workerURL: URL
+    /// code-mcp's own operator key for code-api.
+    public var apiKey: String
+    /// Bearer tokens MCP clients must send on `/mcp`.
+    public var authTokens: [String]
+    /// `Host` values accepted on `/mcp`: `host` (any port) or `host:port`.
+    public var allowedHosts: [String]
+    /// `Origin` values accepted on `/mcp` when a request has one: `scheme://host[:port]`, `:*` for any port.
+    public var allowedOrigins: [String]
+    public var sessionIdleTimeout: Duration
+    public var maxSessions: Int
+    /// Timeout of each call to code-api.
+    public var apiTimeout: Duration
+    /// How long `create_deployment` with `wait` follows a deployment.
+    public var waitTimeout: Duration
+    /// How often `wait` polls the deployment.
+    public var waitPollInterval: Duration
+
+    public static let defaultAllowedHosts = ["localhost", "127.0.0.1", "[::1]"]
+    public static let defaultAllowedOrigins = ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]
+
+    public init(
+        apiURL: URL, workerURL: URL, apiKey: String, authTokens: [String],
+        allowedHosts: [String] = MCPSettings.defaultAllowedHosts, allowedOrigins: [String] = MCPSettings.defaultAllowedOrigins,
+        sessionIdleTimeout: Duration = .seconds(1800), maxSessions: Int = 100, apiTimeout: Duration = .seconds(10),
+        waitTimeout: Duration = .seconds(300), waitPollInterval: Duration = .milliseconds(250)
+    ) {
+        self.apiURL = apiURL
+        self.workerURL = workerURL
+        self.apiKey = apiKey
+        self.authTokens = authTokens
+        self.allowedHosts = allowedHosts
+        self.allowedOrigins = allowedOrigins
+        self.sessionIdleTimeout = sessionIdleTimeout
+        self.maxSessions = maxSessions
+        self.apiTimeout = apiTimeout
+        self.waitTimeout = waitTimeout
+        self.waitPollInterval = waitPollInterval
+    }
+
+    public init(from environment: EnvironmentSettings) throws(ConfigurationError) {
+        guard let apiKey = try environment.secret("MCP_API_KEY") else {
+            throw ConfigurationError("MCP_API_KEY", "is required: code-mcp's operator key for code-api (or MCP_API_KEY_FILE)")
+        }
+        let tokens = (try environment.secret("MCP_AUTH_TOKENS") ?? "")
+            .split(whereSeparator: { $0 == "," || $0 == "\n" }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !tokens.isEmpty else {
+            throw ConfigurationError("MCP_AUTH_TOKENS", "is required: the bearer tokens MCP clients use (or MCP_AUTH_TOKENS_FILE)")
+        }
+        if let short = tokens.first(where: { $0.count < 16 }) {
+            throw ConfigurationError("MCP_AUTH_TOKENS", "tokens must be at least 16 characters (one has \(short.count))")
+        }
+        let hosts = environment.list("MCP_ALLOWED_HOSTS")
+        let origins = environment.list("MCP_ALLOWED_ORIGINS")
+        if let origin = origins.first(where: { !($0.hasPrefix("http://") || $0.hasPrefix("https://")) }) {
+            throw ConfigurationError("MCP_ALLOWED_ORIGINS", "entries are origins like http://localhost:6274, not '\(origin)'")
+        }
+        self.init(
+            apiURL: try environment.httpURL("CODE_API_URL") ?? URL(string: "http://127.0.0.1:8000")!,
+            workerURL: try environment.httpURL("CODE_WORKER_URL") ?? URL(string: "http://127.0.0.1:8001")!,
+            apiKey: apiKey,
+            authTokens: tokens,
+            allowedHosts: hosts.isEmpty ? Self.defaultAllowedHosts : hosts,
+            allowedOrigins: origins.isEmpty ? Self.defaultAllowedOrigins : origins,
+            sessionIdleTimeout: try environment.seconds("MCP_SESSION_IDLE_TIMEOUT", default: .seconds(1800), in: 1...86_400),
+            maxSessions: try environment.int("MCP_MAX_SESSIONS", default: 100, in: 1...10_000),
+            apiTimeout: try environment.seconds("CODE_API_TIMEOUT", default: .seconds(10), in: 0.1...300),
+            waitTimeout: try environment.seconds("MCP_WAIT_TIMEOUT", default: .seconds(300), in: 1...3600)
+        )
+    }
+}

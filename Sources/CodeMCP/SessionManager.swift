@@ -1,0 +1,233 @@
+import CodeRuntime
+import Foundation
+import Logging
+import MCP
+import Metrics
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+
+/// A handler's way back to its session without keeping it alive: the session owns the server, whose
+/// handlers would otherwise own the session.
+struct WeakSession: Sendable {
+    private let box: NIOLockedValueBox<Reference>
+
+    private struct Reference: Sendable {
+        weak var session: MCPSession?
+    }
+
+    init(_ session: MCPSession) {
+        box = NIOLockedValueBox(Reference(session: session))
+    }
+
+    var session: MCPSession? { box.withLockedValue { $0.session } }
+}
+
+/// One MCP session: its own `Server` and Streamable HTTP transport.
+final class MCPSession: Sendable {
+    let id: String
+    let server: Server
+    let transport: StatefulHTTPServerTransport
+    /// `logging/setLevel`: log notifications below this level are not sent.
+    let logLevel = NIOLockedValueBox(LogLevel.info)
+
+    init(id: String, server: Server, transport: StatefulHTTPServerTransport) {
+        self.id = id
+        self.server = server
+        self.transport = transport
+    }
+}
+
+/// Creates, routes to, expires and caps MCP sessions. One `Server` per session, as the SDK intends;
+/// sessions end on DELETE, after `MCP_SESSION_IDLE_TIMEOUT` without requests, and on shutdown.
+actor SessionManager: Service {
+    private var sessions: [String: (session: MCPSession, lastActivity: ContinuousClock.Instant)] = [:]
+    private let settings: MCPSettings
+    private let operations: Operations
+    private let logger: Logger
+    private let metrics: MCPMetrics
+
+    init(settings: MCPSettings, operations: Operations, logger: Logger, metrics: MCPMetrics) {
+        self.settings = settings
+        self.operations = operations
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    var count: Int { sessions.count }
+
+    func handle(_ request: MCP.HTTPRequest) async -> MCP.HTTPResponse {
+        let sessionID = request.header(HTTPHeaderName.sessionID)
+        if let sessionID, let entry = sessions[sessionID] {
+            sessions[sessionID]?.lastActivity = .now
+            let response = await entry.session.transport.handleRequest(request)
+            if request.method.uppercased() == "DELETE", response.statusCode == 200 {
+                await close(sessionID, reason: "deleted by the client")
+            }
+            return response
+        }
+        if let sessionID {
+            return .error(statusCode: 404, .invalidRequest("Not Found: session \(sessionID) does not exist or expired"))
+        }
+        guard request.method.uppercased() == "POST", let body = request.body, Self.isInitializeRequest(body) else {
+            return .error(statusCode: 400, .invalidRequest("Bad Request: missing \(HTTPHeaderName.sessionID) header"))
+        }
+        guard sessions.count < settings.maxSessions else {
+            logger.warning("session limit reached", metadata: ["limit": .stringConvertible(settings.maxSessions)])
+            return .error(statusCode: 503, .internalError("Service Unavailable: the server holds its maximum of \(settings.maxSessions) sessions"), extraHeaders: ["Retry-After": "5"])
+        }
+        return await open(request)
+    }
+
+    private func open(_ request: MCP.HTTPRequest) async -> MCP.HTTPResponse {
+        let id = UUID().uuidString.lowercased()
+        let transport = StatefulHTTPServerTransport(
+            sessionIDGenerator: FixedSessionID(id: id),
+            // Host and Origin are checked before a request reaches a session (see MCPEndpoint).
+            validationPipeline: StandardValidationPipeline(validators: [
+                AcceptHeaderValidator(mode: .sseRequired), ContentTypeValidator(), ProtocolVersionValidator(), SessionValidator(),
+            ]),
+            logger: logger
+        )
+        let server = Server(
+            name: "code-mcp",
+            version: BuildInfo.version,
+            title: "CODE services",
+            instructions: "Operate CODE services deployments: list, inspect, create (with dry_run and wait), cancel, read manifests and health.",
+            capabilities: .init(logging: .init(), prompts: .init(listChanged: false), resources: .init(subscribe: false, listChanged: false), tools: .init(listChanged: false))
+        )
+        let session = MCPSession(id: id, server: server, transport: transport)
+        await register(on: session)
+        do {
+            try await server.start(transport: transport)
+        } catch {
+            logger.error("could not start an MCP session", metadata: ["error": .string("\(error)")])
+            return .error(statusCode: 500, .internalError("could not start a session"))
+        }
+        sessions[id] = (session, .now)
+        metrics.sessionsOpen.increment()
+        let response = await transport.handleRequest(request)
+        if case .error = response {
+            await close(id, reason: "initialization failed")
+        } else {
+            logger.info("MCP session opened", metadata: ["session_id": .string(id), "sessions": .stringConvertible(sessions.count)])
+        }
+        return response
+    }
+
+    private func close(_ id: String, reason: String) async {
+        guard let entry = sessions.removeValue(forKey: id) else { return }
+        await entry.session.server.stop()
+        metrics.sessionsOpen.decrement()
+        logger.info("MCP session closed", metadata: ["session_id": .string(id), "reason": .string(reason)])
+    }
+
+    /// Closes sessions idle for longer than `MCP_SESSION_IDLE_TIMEOUT`.
+    func expireIdleSessions(now: ContinuousClock.Instant = .now) async {
+        let expired = sessions.filter { now - $0.value.lastActivity > settings.sessionIdleTimeout }.map(\.key)
+        for id in expired {
+            await close(id, reason: "idle for longer than \(settings.sessionIdleTimeout)")
+        }
+    }
+
+    func closeAll(reason: String) async {
+        for id in Array(sessions.keys) {
+            await close(id, reason: reason)
+        }
+    }
+
+    nonisolated func run() async throws {
+        let sweep = min(settings.sessionIdleTimeout / 4, .seconds(30))
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: sweep)
+                await self.expireIdleSessions()
+            }
+        }
+        await closeAll(reason: "server shutting down")
+    }
+
+    // MARK: Handlers
+
+    private func register(on session: MCPSession) async {
+        let operations = self.operations
+        let metrics = self.metrics
+        let server = session.server
+        let weak = WeakSession(session)
+        await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: CodeTools.definitions) }
+        await server.withMethodHandler(CallTool.self) { params in
+            let start = ContinuousClock.now
+            let requestID = Server.currentHandlerContext?.httpContext?.header("X-Request-ID")
+            let reporter = Operations.Reporter(
+                progressToken: params._meta?.progressToken,
+                notify: { progress, message in
+                    guard let token = params._meta?.progressToken, let session = weak.session else { return }
+                    try? await session.server.notify(ProgressNotification.message(.init(progressToken: token, progress: progress, total: nil, message: message)))
+                },
+                log: { level, message in
+                    guard let session = weak.session, Self.allows(level, minimum: session.logLevel.withLockedValue { $0 }) else { return }
+                    try? await session.server.log(level: level, logger: "code-mcp", data: .string(message))
+                }
+            )
+            do {
+                let result = try await operations.call(params.name, arguments: params.arguments, requestID: requestID, reporter: reporter)
+                metrics.recordToolCall(params.name, outcome: result.isError == true ? "error" : "ok", since: start)
+                return result
+            } catch {
+                metrics.recordToolCall(params.name, outcome: "invalid", since: start)
+                throw error
+            }
+        }
+        await server.withMethodHandler(ListResources.self) { _ in ListResources.Result(resources: Operations.resources) }
+        await server.withMethodHandler(ListResourceTemplates.self) { _ in ListResourceTemplates.Result(templates: Operations.resourceTemplates) }
+        await server.withMethodHandler(ReadResource.self) { params in
+            try await operations.read(params.uri, requestID: Server.currentHandlerContext?.httpContext?.header("X-Request-ID"))
+        }
+        await server.withMethodHandler(ListPrompts.self) { _ in ListPrompts.Result(prompts: Operations.prompts) }
+        await server.withMethodHandler(GetPrompt.self) { params in
+            try await operations.prompt(params.name, arguments: params.arguments, requestID: Server.currentHandlerContext?.httpContext?.header("X-Request-ID"))
+        }
+        await server.withMethodHandler(SetLoggingLevel.self) { params in
+            weak.session?.logLevel.withLockedValue { $0 = params.level }
+            return Empty()
+        }
+    }
+
+    /// Whether a POST body is the JSON-RPC `initialize` request that opens a session.
+    static func isInitializeRequest(_ body: Data) -> Bool {
+        struct Message: Decodable {
+            let method: String?
+            let id: Value?
+        }
+        guard let message = try? JSONDecoder().decode(Message.self, from: body) else { return false }
+        return message.method == "initialize" && message.id != nil
+    }
+
+    /// Severity order of MCP log levels (RFC 5424).
+    static func allows(_ level: LogLevel, minimum: LogLevel) -> Bool {
+        let order: [LogLevel] = [.debug, .info, .notice, .warning, .error, .critical, .alert, .emergency]
+        return (order.firstIndex(of: level) ?? 0) >= (order.firstIndex(of: minimum) ?? 0)
+    }
+}
+
+struct FixedSessionID: SessionIDGenerator {
+    let id: String
+    func generateSessionID() -> String { id }
+}
+
+/// code-mcp's metrics.
+struct MCPMetrics: Sendable {
+    let factory: any MetricsFactory
+
+    /// `code_mcp_sessions_open`
+    var sessionsOpen: Meter { Meter(label: "code_mcp_sessions_open", factory: factory) }
+
+    /// `code_mcp_tool_calls_total{tool,outcome}` and `code_mcp_tool_call_duration_seconds{tool}`.
+    func recordToolCall(_ tool: String, outcome: String, since start: ContinuousClock.Instant) {
+        // Unknown tool names would be unbounded label values.
+        let label = CodeTools.names.contains(tool) ? tool : "unknown"
+        Counter(label: "code_mcp_tool_calls_total", dimensions: [("tool", label), ("outcome", outcome)], factory: factory).increment()
+        let elapsed = ContinuousClock.now - start
+        Metrics.Timer(label: "code_mcp_tool_call_duration_seconds", dimensions: [("tool", label)], factory: factory)
+            .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+    }
+}
