@@ -7,10 +7,16 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 VENV_BIN := $(CURDIR)/.venv/bin
 
-.PHONY: help build release run test test-swift test-integration bench clean openapi
+.PHONY: help up down build release run test test-swift test-integration bench clean openapi
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
+
+up: ## run the stack: base images, dev secrets, compose with the security overlay, on 127.0.0.1
+	scripts/stack-up.sh
+
+down: ## stop the stack (the data volume stays; scripts/stack-down.sh --volumes removes it)
+	scripts/stack-down.sh
 
 build: ## debug build of the three executables and the tests
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
@@ -34,8 +40,9 @@ test-integration: ## Python suites against the real executables: Schemathesis, M
 openapi: ## embed openapi/openapi.yaml into code-api after editing it
 	scripts/embed-openapi.sh
 
-bench: release ## benchmarks: start-up time of each executable
-	python3 benchmarks/startup.py --bin .build/release
+bench: release ## benchmarks: start-up time, and code-api throughput and memory under wrk
+	python3 benchmarks/startup.py --bin .build/release $(if $(BASELINE_BIN),--baseline-bin $(BASELINE_BIN))
+	python3 benchmarks/api_load.py --bin .build/release $(if $(BASELINE_BIN),--baseline-bin $(BASELINE_BIN))
 
 clean:
 	rm -rf .build
