@@ -35,11 +35,19 @@ let package = Package(
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
     ],
     targets: [
+        // Settings from environment variables (secrets also from NAME_FILE) through swift-configuration,
+        // with errors that name the variable. Used by the runtime and by the store's database settings.
+        .target(
+            name: "CodeConfiguration",
+            dependencies: [.product(name: "Configuration", package: "swift-configuration")],
+            swiftSettings: strictSettings
+        ),
         // Shared service runtime: configuration, logging, request ids, problem+json errors,
         // metrics, health and lifecycle. Every executable stands on it.
         .target(
             name: "CodeRuntime",
             dependencies: [
+                "CodeConfiguration",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -63,7 +71,7 @@ let package = Package(
         .target(
             name: "CodeStore",
             dependencies: [
-                "CodeDomain",
+                "CodeDomain", "CodeConfiguration",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -77,7 +85,7 @@ let package = Package(
         .target(
             name: "CodeAPI",
             dependencies: [
-                "CodeRuntime", "CodeDomain", "CodeStore",
+                "CodeRuntime", "CodeConfiguration", "CodeDomain", "CodeStore",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -86,7 +94,7 @@ let package = Package(
         .target(
             name: "CodeWorker",
             dependencies: [
-                "CodeRuntime", "CodeDomain", "CodeStore",
+                "CodeRuntime", "CodeConfiguration", "CodeDomain", "CodeStore",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -98,7 +106,7 @@ let package = Package(
         .target(
             name: "CodeMCP",
             dependencies: [
-                "CodeRuntime", "CodeDomain",
+                "CodeRuntime", "CodeConfiguration", "CodeDomain",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -109,7 +117,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .executableTarget(name: "code-api", dependencies: ["CodeAPI"], swiftSettings: strictSettings),
+        .executableTarget(name: "code-api", dependencies: ["CodeAPI", "CodeConfiguration"], swiftSettings: strictSettings),
         .executableTarget(name: "code-worker", dependencies: ["CodeWorker"], swiftSettings: strictSettings),
         .executableTarget(name: "code-mcp", dependencies: ["CodeMCP"], swiftSettings: strictSettings),
         // Test helpers shared by the test targets: child processes, free ports, loopback HTTP, PostgreSQL.
@@ -131,7 +139,7 @@ let package = Package(
         .testTarget(
             name: "CodeRuntimeTests",
             dependencies: [
-                "CodeRuntime", "CodeTestSupport",
+                "CodeRuntime", "CodeConfiguration", "CodeTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings

@@ -1,3 +1,4 @@
+import CodeConfiguration
 import CodeDomain
 import CodeRuntime
 import CodeStore
@@ -25,12 +26,7 @@ public struct APISettings: Sendable {
     }
 
     public init(from environment: EnvironmentSettings) throws(ConfigurationError) {
-        let database: DatabaseLocation
-        do {
-            database = try DatabaseLocation(url: environment.string("DATABASE_URL", default: DatabaseLocation.defaultURL))
-        } catch {
-            throw ConfigurationError("DATABASE_URL", "\(error)")
-        }
+        let database = try DatabaseSettings(from: environment)
         let adminKey = try environment.secret("CODE_ADMIN_KEY")
         let mcpKey = try environment.secret("CODE_MCP_API_KEY")
         for (variable, key) in [("CODE_ADMIN_KEY", adminKey), ("CODE_MCP_API_KEY", mcpKey)] {
@@ -39,8 +35,8 @@ public struct APISettings: Sendable {
             }
         }
         self.init(
-            database: database,
-            databasePassword: try environment.secret("DATABASE_PASSWORD"),
+            database: database.location,
+            databasePassword: database.password,
             adminKey: adminKey,
             mcpKey: mcpKey,
             policy: DeploymentPolicy(allowedRegistries: environment.list("CODE_ALLOWED_REGISTRIES"))

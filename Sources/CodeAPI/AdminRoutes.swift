@@ -101,22 +101,6 @@ struct AdminRoutes {
         return try jsonResponse(Page(items: page.items, nextCursor: Cursor.encode(page.next)))
     }
 
-    struct PolicyDocument: Encodable {
-        let rules: [DeploymentPolicy.Rule]
-        let allowedRegistries: [String]?
-
-        enum CodingKeys: String, CodingKey {
-            case rules
-            case allowedRegistries = "allowed_registries"
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(rules, forKey: .rules)
-            try container.encode(allowedRegistries, forKey: .allowedRegistries)
-        }
-    }
-
     @Sendable func showPolicy(_ request: Request, context: APIRequestContext) async throws -> Response {
         try context.require(.viewer)
         return try jsonResponse(PolicyDocument(rules: DeploymentPolicy.rules, allowedRegistries: policy.allowedRegistries?.sorted()))

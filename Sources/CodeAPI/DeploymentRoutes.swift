@@ -154,32 +154,3 @@ struct DeploymentRoutes {
         return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
 }
-
-struct ValidationResult: Encodable {
-    let valid: Bool
-    let imageRef: ImageReference
-    let strategy: DeploymentStrategy
-    let replicas: Int
-
-    enum CodingKeys: String, CodingKey {
-        case valid, strategy, replicas
-        case imageRef = "image_ref"
-    }
-}
-
-struct EventPage: Encodable {
-    let items: [DeploymentEvent]
-    /// Pass as `after` to read on; null when this page reached the end.
-    let nextAfter: Int64?
-
-    enum CodingKeys: String, CodingKey {
-        case items
-        case nextAfter = "next_after"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(items, forKey: .items)
-        try container.encode(nextAfter, forKey: .nextAfter)
-    }
-}

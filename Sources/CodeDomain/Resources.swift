@@ -256,6 +256,71 @@ public struct Page<Item: Codable & Sendable>: Codable, Sendable {
     }
 }
 
+/// A page of a deployment's events. `next_after` (always present, null at the end) is the `after` to
+/// read on with.
+public struct EventPage: Codable, Sendable {
+    public var items: [DeploymentEvent]
+    public var nextAfter: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case items
+        case nextAfter = "next_after"
+    }
+
+    public init(items: [DeploymentEvent], nextAfter: Int64?) {
+        self.items = items
+        self.nextAfter = nextAfter
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(items, forKey: .items)
+        try container.encode(nextAfter, forKey: .nextAfter)
+    }
+}
+
+/// The answer of `POST /v1/deployments/validate` for a request that passes validation and policy.
+public struct ValidationResult: Codable, Sendable {
+    public var valid: Bool
+    public var imageRef: ImageReference
+    public var strategy: DeploymentStrategy
+    public var replicas: Int
+
+    enum CodingKeys: String, CodingKey {
+        case valid, strategy, replicas
+        case imageRef = "image_ref"
+    }
+
+    public init(valid: Bool, imageRef: ImageReference, strategy: DeploymentStrategy, replicas: Int) {
+        self.valid = valid
+        self.imageRef = imageRef
+        self.strategy = strategy
+        self.replicas = replicas
+    }
+}
+
+/// `GET /v1/policy`: the rules, and the allowed registries (null when every registry is allowed).
+public struct PolicyDocument: Codable, Sendable {
+    public var rules: [DeploymentPolicy.Rule]
+    public var allowedRegistries: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case rules
+        case allowedRegistries = "allowed_registries"
+    }
+
+    public init(rules: [DeploymentPolicy.Rule], allowedRegistries: [String]?) {
+        self.rules = rules
+        self.allowedRegistries = allowedRegistries
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(rules, forKey: .rules)
+        try container.encode(allowedRegistries, forKey: .allowedRegistries)
+    }
+}
+
 /// JSON coding shared by the API and its clients: RFC 3339 timestamps in UTC with milliseconds.
 public enum CodeJSON {
     public static let encoder: JSONEncoder = {

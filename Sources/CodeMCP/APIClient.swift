@@ -72,36 +72,3 @@ struct APIClient: Sendable {
         }
     }
 }
-
-/// The API's list and event pages, as code-mcp reads them.
-struct EventPage: Codable, Sendable {
-    let items: [DeploymentEvent]
-    let nextAfter: Int64?
-
-    enum CodingKeys: String, CodingKey {
-        case items
-        case nextAfter = "next_after"
-    }
-}
-
-struct PolicyDocument: Codable, Sendable {
-    let rules: [DeploymentPolicy.Rule]
-    let allowedRegistries: [String]?
-
-    enum CodingKeys: String, CodingKey {
-        case rules
-        case allowedRegistries = "allowed_registries"
-    }
-}
-
-struct ValidationResult: Codable, Sendable {
-    let valid: Bool
-    let imageRef: ImageReference
-    let strategy: DeploymentStrategy
-    let replicas: Int
-
-    enum CodingKeys: String, CodingKey {
-        case valid, strategy, replicas
-        case imageRef = "image_ref"
-    }
-}

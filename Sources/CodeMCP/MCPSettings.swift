@@ -1,4 +1,4 @@
-import CodeRuntime
+import CodeConfiguration
 import Foundation
 
 /// Settings of code-mcp beyond the shared runtime settings.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
+import CodeConfiguration
 import Foundation
 import Hummingbird
 import Logging

@@ -1,3 +1,4 @@
+import CodeConfiguration
 import CodeDomain
 import CodeRuntime
 import CodeStore
@@ -72,12 +73,7 @@ public struct WorkerSettings: Sendable {
     }
 
     public init(from environment: EnvironmentSettings) throws(ConfigurationError) {
-        let database: DatabaseLocation
-        do {
-            database = try DatabaseLocation(url: environment.string("DATABASE_URL", default: DatabaseLocation.defaultURL))
-        } catch {
-            throw ConfigurationError("DATABASE_URL", "\(error)")
-        }
+        let database = try DatabaseSettings(from: environment)
         let driver = try environment.choice("CODE_ROLLOUT_DRIVER", default: Driver.simulated)
         var webhook: WebhookSettings?
         if driver == .webhook {
@@ -98,8 +94,8 @@ public struct WorkerSettings: Sendable {
             throw ConfigurationError("WORKER_ID", "must be 1-100 characters of letters, digits, '-', '_', '.' or ':'")
         }
         self.init(
-            database: database,
-            databasePassword: try environment.secret("DATABASE_PASSWORD"),
+            database: database.location,
+            databasePassword: database.password,
             workerID: workerID,
             concurrency: try environment.int("WORKER_CONCURRENCY", default: 4, in: 1...64),
             leaseDuration: try environment.seconds("CODE_LEASE_SECONDS", default: .seconds(30), in: 1...3600),

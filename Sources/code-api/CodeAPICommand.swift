@@ -1,5 +1,6 @@
 import ArgumentParser
 import CodeAPI
+import CodeConfiguration
 import CodeDomain
 import CodeRuntime
 import CodeStore

@@ -43,8 +43,7 @@ func withAPI(
     allowedRegistries: [String] = [],
     _ body: @escaping @Sendable (APITestContext) async throws -> Void
 ) async throws {
-    let database = try await TestDatabase.create(backend)
-    do {
+    try await TestDatabase.with(backend) { database in
         let location = try DatabaseLocation(url: database.url)
         let admin = APIKeySecret.generate()
         let mcp = APIKeySecret.generate()
@@ -62,11 +61,7 @@ func withAPI(
                 try await body(APITestContext(client: client, keys: keys, store: store, runtime: runtime, backend: backend))
             }
         }
-    } catch {
-        await database.drop()
-        throw error
     }
-    await database.drop()
 }
 
 func createKey(_ client: any TestClientProtocol, admin: String, role: Role, name: String? = nil) async throws -> String {

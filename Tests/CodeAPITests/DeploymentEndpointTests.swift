@@ -220,12 +220,12 @@ struct DeploymentEndpointTests {
             #expect(try manifests.decode(DeploymentManifests.self).kubernetes == "kind: Deployment")
 
             let all = try await api.client.call(.get, "/v1/deployments/\(deployment.id)/events", key: api.keys.viewer)
-            let page = try all.decode(EventsPage.self)
+            let page = try all.decode(EventPage.self)
             #expect(page.items.map(\.step) == ["queue", "validate", "render"])
             #expect(page.nextAfter == nil)
-            let first = try await api.client.call(.get, "/v1/deployments/\(deployment.id)/events?limit=1", key: api.keys.viewer).decode(EventsPage.self)
+            let first = try await api.client.call(.get, "/v1/deployments/\(deployment.id)/events?limit=1", key: api.keys.viewer).decode(EventPage.self)
             #expect(first.items.map(\.step) == ["queue"])
-            let rest = try await api.client.call(.get, "/v1/deployments/\(deployment.id)/events?after=\(try #require(first.nextAfter))", key: api.keys.viewer).decode(EventsPage.self)
+            let rest = try await api.client.call(.get, "/v1/deployments/\(deployment.id)/events?after=\(try #require(first.nextAfter))", key: api.keys.viewer).decode(EventPage.self)
             #expect(rest.items.map(\.step) == ["validate", "render"])
 
             let badAfter = try await api.client.call(.get, "/v1/deployments/\(deployment.id)/events?after=-1", key: api.keys.viewer)
@@ -236,15 +236,5 @@ struct DeploymentEndpointTests {
                 #expect(try missing.problem().code == "not_found")
             }
         }
-    }
-}
-
-struct EventsPage: Decodable {
-    let items: [DeploymentEvent]
-    let nextAfter: Int64?
-
-    enum CodingKeys: String, CodingKey {
-        case items
-        case nextAfter = "next_after"
     }
 }

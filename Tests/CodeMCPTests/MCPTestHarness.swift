@@ -37,40 +37,40 @@ func quietLogger() -> Logger {
 
 /// Runs code-api and code-worker (simulated driver, `step` per replica) on a SQLite file for `body`.
 func withLiveStack(step: Duration = .milliseconds(10), _ body: @escaping @Sendable (LiveStack) async throws -> Void) async throws {
-    let database = try await TestDatabase.create(.sqlite)
-    defer { Task { await database.drop() } }
-    let location = try DatabaseLocation(url: database.url)
-    let adminKey = APIKeySecret.generate()
-    let mcpKey = APIKeySecret.generate()
-    let apiPort = freePort()
-    let workerPort = freePort()
-    let apiRuntime = ServiceRuntime(name: "code-api", settings: RuntimeSettings(host: "127.0.0.1", port: apiPort), logger: quietLogger())
-    let api = try await CodeAPI.buildApplication(settings: APISettings(database: location, adminKey: adminKey, mcpKey: mcpKey), runtime: apiRuntime)
-    let workerRuntime = ServiceRuntime(name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: workerPort), logger: quietLogger())
-    let worker = try await CodeWorker.buildApplication(
-        settings: WorkerSettings(database: location, workerID: "mcp-test-worker", simulatedStep: step, maximumPollInterval: .milliseconds(50)),
-        runtime: workerRuntime
-    )
-    let apiGroup = apiRuntime.makeServiceGroup(api)
-    let workerGroup = workerRuntime.makeServiceGroup(worker)
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await apiGroup.run() }
-        _ = try await LoopbackHTTP.waitUntilAnswering("http://127.0.0.1:\(apiPort)/health/ready")
-        group.addTask { try await workerGroup.run() }
-        _ = try await LoopbackHTTP.waitUntilAnswering("http://127.0.0.1:\(workerPort)/health/ready")
-        do {
-            try await body(LiveStack(
-                apiURL: URL(string: "http://127.0.0.1:\(apiPort)")!, workerURL: URL(string: "http://127.0.0.1:\(workerPort)")!,
-                adminKey: adminKey, mcpKey: mcpKey
-            ))
-        } catch {
+    try await TestDatabase.with(.sqlite) { database in
+        let location = try DatabaseLocation(url: database.url)
+        let adminKey = APIKeySecret.generate()
+        let mcpKey = APIKeySecret.generate()
+        let apiPort = freePort()
+        let workerPort = freePort()
+        let apiRuntime = ServiceRuntime(name: "code-api", settings: RuntimeSettings(host: "127.0.0.1", port: apiPort), logger: quietLogger())
+        let api = try await CodeAPI.buildApplication(settings: APISettings(database: location, adminKey: adminKey, mcpKey: mcpKey), runtime: apiRuntime)
+        let workerRuntime = ServiceRuntime(name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: workerPort), logger: quietLogger())
+        let worker = try await CodeWorker.buildApplication(
+            settings: WorkerSettings(database: location, workerID: "mcp-test-worker", simulatedStep: step, maximumPollInterval: .milliseconds(50)),
+            runtime: workerRuntime
+        )
+        let apiGroup = apiRuntime.makeServiceGroup(api)
+        let workerGroup = workerRuntime.makeServiceGroup(worker)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await apiGroup.run() }
+            _ = try await LoopbackHTTP.waitUntilAnswering("http://127.0.0.1:\(apiPort)/health/ready")
+            group.addTask { try await workerGroup.run() }
+            _ = try await LoopbackHTTP.waitUntilAnswering("http://127.0.0.1:\(workerPort)/health/ready")
+            do {
+                try await body(LiveStack(
+                    apiURL: URL(string: "http://127.0.0.1:\(apiPort)")!, workerURL: URL(string: "http://127.0.0.1:\(workerPort)")!,
+                    adminKey: adminKey, mcpKey: mcpKey
+                ))
+            } catch {
+                await workerGroup.triggerGracefulShutdown()
+                await apiGroup.triggerGracefulShutdown()
+                throw error
+            }
             await workerGroup.triggerGracefulShutdown()
             await apiGroup.triggerGracefulShutdown()
-            throw error
+            try await group.waitForAll()
         }
-        await workerGroup.triggerGracefulShutdown()
-        await apiGroup.triggerGracefulShutdown()
-        try await group.waitForAll()
     }
 }
 

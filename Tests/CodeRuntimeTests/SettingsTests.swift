@@ -1,3 +1,4 @@
+import CodeConfiguration
 import CodeRuntime
 import Foundation
 import Testing

@@ -6,18 +6,13 @@ import Logging
 
 /// Runs `body` against a migrated store on a database of its own, then drops the database.
 func withStore(_ backend: TestBackend, _ body: @escaping @Sendable (SQLStore) async throws -> Void) async throws {
-    let database = try await TestDatabase.create(backend)
-    do {
+    try await TestDatabase.with(backend) { database in
         let handle = try StoreHandle.open(try DatabaseLocation(url: database.url), logger: Logger(label: "store-test"))
         try await handle.withServices { store in
             try await store.migrate()
             try await body(store)
         }
-    } catch {
-        await database.drop()
-        throw error
     }
-    await database.drop()
 }
 
 enum Fixtures {

@@ -58,6 +58,19 @@ public struct TestDatabase: Sendable {
         await cleanup()
     }
 
+    /// Runs `body` with a database of its own, dropped afterwards whether `body` succeeds or throws.
+    public static func with<T: Sendable>(_ backend: TestBackend, _ body: (TestDatabase) async throws -> T) async throws -> T {
+        let database = try await create(backend)
+        do {
+            let result = try await body(database)
+            await database.drop()
+            return result
+        } catch {
+            await database.drop()
+            throw error
+        }
+    }
+
     /// Runs one statement on the server's maintenance database.
     static func administer(_ adminURL: String, _ sql: String) async throws {
         guard let url = URL(string: adminURL), let host = url.host, let user = url.user else { throw NoPostgresServer() }

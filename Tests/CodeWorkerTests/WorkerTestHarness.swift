@@ -68,8 +68,7 @@ func withWorker(
     configure: @escaping @Sendable (inout WorkerSettings) -> Void = { _ in },
     _ body: @escaping @Sendable (WorkerTestContext) async throws -> Void
 ) async throws {
-    let database = try await TestDatabase.create(backend)
-    do {
+    try await TestDatabase.with(backend) { database in
         let location = try DatabaseLocation(url: database.url)
         let storeHandle = try StoreHandle.open(location, logger: quietLogger())
         try await storeHandle.withServices { store in
@@ -80,9 +79,5 @@ func withWorker(
                 try await body(WorkerTestContext(client: client, store: store, runtime: runtime, database: database, location: location))
             }
         }
-    } catch {
-        await database.drop()
-        throw error
     }
-    await database.drop()
 }
