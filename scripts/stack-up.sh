@@ -40,7 +40,8 @@ for overlay in ${STACK_OVERLAYS:-}; do
   files+=(-f "compose/compose.$overlay.yaml")
 done
 
-export COMPOSE_DOCKER_CLI_BUILD=1 DOCKER_BUILDKIT=1
+# BuildKit through the daemon; without the buildx plugin, compose's Bake mode only prints a warning.
+export COMPOSE_DOCKER_CLI_BUILD=1 DOCKER_BUILDKIT=1 COMPOSE_BAKE=${COMPOSE_BAKE:-false}
 docker compose "${files[@]}" up --build --wait "$@"
 
 bind=${BIND_ADDRESS:-127.0.0.1}
