@@ -51,6 +51,7 @@ class Service:
         self.log_path = log_dir / f"{name}-{self.port}.log"
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen([str(bin_dir() / name)], env=environment, stdout=self.log, stderr=subprocess.STDOUT)
+        self.killed = False
 
     def wait_ready(self, timeout: float = 30.0):
         deadline = time.monotonic() + timeout
@@ -66,7 +67,14 @@ class Service:
             time.sleep(0.05)
         raise TimeoutError(f"{self.name} not ready within {timeout}s: {self.log_path.read_text()[-2000:]}")
 
+    def kill(self):
+        """SIGKILL, as a crash; the teardown then expects no clean exit."""
+        self.killed = True
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
     def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM, then a bounded wait; returns the exit status (None if it had to be killed)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -74,6 +82,8 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+                self.log.close()
+                return None
         self.log.close()
         return self.process.returncode
 
@@ -95,8 +105,13 @@ def services(workdir):
         return service.wait_ready() if ready else service
 
     yield start
+    # Every service must drain and exit 0 on SIGTERM (the orchestrator's contract), whatever the test did.
+    unclean = []
     for service in reversed(started):
-        service.stop()
+        status = service.stop()
+        if not service.killed and status != 0:
+            unclean.append(f"{service.name} exited {status} on SIGTERM: {service.log_path.read_text()[-1500:]}")
+    assert not unclean, unclean
 
 
 @pytest.fixture
