@@ -77,7 +77,8 @@ fi
 if docker info >/dev/null 2>&1; then
   log "docker engine already answers"
 else
-  if ! pgrep -x dockerd >/dev/null 2>&1; then
+  # dockerd writes its pid file; a live pid means it is still starting, so only wait for it.
+  if ! { [[ -s /var/run/docker.pid ]] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; }; then
     log "starting dockerd (log: $dockerd_log)"
     # setsid + nohup: the daemon outlives this script and the CI step's shell.
     setsid nohup dockerd >>"$dockerd_log" 2>&1 </dev/null &
