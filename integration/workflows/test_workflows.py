@@ -374,19 +374,29 @@ def check_runtime_base(root: Path) -> Problems:
         if "network=host" not in str(with_(buildx).get("driver-opts", "")):
             problems.append(f"{where}: the buildx builder needs driver-opts network=host to reach localhost:5000")
         builds = steps_using(job, "docker/build-push-action")
-        base = [s for s in builds if with_(s).get("context") == "docker/runtime/base"]
+        recipe = [s for s in builds if with_(s).get("context") == "docker/runtime/base"]
+        # Two targets of one recipe: the base of every image, and the libcurl overlay code-mcp needs.
+        base = [s for s in recipe if with_(s).get("target") == "base" and with_(s).get("tags") == "${{ env.RUNTIME_BASE }}"]
+        curl = [s for s in recipe if with_(s).get("target") == "curl" and with_(s).get("tags") == "${{ env.RUNTIME_CURL }}"]
         service = _service_build(job)
-        if len(base) != 1 or not service or builds.index(base[0]) > builds.index(service):
-            problems.append(f"{where}: must build docker/runtime/base before the service image")
+        if len(base) != 1 or len(curl) != 1 or not service or max(builds.index(base[0]), builds.index(curl[0])) > builds.index(service):
+            problems.append(f"{where}: must build docker/runtime/base (targets base and curl) before the service image")
             continue
-        if with_(base[0]).get("push") is not True or with_(base[0]).get("tags") != "${{ env.RUNTIME_BASE }}":
-            problems.append(f"{where}: the runtime base must be pushed as RUNTIME_BASE")
-        if "RUNTIME_IMAGE=${{ env.RUNTIME_BASE }}" not in lines(with_(service).get("build-args")):
+        if not str((job.get("env") or {}).get("RUNTIME_CURL", "")).startswith("localhost:5000/"):
+            problems.append(f"{where}: RUNTIME_CURL must live in the job-local registry")
+        for step in (base[0], curl[0]):
+            if with_(step).get("push") is not True:
+                problems.append(f"{where}: {with_(step).get('target')} must be pushed to the job-local registry")
+        args = lines(with_(service).get("build-args"))
+        if "RUNTIME_IMAGE=${{ env.RUNTIME_BASE }}" not in args:
             problems.append(f"{where}: the service build must get RUNTIME_IMAGE=${{{{ env.RUNTIME_BASE }}}}")
+        if "RUNTIME_CURL_IMAGE=${{ env.RUNTIME_CURL }}" not in args:
+            problems.append(f"{where}: the service build must get RUNTIME_CURL_IMAGE=${{{{ env.RUNTIME_CURL }}}}")
         need = {p.strip() for p in str(with_(service).get("platforms", "")).split(",")}
-        have = {p.strip() for p in str(with_(base[0]).get("platforms", "")).split(",")}
-        if not need <= have:
-            problems.append(f"{where}: runtime base lacks platforms {sorted(need - have)}")
+        for step in (base[0], curl[0]):
+            have = {p.strip() for p in str(with_(step).get("platforms", "")).split(",")}
+            if not need <= have:
+                problems.append(f"{where}: {with_(step).get('target')} lacks platforms {sorted(need - have)}")
     return problems
 
 
@@ -1010,6 +1020,8 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("ci_containers_job", "ci.yml", "run: make test-containers", "run: make test-e2e"),
     ("runtime_base", "release.yml", "          platforms: linux/amd64,linux/arm64\n          push: true\n          tags: ${{ env.RUNTIME_BASE }}", "          platforms: linux/amd64\n          push: true\n          tags: ${{ env.RUNTIME_BASE }}"),
     ("runtime_base", "release.yml", "            RUNTIME_IMAGE=${{ env.RUNTIME_BASE }}\n", ""),
+    ("runtime_base", "release.yml", "            RUNTIME_CURL_IMAGE=${{ env.RUNTIME_CURL }}\n", ""),
+    ("runtime_base", "security-scan.yml", "          target: curl\n", "          target: base\n"),
     ("runtime_base", "security-scan.yml", "          driver-opts: network=host", "          driver-opts: image=moby/buildkit:latest"),
     ("runtime_base", "security-scan.yml", "          - 5000:5000\n", "          - 5001:5000\n"),
     ("runtime_base", "security-scan.yml", "          context: docker/runtime/base\n", "          context: docker/runtime\n"),
