@@ -35,7 +35,7 @@ def service_environment(service, directory):
     if service == "code-mcp":
         env["CODE_API_URL"] = "http://127.0.0.1:9"
         env["MCP_API_KEY"] = "code_" + "b" * 43
-        env["MCP_AUTH_TOKENS"] = "benchmark-token"
+        env["MCP_AUTH_TOKENS"] = "benchmark-token-0123456789"
     return env
 
 
