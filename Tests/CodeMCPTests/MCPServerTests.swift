@@ -126,6 +126,21 @@ struct MCPServerTests {
         }
     }
 
+    @Test func requestIDReachesTheAPI() async throws {
+        try await withLiveStack { stack in
+            try await withMCP(stack.mcpSettings()) { url, _ in
+                var client = try await RawMCPClient(url: url, token: stack.token).initialized()
+                client.extraHeaders = [("X-Request-ID", "mcp-trace-42")]
+                let created = try await client.tool(1, "create_deployment", ["service": "traced", "image": "ghcr.io/acme/traced:1.0", "environment": "development"])
+                #expect(created["isError"] as? Bool == false)
+                // code-api's audit log records the request id code-mcp passed on.
+                let audit = try await LoopbackHTTP.request(.GET, stack.apiURL.absoluteString + "/v1/audit?limit=10", headers: [("Authorization", "Bearer \(stack.adminKey)")])
+                let entries = try #require(try audit.json()["items"] as? [[String: Any]])
+                #expect(entries.contains { $0["request_id"] as? String == "mcp-trace-42" && $0["action"] as? String == "deployment.create" })
+            }
+        }
+    }
+
     @Test func cancelStopsARunningDeployment() async throws {
         try await withLiveStack(step: .seconds(30)) { stack in
             try await withMCP(stack.mcpSettings()) { url, _ in
