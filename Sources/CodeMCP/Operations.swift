@@ -13,7 +13,6 @@ struct Operations: Sendable {
 
     /// Sends progress and log notifications of one tool call to its session.
     struct Reporter: Sendable {
-        let progressToken: ProgressToken?
         let notify: @Sendable (_ progress: Double, _ message: String) async -> Void
         let log: @Sendable (_ level: LogLevel, _ message: String) async -> Void
     }

@@ -158,7 +158,6 @@ actor SessionManager: Service {
             let start = ContinuousClock.now
             let requestID = Server.currentHandlerContext?.httpContext?.header("X-Request-ID")
             let reporter = Operations.Reporter(
-                progressToken: params._meta?.progressToken,
                 notify: { progress, message in
                     guard let token = params._meta?.progressToken, let session = weak.session else { return }
                     try? await session.server.notify(ProgressNotification.message(.init(progressToken: token, progress: progress, total: nil, message: message)))

@@ -15,7 +15,6 @@ public enum SQLValue: Sendable, Equatable {
     public init(_ value: String?) { self = value.map(SQLValue.text) ?? .null }
     public init(_ value: Int?) { self = value.map { .integer(Int64($0)) } ?? .null }
     public init(_ value: Int64?) { self = value.map(SQLValue.integer) ?? .null }
-    public init(_ value: Bool) { self = .integer(value ? 1 : 0) }
     /// Timestamps are stored as milliseconds since the Unix epoch in both backends: sortable, exact, and
     /// free of either database's time zone rules.
     public init(_ value: Date?) { self = value.map { .integer(SQLValue.milliseconds($0)) } ?? .null }
@@ -153,7 +152,6 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case idempotencyMismatch(existingID: String)
     case conflict(String)
     case invalidDatabaseURL(String)
-    case unavailable(String)
 
     public var description: String {
         switch self {
@@ -162,7 +160,6 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .idempotencyMismatch(let id): "idempotency key was used for a different request (deployment \(id))"
         case .conflict(let detail): detail
         case .invalidDatabaseURL(let detail): detail
-        case .unavailable(let detail): "database unavailable: \(detail)"
         }
     }
 }
