@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from conftest import docker, inspect, proc_status, seccomp_profile
+from .stacks import docker, inspect, proc_status, seccomp_profile
 
 OCI_BUNDLES = Path("/run/docker/containerd/daemon/io.containerd.runtime.v2.task/moby")
 

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-import checks
-from conftest import SERVICES
+from . import checks
+from .stacks import SERVICES
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="reads /proc/<pid> of container processes and the OCI bundles: needs root")
 

@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from conftest import SERVICES, docker, image_tag
+from .stacks import SERVICES, docker, image_tag
 
 FORBIDDEN = {"sh", "bash", "dash", "ash", "busybox", "apt", "apt-get", "dpkg", "dpkg-deb", "rpm", "yum", "microdnf", "apk",
              "su", "sudo", "login", "mount", "curl", "wget", "python3", "perl"}

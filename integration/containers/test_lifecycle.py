@@ -4,8 +4,8 @@ survives `down` (without -v) and `up`: the finished deployment is still there an
 is taken up again and finishes."""
 from datetime import datetime
 
-from conftest import SERVICES, STOP_GRACE_SECONDS, inspect
-import workload
+from . import workload
+from .stacks import SERVICES, STOP_GRACE_SECONDS, inspect
 
 
 def timestamp(value: str) -> float:

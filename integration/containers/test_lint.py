@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run
+from .stacks import ROOT, run
 
 pytestmark = pytest.mark.skipif(os.environ.get("CODE_E2E_SKIP_LINTS") == "1", reason="CODE_E2E_SKIP_LINTS=1")
 VENV_BIN = str(Path(sys.executable).parent)

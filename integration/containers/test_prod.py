@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import checks
-from conftest import SERVICES, docker, free_port, free_port_pair, image_tag, inspect, start_stack, stop_stack
-import workload
+from . import checks, workload
+from .stacks import SERVICES, docker, free_port, free_port_pair, image_tag, inspect, start_stack, stop_stack
 
 HERE = Path(__file__).resolve().parent
 REGISTRY = "code-e2e.local"

@@ -3,9 +3,10 @@ showing that dangerous system calls fail with EPERM (and that without it they re
 a crash backtrace that still works under it."""
 import json
 import os
+
 import pytest
 
-from conftest import PROFILE, docker, hardening_args, image_tag, run, seccomp_profile, wait_for
+from .stacks import PROFILE, docker, hardening_args, image_tag, run, seccomp_profile, wait_for
 
 # The calls issue 6 names, and a few more of the same kind (scripts/seccomp/probe.c).
 MUST_FAIL = ["mount", "umount2", "pivot_root", "unshare", "setns", "clone(CLONE_NEWUSER)", "ptrace", "process_vm_writev",

@@ -1,8 +1,8 @@
 """The hardened stack (base + security, SQLite) works end to end: healthy containers, a deployment
 through the API and the worker to `succeeded` with manifests, every API route, the worker's status,
 Prometheus on each container, and the MCP flow with the official Python client."""
-from conftest import SERVICES, docker, inspect, network_ip
-import workload
+from . import workload
+from .stacks import SERVICES, docker, inspect, network_ip
 
 
 def test_every_container_is_healthy_through_its_own_healthcheck(stack):

@@ -40,7 +40,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -335,7 +334,8 @@ def parse_traces(trace_dir: Path):
                 unknown.add(name)
                 continue
             names[name] += 1
-            by_binary[label.split("-")[1] if label.startswith(("sqlite-", "pg-", "crash-")) else label].add(name)
+            service = re.search(r"(api|worker|mcp)", label)
+            by_binary["code-" + service.group(1) if service else label].add(name)
             socket_match = SOCKET.search(line)
             if socket_match and socket_match.group(1) == "socket":
                 domains.add(socket_match.group(2))
@@ -367,7 +367,10 @@ def trace(args) -> dict:
         f"({args.runs} runs; in some runs only: {sorted(set.union(*per_run) - set.intersection(*per_run)) or 'none'})")
     if unknown:
         log(f"calls strace could not name (ignored): {sorted(unknown)}")
-    result = {"syscalls": sorted(names), "socket_domains": sorted(domains), "counts": dict(names)}
+    for binary, calls in sorted(by_binary.items()):
+        log(f"  {binary}: {len(calls)} distinct system calls")
+    result = {"syscalls": sorted(names), "socket_domains": sorted(domains), "counts": dict(names),
+              "by_binary": {binary: sorted(calls) for binary, calls in sorted(by_binary.items())}}
     (work / "traced.json").write_text(json.dumps(result, indent=1))
     return result
 
