@@ -7,7 +7,7 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 VENV_BIN := $(CURDIR)/.venv/bin
 
-.PHONY: help up down build release run test test-swift test-integration bench clean openapi
+.PHONY: help up down build release run test test-swift test-integration lint test-containers bench clean openapi
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -27,15 +27,21 @@ release: ## release build, as the images build it
 run: ## run the three services locally from a debug build (no containers)
 	scripts/run-local.sh
 
-test: test-swift test-integration ## every test
+test: test-swift test-integration lint test-containers ## every test
 
 test-swift: ## Swift tests: unit, HTTP, store on SQLite and PostgreSQL, real executables
 	scripts/swift-test.sh $(SWIFT_BUILD_FLAGS)
 
-test-integration: ## Python suites against the real executables: Schemathesis, MCP client, workflows
+test-integration: ## Python suites against the real executables: Schemathesis, MCP client, worker crash and scale
 	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
 	CODE_BIN_DIR=$$($(SWIFT) build --show-bin-path $(SWIFT_BUILD_FLAGS)) \
-		$$(scripts/python-tools.sh)/pytest -q integration --ignore=integration/containers
+		$$(scripts/python-tools.sh)/pytest -q integration --ignore=integration/containers --ignore=integration/workflows
+
+lint: ## hadolint, shellcheck, trivy config, compose config for every overlay combination, yamllint, the workflow checks (actionlint, zizmor)
+	scripts/lint.sh
+
+test-containers: ## build the images and prove the hardening on the running stack (needs a Docker engine)
+	scripts/test-containers.sh
 
 openapi: ## embed openapi/openapi.yaml into code-api after editing it
 	scripts/embed-openapi.sh

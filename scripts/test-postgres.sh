@@ -10,7 +10,7 @@ command=${1:?usage: test-postgres.sh start|stop}
 port=${CODE_TEST_POSTGRES_PORT:-55432}
 base=${CODE_TEST_POSTGRES_DIR:-/tmp/code-test-postgres-$port}
 data="$base/data"
-bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+bin=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -type d -name bin 2>/dev/null | sort -V | tail -n 1)
 if [[ -z "$bin" ]]; then
   echo "test-postgres: no PostgreSQL server found (apt-get install postgresql)" >&2
   exit 1
