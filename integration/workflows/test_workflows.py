@@ -334,8 +334,9 @@ def check_ci_containers_job(root: Path) -> Problems:
     problems = []
     if not job.get("runs-on", "").startswith("ubuntu"):
         problems.append("ci/containers: needs a runner with Docker (ubuntu-*)")
-    if not re.search(r"^\s*make test-containers\s*$", run_scripts(job), re.M):
-        problems.append("ci/containers: does not run make test-containers")
+    # As root (sudo keeping PATH): the hardening checks read /proc/<pid>/root and runc's bundles.
+    if not re.search(r"^\s*sudo --preserve-env=PATH make test-containers\s*$", run_scripts(job), re.M):
+        problems.append("ci/containers: does not run make test-containers as root (sudo --preserve-env=PATH)")
     return problems
 
 
@@ -1017,7 +1018,8 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("ci_swift_job", "ci.yml", "hashFiles('Package.swift') }}-${{", "hashFiles('Package.resolved') }}-${{"),
     ("ci_lint_job", "ci.yml", "run: make lint", "run: make check"),
     ("ci_lint_job", "ci.yml", 'PYTHON_VERSION: "3.11"', 'PYTHON_VERSION: "3.12"'),
-    ("ci_containers_job", "ci.yml", "run: make test-containers", "run: make test-e2e"),
+    ("ci_containers_job", "ci.yml", "run: sudo --preserve-env=PATH make test-containers", "run: make test-e2e"),
+    ("ci_containers_job", "ci.yml", "run: sudo --preserve-env=PATH make test-containers", "run: make test-containers"),
     ("runtime_base", "release.yml", "          platforms: linux/amd64,linux/arm64\n          push: true\n          tags: ${{ env.RUNTIME_BASE }}", "          platforms: linux/amd64\n          push: true\n          tags: ${{ env.RUNTIME_BASE }}"),
     ("runtime_base", "release.yml", "            RUNTIME_IMAGE=${{ env.RUNTIME_BASE }}\n", ""),
     ("runtime_base", "release.yml", "            RUNTIME_CURL_IMAGE=${{ env.RUNTIME_CURL }}\n", ""),
