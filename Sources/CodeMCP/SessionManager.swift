@@ -41,6 +41,9 @@ final class MCPSession: Sendable {
 /// sessions end on DELETE, after `MCP_SESSION_IDLE_TIMEOUT` without requests, and on shutdown.
 actor SessionManager: Service {
     private var sessions: [String: (session: MCPSession, lastActivity: ContinuousClock.Instant)] = [:]
+    /// Sessions being opened: `open` awaits, and the actor serves other requests meanwhile, so the cap
+    /// counts these too.
+    private var opening = 0
     private let settings: MCPSettings
     private let operations: Operations
     private let logger: Logger
@@ -71,7 +74,7 @@ actor SessionManager: Service {
         guard request.method.uppercased() == "POST", let body = request.body, Self.isInitializeRequest(body) else {
             return .error(statusCode: 400, .invalidRequest("Bad Request: missing \(HTTPHeaderName.sessionID) header"))
         }
-        guard sessions.count < settings.maxSessions else {
+        guard sessions.count + opening < settings.maxSessions else {
             logger.warning("session limit reached", metadata: ["limit": .stringConvertible(settings.maxSessions)])
             return .error(statusCode: 503, .internalError("Service Unavailable: the server holds its maximum of \(settings.maxSessions) sessions"), extraHeaders: ["Retry-After": "5"])
         }
@@ -79,6 +82,7 @@ actor SessionManager: Service {
     }
 
     private func open(_ request: MCP.HTTPRequest) async -> MCP.HTTPResponse {
+        opening += 1
         let id = UUID().uuidString.lowercased()
         let transport = StatefulHTTPServerTransport(
             sessionIDGenerator: FixedSessionID(id: id),
@@ -100,9 +104,11 @@ actor SessionManager: Service {
         do {
             try await server.start(transport: transport)
         } catch {
+            opening -= 1
             logger.error("could not start an MCP session", metadata: ["error": .string("\(error)")])
             return .error(statusCode: 500, .internalError("could not start a session"))
         }
+        opening -= 1
         sessions[id] = (session, .now)
         metrics.sessionsOpen.increment()
         let response = await transport.handleRequest(request)

@@ -92,8 +92,13 @@ struct WebhookDriver: RolloutDriver {
             request.headers.add(name: Self.signatureHeader, value: signature)
             request.headers.add(name: Self.deliveryHeader, value: deliveryID)
             request.body = .bytes(ByteBuffer(bytes: body))
-            let outcome: String
-            let retryable: Bool
+            // Only the HTTP exchange is in the `do`: an interruption or cancellation from anywhere else
+            // must end the rollout, not count as a network error and deliver again.
+            enum Answer {
+                case accepted(status: Int)
+                case retry(reason: String)
+            }
+            let answer: Answer
             do {
                 let response = try await client.execute(request, timeout: TimeAmount(settings.timeout))
                 _ = try? await response.body.collect(upTo: 64 * 1024)
@@ -101,28 +106,36 @@ struct WebhookDriver: RolloutDriver {
                 switch status {
                 case 200..<300:
                     metrics.webhookAttempts("success").increment()
-                    try await progress("webhook accepted the rollout (HTTP \(status), delivery \(delivery))")
-                    return
+                    answer = .accepted(status: status)
                 case 400..<500 where status != 408 && status != 429:
                     metrics.webhookAttempts("client_error").increment()
                     throw RolloutFailure(description: "webhook refused the rollout with HTTP \(status); not retried")
                 default:
                     metrics.webhookAttempts("server_error").increment()
-                    outcome = "HTTP \(status)"
-                    retryable = true
+                    answer = .retry(reason: "HTTP \(status)")
                 }
             } catch let error as RolloutFailure {
                 throw error
+            } catch let error as Interruption {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
             } catch let error as HTTPClientError where error == .deadlineExceeded {
                 metrics.webhookAttempts("timeout").increment()
-                outcome = "no answer within \(settings.timeout)"
-                retryable = true
+                answer = .retry(reason: "no answer within \(settings.timeout)")
             } catch {
                 metrics.webhookAttempts("network_error").increment()
-                outcome = "network error: \(error)"
-                retryable = true
+                answer = .retry(reason: "network error: \(error)")
             }
-            guard retryable, delivery < settings.maxAttempts else {
+            let outcome: String
+            switch answer {
+            case .accepted(let status):
+                try await progress("webhook accepted the rollout (HTTP \(status), delivery \(delivery))")
+                return
+            case .retry(let reason):
+                outcome = reason
+            }
+            guard delivery < settings.maxAttempts else {
                 throw RolloutFailure(description: "webhook failed after \(delivery) attempts; last: \(outcome)")
             }
             // Full jitter: a random wait up to the current backoff, so retrying workers do not stampede.
