@@ -305,6 +305,11 @@ public final class SQLStore: Store {
             let predicate = "status = 'running' AND lease_expires_at < ? AND attempt >= ?"
             let values = [SQLValue(now), SQLValue(maxAttempts)]
             let reason = "gave up after \(maxAttempts) attempts: the lease of the last worker expired before it finished"
+            // Every worker asks this every second; a read first keeps the usual answer ("none") from
+            // taking SQLite's write lock.
+            guard try await !database.query(SQLStatement("SELECT seq FROM deployments WHERE \(predicate) LIMIT 1", values)).isEmpty else {
+                return []
+            }
             let results = try await database.transaction([
                 SQLStep(SQLStatement("SELECT seq FROM deployments WHERE \(predicate)\(dialect.forUpdate)", values)),
                 SQLStep(
