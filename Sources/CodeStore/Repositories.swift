@@ -167,7 +167,7 @@ public enum LeaseState: Sendable, Equatable {
 /// The worker's side of the store: claiming with leases, and changes that only the lease holder may make.
 public protocol WorkQueue: Sendable {
     /// Claims the oldest claimable deployment: queued, or running with an expired lease and fewer than
-    /// `maxAttempts` attempts. Increments `attempt`; records a `claim` event.
+    /// `maxAttempts` attempts. Increments `attempt`. (The pipeline records the `claim` event.)
     func claimNext(worker: String, now: Date, leaseDuration: Duration, maxAttempts: Int) async throws -> Claim?
     /// Fails running deployments whose lease expired after their last allowed attempt. Returns their ids.
     func failExhausted(now: Date, maxAttempts: Int) async throws -> [String]
@@ -182,7 +182,6 @@ public protocol WorkQueue: Sendable {
     /// Gives the deployment back to the queue (graceful shutdown) so another worker takes it at once.
     func release(_ claim: Claim, event: NewEvent) async throws -> Bool
     func queueDepth() async throws -> Int
-    func statusCounts() async throws -> [DeploymentStatus: Int]
 }
 
 /// An event a worker appends.

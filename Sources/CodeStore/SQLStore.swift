@@ -2,6 +2,7 @@ import CodeDomain
 import CoreMetrics
 import Foundation
 import Metrics
+import NIOConcurrencyHelpers
 
 /// The store: every repository, written once against `SQLDatabase` and run unchanged on SQLite and
 /// PostgreSQL.
@@ -12,6 +13,8 @@ import Metrics
 public final class SQLStore: Store {
     public let database: any SQLDatabase
     private let metricsFactory: (any MetricsFactory)?
+    /// One timer per operation: creating one looks it up in the metrics factory, on every query.
+    private let timers = NIOLockedValueBox<[String: Metrics.Timer]>([:])
 
     public init(database: any SQLDatabase, metricsFactory: (any MetricsFactory)? = nil) {
         self.database = database
@@ -281,6 +284,9 @@ public final class SQLStore: Store {
     public func claimNext(worker: String, now: Date, leaseDuration: Duration, maxAttempts: Int) async throws -> Claim? {
         try await timed("queue.claim") {
             let expires = now.addingTimeInterval(leaseDuration.seconds)
+            let claimable = "status = 'queued' OR (status = 'running' AND lease_expires_at < ? AND attempt < ?)"
+            let claimableValues = [SQLValue(now), SQLValue(maxAttempts)]
+            guard try await exists(where: claimable, claimableValues) else { return nil }
             // One statement, so the choice and the claim are atomic: PostgreSQL skips rows other workers
             // are claiming; SQLite serializes writers on its write lock.
             let rows = try await database.query(SQLStatement(
@@ -288,13 +294,11 @@ public final class SQLStore: Store {
                 UPDATE deployments SET status = 'running', lease_owner = ?, lease_expires_at = ?, attempt = attempt + 1,
                     started_at = COALESCE(started_at, ?), updated_at = ?
                 WHERE seq = (
-                    SELECT seq FROM deployments
-                    WHERE status = 'queued' OR (status = 'running' AND lease_expires_at < ? AND attempt < ?)
-                    ORDER BY seq LIMIT 1\(dialect.skipLocked)
+                    SELECT seq FROM deployments WHERE \(claimable) ORDER BY seq LIMIT 1\(dialect.skipLocked)
                 )
                 RETURNING *
                 """,
-                [.text(worker), SQLValue(expires), SQLValue(now), SQLValue(now), SQLValue(now), SQLValue(maxAttempts)]
+                [.text(worker), SQLValue(expires), SQLValue(now), SQLValue(now)] + claimableValues
             ))
             return try rows.first.map { Claim(deployment: try Self.deployment($0), owner: worker) }
         }
@@ -305,11 +309,7 @@ public final class SQLStore: Store {
             let predicate = "status = 'running' AND lease_expires_at < ? AND attempt >= ?"
             let values = [SQLValue(now), SQLValue(maxAttempts)]
             let reason = "gave up after \(maxAttempts) attempts: the lease of the last worker expired before it finished"
-            // Every worker asks this every second; a read first keeps the usual answer ("none") from
-            // taking SQLite's write lock.
-            guard try await !database.query(SQLStatement("SELECT seq FROM deployments WHERE \(predicate) LIMIT 1", values)).isEmpty else {
-                return []
-            }
+            guard try await exists(where: predicate, values) else { return [] }
             let results = try await database.transaction([
                 SQLStep(SQLStatement("SELECT seq FROM deployments WHERE \(predicate)\(dialect.forUpdate)", values)),
                 SQLStep(
@@ -429,19 +429,14 @@ public final class SQLStore: Store {
         }
     }
 
-    public func statusCounts() async throws -> [DeploymentStatus: Int] {
-        try await timed("deployment.count") {
-            var counts: [DeploymentStatus: Int] = [:]
-            for row in try await database.query(SQLStatement("SELECT status, COUNT(*) AS n FROM deployments GROUP BY status")) {
-                if let status = DeploymentStatus(rawValue: try row.text("status")) {
-                    counts[status] = try row.int("n")
-                }
-            }
-            return counts
-        }
-    }
-
     // MARK: Statements and rows
+
+    /// Whether a deployment matches `predicate`. Workers ask what there is to claim or fail several times
+    /// a second; a read first keeps the usual answer ("nothing") from taking SQLite's write lock, which
+    /// every statement that writes holds for its whole transaction.
+    private func exists(where predicate: String, _ values: [SQLValue]) async throws -> Bool {
+        try await !database.query(SQLStatement("SELECT seq FROM deployments WHERE \(predicate) LIMIT 1", values)).isEmpty
+    }
 
     /// Selects (and on PostgreSQL locks) the deployment if `claim` still holds its lease: the guard that
     /// later steps of the transaction depend on.
@@ -555,20 +550,19 @@ public final class SQLStore: Store {
     /// Records `code_db_query_duration_seconds{operation,backend}` around a store operation.
     private func timed<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
         guard let metricsFactory else { return try await body() }
-        let start = ContinuousClock.now
-        defer {
-            let elapsed = ContinuousClock.now - start
-            Metrics.Timer(
-                label: "code_db_query_duration_seconds",
-                dimensions: [("operation", operation), ("backend", dialect.name)],
-                factory: metricsFactory
-            ).recordNanoseconds(elapsed.nanoseconds)
+        let backend = dialect.name
+        let timer = timers.withLockedValue { timers in
+            if let timer = timers[operation] { return timer }
+            let timer = Metrics.Timer(label: "code_db_query_duration_seconds", dimensions: [("operation", operation), ("backend", backend)], factory: metricsFactory)
+            timers[operation] = timer
+            return timer
         }
+        let start = ContinuousClock.now
+        defer { timer.record(duration: ContinuousClock.now - start) }
         return try await body()
     }
 }
 
 extension Duration {
-    var seconds: TimeInterval { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+    var seconds: TimeInterval { self / .seconds(1) }
 }

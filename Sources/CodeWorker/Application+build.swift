@@ -28,10 +28,9 @@ public func buildApplication(settings: WorkerSettings, runtime: ServiceRuntime) 
         return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    // The loop starts once migrations ran; it is the last service, so it is the first to stop.
-    var app = runtime.makeApplication(router: router, services: handle.services)
-    app.beforeServerStarts { try await store.migrate() }
-    app.addServices(loop)
+    // The loop migrates the database before its first claim (code-api does too; migrations are
+    // idempotent and serialized), so the worker can start first.
+    let app = runtime.makeApplication(router: router, services: handle.services + [loop])
     return app
 }
 

@@ -14,7 +14,7 @@ import ServiceLifecycle
 /// takes it at once.
 final class ClaimLoop: Service, Sendable {
     let settings: WorkerSettings
-    let store: any WorkQueue
+    let store: any Store
     let postgres: PostgresDatabase?
     let metrics: WorkerMetrics
     let logger: Logger
@@ -43,7 +43,7 @@ final class ClaimLoop: Service, Sendable {
         let step: NIOLockedValueBox<String>
     }
 
-    init(settings: WorkerSettings, store: any WorkQueue, postgres: PostgresDatabase?, metrics: WorkerMetrics, logger: Logger, httpClient: HTTPClient) {
+    init(settings: WorkerSettings, store: any Store, postgres: PostgresDatabase?, metrics: WorkerMetrics, logger: Logger, httpClient: HTTPClient) {
         self.settings = settings
         self.store = store
         self.postgres = postgres
@@ -60,6 +60,9 @@ final class ClaimLoop: Service, Sendable {
     }
 
     func run() async throws {
+        // The store's schema must exist before the first claim; on PostgreSQL the pool is a sibling
+        // service that is starting too, so migrations wait for it (and end with cancellation).
+        try await migrate()
         try await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 if let postgres {
@@ -77,6 +80,20 @@ final class ClaimLoop: Service, Sendable {
         logger.info("claim loop stopped", metadata: ["worker_id": .string(settings.workerID)])
     }
 
+    private func migrate() async throws {
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                try await store.migrate()
+                return
+            } catch where !Task.isCancelled {
+                logger.warning("migrations failed; retrying", metadata: ["error": .string("\(error)"), "retry_in": .string("\(delay)")])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
     private func drain() {
         let controls = state.withLockedValue { state in
             state.draining = true
@@ -91,7 +108,9 @@ final class ClaimLoop: Service, Sendable {
         await withDiscardingTaskGroup { pipelines in
             var idle = Self.minimumPollInterval
             var lastHousekeeping = ContinuousClock.now - Self.housekeepingInterval
-            while true {
+            // Ends on drain (graceful shutdown) and on cancellation (the service group giving up, e.g.
+            // because the HTTP port is taken): waits return at once when cancelled, so looping on would spin.
+            while !Task.isCancelled {
                 let (draining, busy) = state.withLockedValue { state in
                     state.lastIteration = .now
                     return (state.draining, state.inFlight.count >= settings.concurrency)
@@ -108,6 +127,8 @@ final class ClaimLoop: Service, Sendable {
                             idle = Self.minimumPollInterval
                             continue
                         }
+                    } catch is CancellationError {
+                        break
                     } catch {
                         logger.error("claim failed", metadata: ["error": .string("\(error)")])
                     }
@@ -201,7 +222,8 @@ final class ClaimLoop: Service, Sendable {
                     failed: state.counts[.failed, default: 0],
                     cancelled: state.counts[.cancelled, default: 0],
                     released: state.counts[.released, default: 0],
-                    leasesLost: state.counts[.leaseLost, default: 0]
+                    leasesLost: state.counts[.leaseLost, default: 0],
+                    abandoned: state.counts[.abandoned, default: 0]
                 )
             )
         }
@@ -236,9 +258,11 @@ public struct WorkerStatus: Codable, Sendable, Equatable {
         public let cancelled: Int
         public let released: Int
         public let leasesLost: Int
+        /// Ends that could not be recorded (database errors); another worker runs those again.
+        public let abandoned: Int
 
         enum CodingKeys: String, CodingKey {
-            case claimed, succeeded, failed, cancelled, released
+            case claimed, succeeded, failed, cancelled, released, abandoned
             case leasesLost = "leases_lost"
         }
     }

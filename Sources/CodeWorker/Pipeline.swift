@@ -8,6 +8,8 @@ import NIOConcurrencyHelpers
 enum PipelineOutcome: String, Sendable, CaseIterable {
     case succeeded, failed, cancelled, released
     case leaseLost = "lease_lost"
+    /// The end could not be recorded (database error): the lease expires and another worker retries.
+    case abandoned
 }
 
 /// The steps of one claimed deployment: validate, render, rollout, verify.
@@ -96,19 +98,36 @@ struct Pipeline: Sendable {
         } catch Interruption.leaseLost {
             return leaseLost()
         } catch Interruption.cancelRequested {
-            return (try? await finish(.cancelled, error: "cancelled on request", message: "cancelled on request during \(step.withLockedValue { $0 })")) ?? leaseLost()
+            return await end(.cancelled, error: "cancelled on request", message: "cancelled on request during \(step.withLockedValue { $0 })")
         } catch Interruption.draining {
             return await release("worker \(claim.owner) is shutting down; released for another worker")
         } catch let failure as RolloutFailure {
-            return (try? await finish(.failed, error: failure.description, message: failure.description)) ?? leaseLost()
+            return await end(.failed, error: failure.description, message: failure.description)
         } catch let error as ImageReference.ParseError {
             let reason = "image '\(deployment.image)' \(error)"
-            return (try? await finish(.failed, error: reason, message: reason)) ?? leaseLost()
+            return await end(.failed, error: reason, message: reason)
         } catch {
-            // A database or task error: give the deployment back if possible; otherwise its lease expires
-            // and another worker takes it.
+            // Not the deployment's fault (a database or task error): another attempt may succeed, unless
+            // this was the last one, which would otherwise come back from the queue forever.
             logger.error("pipeline error", metadata: ["deployment_id": .string(deployment.id), "error": .string("\(error)")])
+            if claim.attempt >= settings.maxAttempts {
+                let reason = "gave up after \(claim.attempt) attempts; last error: \(error)"
+                return await end(.failed, error: reason, message: reason)
+            }
             return await release("worker \(claim.owner) hit an error (\(error)); released for another attempt")
+        }
+    }
+
+    /// Records the end, telling a lost lease (someone else owns the deployment) from an error (the end
+    /// is not recorded: the lease expires and another worker runs the deployment again).
+    private func end(_ status: DeploymentStatus, error: String?, message: String) async -> PipelineOutcome {
+        do {
+            return try await finish(status, error: error, message: message)
+        } catch Interruption.leaseLost {
+            return leaseLost()
+        } catch {
+            logger.error("could not record the end of the deployment", metadata: ["deployment_id": .string(deployment.id), "status": .string(status.rawValue), "error": .string("\(error)")])
+            return .abandoned
         }
     }
 
@@ -121,7 +140,7 @@ struct Pipeline: Sendable {
         do {
             let message = try await body()
             let elapsed = ContinuousClock.now - start
-            metrics.stepDuration(name, outcome: "succeeded").recordNanoseconds(elapsed.nanosecondsValue)
+            metrics.stepDuration(name, outcome: "succeeded").record(duration: elapsed)
             try await event(name, .finished, outcome: .succeeded, durationMs: elapsed.milliseconds, message: message)
         } catch {
             let elapsed = ContinuousClock.now - start
@@ -131,7 +150,7 @@ struct Pipeline: Sendable {
             case Interruption.leaseLost: (.failed, "\(name) interrupted: lease lost")
             default: (.failed, "\(name) failed: \(error)")
             }
-            metrics.stepDuration(name, outcome: outcome.rawValue).recordNanoseconds(elapsed.nanosecondsValue)
+            metrics.stepDuration(name, outcome: outcome.rawValue).record(duration: elapsed)
             if (error as? Interruption) != .leaseLost {
                 _ = try? await store.appendEvent(claim, NewEvent(step: name, kind: .finished, outcome: outcome, durationMs: elapsed.milliseconds, message: message))
             }
@@ -147,20 +166,16 @@ struct Pipeline: Sendable {
     }
 
     private func finish(_ status: DeploymentStatus, error: String?, message: String) async throws -> PipelineOutcome {
-        let outcome: DeploymentEvent.Outcome = switch status {
-        case .succeeded: .succeeded
-        case .cancelled: .cancelled
-        default: .failed
+        let (eventOutcome, outcome): (DeploymentEvent.Outcome, PipelineOutcome) = switch status {
+        case .succeeded: (.succeeded, .succeeded)
+        case .cancelled: (.cancelled, .cancelled)
+        default: (.failed, .failed)
         }
-        guard try await store.finish(claim, status: status, error: error, event: NewEvent(step: "finish", kind: .finished, outcome: outcome, message: message)) else {
+        guard try await store.finish(claim, status: status, error: error, event: NewEvent(step: "finish", kind: .finished, outcome: eventOutcome, message: message)) else {
             throw Interruption.leaseLost
         }
         logger.info("deployment finished", metadata: ["deployment_id": .string(deployment.id), "status": .string(status.rawValue), "attempt": .stringConvertible(claim.attempt)])
-        return switch status {
-        case .succeeded: .succeeded
-        case .cancelled: .cancelled
-        default: .failed
-        }
+        return outcome
     }
 
     private func release(_ message: String) async -> PipelineOutcome {
@@ -182,21 +197,23 @@ struct Pipeline: Sendable {
     // MARK: Heartbeat
 
     /// Renews the lease every third of its duration and polls for cancellation in between, until cancelled.
+    /// A renewal that fails is retried at the next tick; once the lease would have expired without a
+    /// successful renewal, the pipeline stops as if it had lost it (another worker may have taken it).
     private func heartbeat() async {
         let renewEvery = settings.leaseDuration / 3
-        var sinceRenewal = Duration.zero
+        let clock = ContinuousClock()
+        var lastRenewed = clock.now
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: Self.cancellationPollInterval)
             } catch {
                 return
             }
-            sinceRenewal += Self.cancellationPollInterval
             do {
-                if sinceRenewal >= renewEvery {
-                    sinceRenewal = .zero
+                if clock.now - lastRenewed >= renewEvery {
                     switch try await store.renewLease(claim, now: Date(), leaseDuration: settings.leaseDuration) {
                     case .held(let cancelRequested):
+                        lastRenewed = clock.now
                         if cancelRequested { control.interrupt(.cancelRequested) }
                     case .lost:
                         control.interrupt(.leaseLost)
@@ -207,6 +224,10 @@ struct Pipeline: Sendable {
                 }
             } catch {
                 logger.warning("heartbeat failed", metadata: ["deployment_id": .string(deployment.id), "error": .string("\(error)")])
+                if clock.now - lastRenewed >= settings.leaseDuration {
+                    control.interrupt(.leaseLost)
+                    return
+                }
             }
         }
     }

@@ -16,7 +16,8 @@ enum Interruption: Error, Equatable, Sendable {
 final class PipelineControl: Sendable {
     private let state = NIOLockedValueBox<Interruption?>(nil)
 
-    /// The first interruption wins: a lost lease is not turned into a cancellation later.
+    /// The first interruption wins, except that a lost lease overrides any other: without the lease
+    /// the pipeline may change nothing, not even to record a cancellation.
     func interrupt(_ reason: Interruption) {
         state.withLockedValue { current in
             if current == nil || reason == .leaseLost { current = reason }

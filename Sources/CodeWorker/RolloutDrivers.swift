@@ -116,8 +116,6 @@ struct WebhookDriver: RolloutDriver {
                 }
             } catch let error as RolloutFailure {
                 throw error
-            } catch let error as Interruption {
-                throw error
             } catch is CancellationError {
                 throw CancellationError()
             } catch let error as HTTPClientError where error == .deadlineExceeded {
@@ -139,7 +137,7 @@ struct WebhookDriver: RolloutDriver {
                 throw RolloutFailure(description: "webhook failed after \(delivery) attempts; last: \(outcome)")
             }
             // Full jitter: a random wait up to the current backoff, so retrying workers do not stampede.
-            let wait = Duration.nanoseconds(Int64.random(in: 0...max(1, backoff.nanosecondsValue)))
+            let wait = backoff * Double.random(in: 0...1)
             try await progress("webhook delivery \(delivery) failed (\(outcome)); retrying in \(wait.formatted(.units(allowed: [.seconds, .milliseconds])))")
             try await control.sleep(for: wait)
             backoff = min(backoff * 2, settings.maximumBackoff)
@@ -174,6 +172,6 @@ struct HealthVerifier: Sendable {
 }
 
 extension Duration {
-    var nanosecondsValue: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
-    var milliseconds: Int64 { nanosecondsValue / 1_000_000 }
+    /// Whole milliseconds, as events report durations.
+    var milliseconds: Int64 { Int64(self / .milliseconds(1)) }
 }

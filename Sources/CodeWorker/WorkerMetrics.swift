@@ -7,7 +7,7 @@ struct WorkerMetrics: Sendable {
 
     /// `code_worker_claims_total`
     var claims: Counter { Counter(label: "code_worker_claims_total", factory: factory) }
-    /// `code_worker_finished_total{outcome}`: succeeded, failed, cancelled, released, lease_lost.
+    /// `code_worker_finished_total{outcome}`: succeeded, failed, cancelled, released, lease_lost, abandoned.
     func finished(_ outcome: String) -> Counter {
         Counter(label: "code_worker_finished_total", dimensions: [("outcome", outcome)], factory: factory)
     }

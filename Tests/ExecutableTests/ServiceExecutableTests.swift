@@ -78,3 +78,25 @@ struct ServiceExecutableTests {
         #expect(closed.stdout.contains("unhealthy"))
     }
 }
+
+@Suite("Service executables when they cannot serve")
+struct ServiceStartupFailureTests {
+    /// A port already taken makes the service group cancel everything: each service must end (non-zero,
+    /// promptly) rather than keep its loops running without a server.
+    @Test(arguments: ServiceExecutableTests.services)
+    func takenPortEndsTheProcessWithAnError(service: String) async throws {
+        let directory = try ServiceFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = freePort()
+        let occupant = try ServiceProcess("code-api", environment: ServiceExecutableTests.environment(for: "code-api", port: port, metricsPort: 0, directory: directory))
+        defer { occupant.stop() }
+        _ = try await LoopbackHTTP.waitUntilAnswering("http://127.0.0.1:\(port)/health/live")
+
+        let second = try ServiceProcess(service, environment: ServiceExecutableTests.environment(for: service, port: port, metricsPort: 0, directory: directory))
+        defer { second.stop() }
+        let status = await second.waitForExit(timeout: .seconds(15))
+        #expect(status != nil && status != 0, "\(service) must exit with an error; output: \(second.standardOutput.suffix(2000))")
+        let lines = second.standardOutput.split(separator: "\n").count
+        #expect(lines < 100, "\(service) wrote \(lines) log lines: a loop kept running without a server")
+    }
+}
