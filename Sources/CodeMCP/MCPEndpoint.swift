@@ -1,4 +1,5 @@
 import CodeRuntime
+@preconcurrency import Crypto  // SHA256.Digest is plain bytes but not marked Sendable in swift-crypto 3
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -15,6 +16,8 @@ struct MCPEndpoint: Sendable {
     let settings: MCPSettings
     let sessions: SessionManager
     let originValidator: OriginValidator
+    /// SHA-256 of each accepted token, computed once.
+    let tokenDigests: [SHA256.Digest]
 
     /// JSON-RPC messages are small; this bounds what one POST can make the server buffer.
     static let maximumBodyBytes = 1024 * 1024
@@ -27,6 +30,7 @@ struct MCPEndpoint: Sendable {
             Self.hasPort(entry) ? [entry] : [entry, "\(entry):*"]
         }
         originValidator = OriginValidator(allowedHosts: hosts, allowedOrigins: settings.allowedOrigins)
+        tokenDigests = settings.authTokens.map { SHA256.hash(data: Data($0.utf8)) }
     }
 
     static func hasPort(_ host: String) -> Bool {
@@ -54,7 +58,7 @@ struct MCPEndpoint: Sendable {
         if let refusal = originValidator.validate(probe, context: HTTPValidationContext(httpMethod: request.method.rawValue)) {
             return Self.response(refusal)
         }
-        guard Self.isAuthorized(request.headers[.authorization], tokens: settings.authTokens) else {
+        guard Self.isAuthorized(request.headers[.authorization], digests: tokenDigests) else {
             throw ServiceError.unauthorized("Send an MCP token as 'Authorization: Bearer <token>'.")
         }
 
@@ -70,22 +74,12 @@ struct MCPEndpoint: Sendable {
         return Self.response(await sessions.handle(mcpRequest))
     }
 
-    /// Constant-time comparison against every configured token.
-    static func isAuthorized(_ header: String?, tokens: [String]) -> Bool {
+    /// Compares digests, which swift-crypto does in constant time; hashing first also keeps the
+    /// tokens' lengths out of the timing. Every token is compared, matched or not.
+    static func isAuthorized(_ header: String?, digests: [SHA256.Digest]) -> Bool {
         guard let header, header.lowercased().hasPrefix("bearer ") else { return false }
-        let presented = Array(header.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8)
-        var matched = false
-        for token in tokens {
-            let expected = Array(token.utf8)
-            var difference = UInt8(presented.count == expected.count ? 0 : 1)
-            for index in 0..<max(presented.count, expected.count) {
-                let left = index < presented.count ? presented[index] : 0
-                let right = index < expected.count ? expected[index] : 0
-                difference |= left ^ right
-            }
-            matched = matched || difference == 0
-        }
-        return matched
+        let presented = SHA256.hash(data: Data(header.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8))
+        return digests.reduce(false) { matched, digest in (digest == presented) || matched }
     }
 
     static func response(_ response: MCP.HTTPResponse) -> Response {

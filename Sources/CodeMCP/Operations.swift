@@ -227,16 +227,12 @@ struct Operations: Sendable {
             let checks: [HealthChecks.Result]
         }
         let url = base.appendingPathComponent("health/ready").absoluteString
-        do {
-            var request = HTTPClientRequest(url: url)
-            request.method = .GET
-            let response = try await httpClient.execute(request, timeout: .seconds(2))
-            let body = Data(buffer: try await response.body.collect(upTo: 64 * 1024))
-            let report = try? JSONDecoder().decode(Report.self, from: body)
-            return ServiceHealth(status: report?.status ?? "not_ready", httpStatus: Int(response.status.code), checks: report?.checks, error: nil)
-        } catch {
-            return ServiceHealth(status: "unreachable", httpStatus: nil, checks: nil, error: "\(url): \(error)")
+        let outcome = await HealthProbe.probe(url: url, timeout: .seconds(2), client: httpClient)
+        guard let status = outcome.status else {
+            return ServiceHealth(status: "unreachable", httpStatus: nil, checks: nil, error: "\(url): \(outcome.summary)")
         }
+        let report = outcome.body.flatMap { try? JSONDecoder().decode(Report.self, from: $0) }
+        return ServiceHealth(status: report?.status ?? "not_ready", httpStatus: status, checks: report?.checks, error: nil)
     }
 
     // MARK: Results

@@ -56,8 +56,6 @@ actor SessionManager: Service {
         self.metrics = metrics
     }
 
-    var count: Int { sessions.count }
-
     func handle(_ request: MCP.HTTPRequest) async -> MCP.HTTPResponse {
         let sessionID = request.header(HTTPHeaderName.sessionID)
         if let sessionID, let entry = sessions[sessionID] {
@@ -128,9 +126,11 @@ actor SessionManager: Service {
     }
 
     /// Closes sessions idle for longer than `MCP_SESSION_IDLE_TIMEOUT`.
-    func expireIdleSessions(now: ContinuousClock.Instant = .now) async {
-        let expired = sessions.filter { now - $0.value.lastActivity > settings.sessionIdleTimeout }.map(\.key)
+    func expireIdleSessions() async {
+        let expired = sessions.filter { ContinuousClock.now - $0.value.lastActivity > settings.sessionIdleTimeout }.map(\.key)
         for id in expired {
+            // `close` awaits, and a request may have reached the session meanwhile: look again.
+            guard let entry = sessions[id], ContinuousClock.now - entry.lastActivity > settings.sessionIdleTimeout else { continue }
             await close(id, reason: "idle for longer than \(settings.sessionIdleTimeout)")
         }
     }
@@ -231,8 +231,7 @@ struct MCPMetrics: Sendable {
         // Unknown tool names would be unbounded label values.
         let label = CodeTools.names.contains(tool) ? tool : "unknown"
         Counter(label: "code_mcp_tool_calls_total", dimensions: [("tool", label), ("outcome", outcome)], factory: factory).increment()
-        let elapsed = ContinuousClock.now - start
         Metrics.Timer(label: "code_mcp_tool_call_duration_seconds", dimensions: [("tool", label)], factory: factory)
-            .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+            .record(duration: ContinuousClock.now - start)
     }
 }

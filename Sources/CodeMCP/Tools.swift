@@ -7,9 +7,10 @@ import MCP
 /// and the same JSON as text. API problems become `isError` results with the problem detail; unknown tools
 /// and invalid arguments are JSON-RPC errors (-32602).
 enum CodeTools {
-    static let names = ["list_deployments", "get_deployment", "create_deployment", "cancel_deployment", "get_manifests", "service_health"]
+    static let names = definitions.map(\.name)
 
-    static var definitions: [Tool] {
+    /// Built once: every `tools/list` answers with these.
+    static let definitions: [Tool] = {
         [
             Tool(
                 name: "list_deployments",
@@ -87,7 +88,7 @@ enum CodeTools {
                 outputSchema: object(["api": Schemas.serviceHealth, "worker": Schemas.serviceHealth, "mcp": Schemas.serviceHealth], required: ["api", "worker", "mcp"])
             ),
         ]
-    }
+    }()
 
     /// An object schema that rejects unknown arguments.
     static func object(_ properties: [String: Value], required: [String] = []) -> Value {

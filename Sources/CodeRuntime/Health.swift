@@ -76,11 +76,10 @@ public final class HealthChecks: Sendable {
             failure = String(describing: error)
         }
         let elapsed = clock.now - start
-        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         return Result(
             name: check.name,
             status: failure == nil ? "ok" : "failed",
-            durationMs: (milliseconds * 1000).rounded() / 1000,
+            durationMs: (elapsed / .microseconds(1)).rounded() / 1000,
             error: failure
         )
     }

@@ -63,8 +63,7 @@ public struct RequestTelemetryMiddleware<Context: RequestContext>: RouterMiddlew
         // Record when the body has been written, so streamed responses are measured in full.
         response.body = response.body.afterWriting {
             let elapsed = ContinuousClock.now - start
-            let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
-            metrics.recordRequest(method: method, route: route, status: status, nanoseconds: nanoseconds)
+            metrics.recordRequest(method: method, route: route, status: status, duration: elapsed)
             logger.info(
                 "request",
                 metadata: [
@@ -72,7 +71,7 @@ public struct RequestTelemetryMiddleware<Context: RequestContext>: RouterMiddlew
                     "route": .string(route),
                     "path": .string(path),
                     "status": .stringConvertible(status),
-                    "duration_ms": .stringConvertible(Double(nanoseconds / 1000) / 1000),
+                    "duration_ms": .stringConvertible((elapsed / .microseconds(1)).rounded() / 1000),
                 ]
             )
         }

@@ -54,7 +54,7 @@ public final class ServiceMetrics: Sendable {
 
     /// `http_requests_total{method,route,status}` and `http_request_duration_seconds{method,route,status}`.
     /// `route` is the route template (`/v1/deployments/{id}`), never the raw path, so cardinality stays bounded.
-    func recordRequest(method: String, route: String, status: Int, nanoseconds: Int64) {
+    func recordRequest(method: String, route: String, status: Int, duration: Duration) {
         let key = HTTPMetricKey(method: method, route: route, status: status)
         let (counter, timer) = httpMetrics.withLockedValue { cache in
             if let metrics = cache[key] { return metrics }
@@ -67,7 +67,7 @@ public final class ServiceMetrics: Sendable {
             return metrics
         }
         counter.increment()
-        timer.recordNanoseconds(nanoseconds)
+        timer.record(duration: duration)
     }
 
     /// A router serving `GET /metrics`, for the separate metrics listener.

@@ -171,6 +171,8 @@ public enum HealthProbe {
         public let healthy: Bool
         public let status: Int?
         public let summary: String
+        /// The answer's body (at most 64 KiB), e.g. a readiness report.
+        public let body: Data?
     }
 
     public static func probe(url: String, timeout: Duration, client: HTTPClient = .shared) async -> Outcome {
@@ -179,12 +181,12 @@ public enum HealthProbe {
             request.method = .GET
             let response = try await client.execute(request, timeout: TimeAmount(timeout))
             let status = Int(response.status.code)
-            _ = try? await response.body.collect(upTo: 64 * 1024)
-            return Outcome(healthy: (200..<300).contains(status), status: status, summary: "HTTP \(status)")
+            let body = try? await response.body.collect(upTo: 64 * 1024)
+            return Outcome(healthy: (200..<300).contains(status), status: status, summary: "HTTP \(status)", body: body.map { Data(buffer: $0) })
         } catch let error as HTTPClientError where error == .deadlineExceeded {
-            return Outcome(healthy: false, status: nil, summary: "no answer within \(timeout)")
+            return Outcome(healthy: false, status: nil, summary: "no answer within \(timeout)", body: nil)
         } catch {
-            return Outcome(healthy: false, status: nil, summary: "\(error)")
+            return Outcome(healthy: false, status: nil, summary: "\(error)", body: nil)
         }
     }
 }

@@ -56,6 +56,7 @@ public struct StoreHandle: Sendable {
         logger: Logger,
         metricsFactory: (any MetricsFactory)? = nil
     ) throws -> StoreHandle {
+        logger.info("database", metadata: ["location": .string(location.redacted)])
         switch location {
         case .sqlite(let path):
             return StoreHandle(store: SQLStore(database: try SQLiteDatabase(path: path), metricsFactory: metricsFactory), services: [])

@@ -57,9 +57,8 @@ public final class SQLiteDatabase: SQLDatabase {
             do {
                 try Self.migrator.migrate(pool)
                 return
-            } catch let error as DatabaseError where attempt < 3 {
+            } catch is DatabaseError where attempt < 3 {
                 attempt += 1
-                _ = error
                 try await Task.sleep(for: .milliseconds(100 * attempt))
             }
         }
