@@ -10,9 +10,6 @@ info:
     Authenticate with `Authorization: Bearer <key>`; roles are viewer (read), operator (read,
     create and cancel deployments) and admin (everything, including keys and the audit log).
     Errors are RFC 9457 problem details with a stable `code`.
-  license:
-    name: Apache-2.0
-    identifier: Apache-2.0
 servers:
   - url: http://127.0.0.1:8000
 security:
