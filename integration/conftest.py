@@ -11,7 +11,6 @@ import socket
 import subprocess
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -156,61 +155,3 @@ def database_url(request, workdir):
     if request.param == "sqlite":
         return f"sqlite://{workdir}/code.db"
     return request.getfixturevalue("postgres_database")
-
-
-class APIClient:
-    """A few calls of code-api with an API key."""
-
-    def __init__(self, base_url: str, key: str):
-        self.base_url = base_url
-        self.key = key
-
-    def request(self, method: str, path: str, body=None, headers=None):
-        import json as _json
-        data = None if body is None else _json.dumps(body).encode()
-        request = urllib.request.Request(self.base_url + path, data=data, method=method)
-        request.add_header("Authorization", f"Bearer {self.key}")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        for name, value in (headers or {}).items():
-            request.add_header(name, value)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, _json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, _json.loads(error.read() or b"null")
-
-    def create_deployment(self, **fields):
-        body = {"service": "web", "image": "ghcr.io/acme/web:1.0.0", "environment": "staging"}
-        body.update(fields)
-        status, deployment = self.request("POST", "/v1/deployments", body)
-        assert status == 201, deployment
-        return deployment
-
-    def deployment(self, deployment_id: str):
-        status, deployment = self.request("GET", f"/v1/deployments/{deployment_id}")
-        assert status == 200, deployment
-        return deployment
-
-    def events(self, deployment_id: str):
-        events, after = [], None
-        while True:
-            path = f"/v1/deployments/{deployment_id}/events?limit=100" + (f"&after={after}" if after is not None else "")
-            status, page = self.request("GET", path)
-            assert status == 200, page
-            events += page["items"]
-            after = page["next_after"]
-            if after is None:
-                return events
-
-    def wait_until(self, deployment_id: str, predicate, timeout: float = 60.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            deployment = self.deployment(deployment_id)
-            if predicate(deployment):
-                return deployment
-            time.sleep(0.05)
-        raise TimeoutError(f"deployment {deployment_id} did not reach the expected state: {self.deployment(deployment_id)}")
-
-    def wait_finished(self, deployment_id: str, timeout: float = 60.0):
-        return self.wait_until(deployment_id, lambda d: d["status"] in ("succeeded", "failed", "cancelled"), timeout)

@@ -250,12 +250,18 @@ def mcp_flow(mcp_url, token, timeout=120.0):
     return seen
 
 
-class WebhookReceiver:
-    """A rollout webhook receiver checking the HMAC-SHA256 signature, for host runs (derive.py).
-    Answers 503 to the first attempt of every delivery (so the worker retries after a back-off, which
-    also leaves time to cancel) and 200 to the next; 401 to a bad signature; 200 to GET (health_url)."""
+def first_attempt_fails(index, attempt):
+    """503 to the first attempt of every delivery (so the worker retries after a back-off, which also
+    leaves time to cancel), 200 to the next."""
+    return 503 if attempt == 1 else 200
 
-    def __init__(self, secret, host="127.0.0.1"):
+
+class WebhookReceiver:
+    """A rollout webhook receiver on loopback that checks the HMAC-SHA256 signature: 401 to a bad one,
+    otherwise `answer(index, attempt)` (the delivery's index among all POSTs, and its attempt number
+    for its `X-Code-Delivery`); 200 to GET (as a health_url). Used by derive.py and the worker suite."""
+
+    def __init__(self, secret, host="127.0.0.1", answer=first_attempt_fails):
         self.secret = secret.encode()
         self.deliveries = []
         self.health_checks = 0
@@ -267,8 +273,8 @@ class WebhookReceiver:
                 expected = "sha256=" + hmac.new(receiver.secret, body, hashlib.sha256).hexdigest()
                 valid = hmac.compare_digest(expected, self.headers.get("X-Code-Signature-256", ""))
                 receiver.deliveries.append({"valid": valid, "delivery": self.headers.get("X-Code-Delivery"), "body": json.loads(body or b"{}")})
-                attempts = sum(1 for d in receiver.deliveries if d["delivery"] == self.headers.get("X-Code-Delivery"))
-                status = 401 if not valid else (503 if attempts == 1 else 200)
+                attempt = sum(1 for d in receiver.deliveries if d["delivery"] == self.headers.get("X-Code-Delivery"))
+                status = 401 if not valid else answer(len(receiver.deliveries) - 1, attempt)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -285,6 +291,7 @@ class WebhookReceiver:
 
         self.server = ThreadingHTTPServer((host, 0), Handler)
         self.port = self.server.server_address[1]
+        self.url = f"http://{host}:{self.port}/hooks/rollout"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):

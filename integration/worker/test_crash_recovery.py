@@ -1,12 +1,13 @@
 """kill -9 a worker in the middle of a pipeline, start another: the deployment ends in exactly one
 terminal state, its attempt count shows the takeover, and its events tell the story. Both backends."""
-from conftest import APIClient, new_key
+from conftest import new_key
+from containers.workload import API
 
 
 def test_killed_worker_is_taken_over_and_the_deployment_ends_once(services, database_url):
     admin = new_key()
     api = services("code-api", {"DATABASE_URL": database_url, "CODE_ADMIN_KEY": admin})
-    client = APIClient(api.url, admin)
+    client = API(api.url, admin)
     worker_env = {
         "DATABASE_URL": database_url,
         "CODE_LEASE_SECONDS": "2",
@@ -15,9 +16,9 @@ def test_killed_worker_is_taken_over_and_the_deployment_ends_once(services, data
     }
     first = services("code-worker", {**worker_env, "WORKER_ID": "doomed"})
 
-    deployment = client.create_deployment(replicas=3)
+    deployment = client.create(replicas=3)
     # Wait until the first worker is inside the rollout (between two replicas), then kill it hard.
-    client.wait_until(deployment["id"], lambda d: d["status"] == "running" and d["lease_owner"] == "doomed")
+    client.wait(deployment["id"], lambda d: d["status"] == "running" and d["lease_owner"] == "doomed")
     deadline_events = lambda: [e for e in client.events(deployment["id"]) if e["step"] == "rollout" and e["kind"] == "info"]
     import time
     for _ in range(200):
@@ -29,7 +30,7 @@ def test_killed_worker_is_taken_over_and_the_deployment_ends_once(services, data
 
     # The lease (2 s) expires; a new worker takes over with attempt 2 and finishes the deployment.
     services("code-worker", {**worker_env, "WORKER_ID": "rescuer", "CODE_SIMULATED_STEP_MS": "50"})
-    finished = client.wait_finished(deployment["id"], timeout=60)
+    finished = client.wait(deployment["id"], timeout=60)
     assert finished["status"] == "succeeded"
     assert finished["attempt"] == 2
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import APIClient, new_key
+from conftest import new_key
+from containers.workload import API
 
 DIGEST = "sha256:" + "ab" * 32
 CASES = [
@@ -32,15 +33,15 @@ def rendered(services, workdir):
     database = f"sqlite://{workdir}/code.db"
     api = services("code-api", {"DATABASE_URL": database, "CODE_ADMIN_KEY": admin})
     services("code-worker", {"DATABASE_URL": database, "CODE_SIMULATED_STEP_MS": "1"})
-    client = APIClient(api.url, admin)
+    client = API(api.url, admin)
     results = []
     for index, (environment, strategy, image) in enumerate(CASES):
-        deployment = client.create_deployment(
+        deployment = client.create(
             service=f"svc{index}", image=image, environment=environment, strategy=strategy, replicas=index + 1,
             labels={"team": "core", "app.kubernetes.io/part-of": "shop"},
         )
-        assert client.wait_finished(deployment["id"])["status"] == "succeeded"
-        status, manifests = client.request("GET", f"/v1/deployments/{deployment['id']}/manifests")
+        assert client.wait(deployment["id"])["status"] == "succeeded"
+        status, manifests = client.call("GET", f"/v1/deployments/{deployment['id']}/manifests")[:2]
         assert status == 200, manifests
         results.append((deployment, manifests))
     return results

@@ -4,7 +4,8 @@ import json
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import APIClient, new_key
+from conftest import new_key
+from containers.workload import API
 
 DEPLOYMENTS = 200
 WORKERS = 3
@@ -13,7 +14,7 @@ WORKERS = 3
 def test_three_workers_finish_200_deployments_exactly_once(services, postgres_database):
     admin = new_key()
     api = services("code-api", {"DATABASE_URL": postgres_database, "CODE_ADMIN_KEY": admin})
-    client = APIClient(api.url, admin)
+    client = API(api.url, admin)
     workers = [
         services("code-worker", {
             "DATABASE_URL": postgres_database, "WORKER_ID": f"scale-{index}", "WORKER_CONCURRENCY": "4",
@@ -23,10 +24,10 @@ def test_three_workers_finish_200_deployments_exactly_once(services, postgres_da
     ]
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        created = list(pool.map(lambda i: client.create_deployment(service=f"svc-{i}", replicas=1 + i % 3)["id"], range(DEPLOYMENTS)))
+        created = list(pool.map(lambda i: client.create(service=f"svc-{i}", replicas=1 + i % 3)["id"], range(DEPLOYMENTS)))
     assert len(set(created)) == DEPLOYMENTS
 
-    finished = [client.wait_finished(deployment_id, timeout=180) for deployment_id in created]
+    finished = [client.wait(deployment_id, timeout=180) for deployment_id in created]
     assert all(d["status"] == "succeeded" for d in finished), [d for d in finished if d["status"] != "succeeded"][:3]
     assert all(d["attempt"] == 1 for d in finished), "no deployment was claimed twice"
 
