@@ -1,5 +1,5 @@
 # CODE services. The two commands a new user needs:
-#   make up     run the stack (containers, security overlay) on 127.0.0.1
+#   make up     run the stack (hardened containers) on 127.0.0.1
 #   make test   run every test: Swift, integration, lints and the container suite
 # Everything else is here for development and CI.
 
@@ -12,10 +12,10 @@ VENV_BIN := $(CURDIR)/.venv/bin
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
 
-up: ## run the stack: base images, dev secrets, compose with the security overlay, on 127.0.0.1
+up: ## run the stack: base images (built offline when no registry answers), then docker compose up, on 127.0.0.1
 	scripts/stack-up.sh
 
-down: ## stop the stack (the data volume stays; scripts/stack-down.sh --volumes removes it)
+down: ## stop the stack (the data and secrets volumes stay; scripts/stack-down.sh --volumes removes them)
 	scripts/stack-down.sh
 
 build: ## debug build of the three executables and the tests
@@ -24,7 +24,7 @@ build: ## debug build of the three executables and the tests
 release: ## release build, as the images build it
 	$(SWIFT) build -c release --static-swift-stdlib $(SWIFT_BUILD_FLAGS)
 
-run: ## run the three services locally from a debug build (no containers)
+run: ## run every service of services.json locally from a debug build (no containers)
 	scripts/run-local.sh
 
 test: test-swift test-integration lint test-containers ## every test

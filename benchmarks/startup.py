@@ -7,6 +7,7 @@ figures for a second build (e.g. the previous release) side by side. Loopback on
     python3 benchmarks/startup.py --bin .build/release [--baseline-bin /tmp/old/.build/release] [--runs 20]
 """
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -16,7 +17,10 @@ import tempfile
 import time
 import urllib.request
 
-SERVICES = ["code-api", "code-worker", "code-mcp"]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Every service of services.json.
+with open(os.path.join(ROOT, "services.json")) as services_file:
+    SERVICES = [service["name"] for service in json.load(services_file)["services"]]
 
 
 def free_port():
@@ -26,17 +30,17 @@ def free_port():
 
 
 def service_environment(service, directory):
-    """The least configuration each service needs to start (mirrors Tests/CodeTestSupport/ServiceFixtures)."""
-    env = {"PATH": "/usr/bin:/bin", "HOST": "127.0.0.1", "LOG_LEVEL": "warning"}
-    if service in ("code-api", "code-worker"):
-        env["DATABASE_URL"] = f"sqlite://{directory}/code.db"
-    if service == "code-api":
-        env["CODE_ADMIN_KEY"] = "code_" + "a" * 43
-    if service == "code-mcp":
-        env["CODE_API_URL"] = "http://127.0.0.1:9"
-        env["MCP_API_KEY"] = "code_" + "b" * 43
-        env["MCP_AUTH_TOKENS"] = "benchmark-token-0123456789"
-    return env
+    """The least configuration with which every service starts (each reads only its own variables;
+    mirrors Tests/CodeTestSupport/ServiceFixtures)."""
+    return {
+        "PATH": "/usr/bin:/bin", "HOST": "127.0.0.1", "LOG_LEVEL": "warning",
+        "DATABASE_URL": f"sqlite://{directory}/code.db",
+        "CODE_ADMIN_KEY": "code_" + "a" * 43,
+        "CODE_API_URL": "http://127.0.0.1:9",
+        "MCP_API_KEY": "code_" + "b" * 43,
+        "MCP_AUTH_TOKENS": "benchmark-token-0123456789",
+        "AUTH_TOKENS": "benchmark-token-0123456789",
+    }
 
 
 def time_to_live(binary, service, timeout=10.0):

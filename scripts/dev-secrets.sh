@@ -1,40 +1,55 @@
 #!/usr/bin/env bash
-# Creates the development secrets that compose/compose.yaml (and compose.prod.yaml) read, one file
-# per secret named after it, in secrets/ at the repository root (git-ignored). Only missing files
-# are created: existing secrets are never changed. Prints what it created.
+# Creates the development secrets that are missing, one file per secret named after it. Existing
+# secrets are never changed. Prints what it created (names only, never values).
 #
 #   admin_key          admin API key of code-api     code_ + 43 url-safe chars (32 random bytes)
 #   mcp_api_key        operator key of code-mcp      code_ + 43 url-safe chars (32 random bytes)
 #   mcp_auth_token     bearer token of MCP clients   43 url-safe chars (32 random bytes)
-#   webhook_secret     HMAC secret of the webhook rollout driver
+#   service_token      bearer token of the services scripts/new-service.sh generates
+#   webhook_secret     HMAC secret of the webhook rollout driver (32 random bytes)
 #   postgres_password  password of the PostgreSQL user `code` (compose.prod.yaml)
 #
-# Permissions, a trade-off made for development: compose bind-mounts file secrets into
-# /run/secrets with the host file's owner and mode (the secrets' uid/gid/mode settings are
-# swarm-only), and the services run as uid 1001. The files are therefore 0644, readable by
-# uid 1001 in the containers, while the directory is 0700 so that other users of the host cannot
-# reach them. The alternative, files owned by 1001 with mode 0600, needs root to create and
-# leaves the developer unable to read their own keys without sudo. Production should inject
-# secrets from a secret manager (or files owned by 1001, mode 0400) instead.
-#
-# Usage: scripts/dev-secrets.sh [DIR]   (default: SECRETS_DIR or <repo>/secrets)
+# Two uses:
+#   scripts/dev-secrets.sh [DIR]           on the host (default: SECRETS_DIR or <repo>/secrets): for
+#                                          `make run` and the test suites. The directory is 0700 and
+#                                          the files 0644. To hand such a folder to compose.prod.yaml
+#                                          (SECRETS_DIR, mounted whole at /run/secrets), make it
+#                                          readable by the services' uid 1001 as that file says.
+#   dev-secrets --group DIR                in the one-shot `secrets-init` container of
+#                                          compose/compose.yaml (uid 0, gid 1001), on the volume the
+#                                          services mount: directory 0750 and files 0440 with the
+#                                          process's group, readable by the services (1001:1001)
+#                                          and by no other user. Needs only bash and coreutils.
+# Production should inject secrets from a secret manager, or a folder as compose.prod.yaml describes.
 set -euo pipefail
+
+group=0
+if [[ ${1:-} == --group ]]; then
+  group=1
+  shift
+fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-${SECRETS_DIR:-$root/secrets}}
 
 # 32 random bytes, base64url without padding: 43 characters.
 random43() { head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '='; }
 
-umask 077
-mkdir -p "$dir"
-chmod 0700 "$dir"
+if ((group)); then
+  umask 027
+  file_mode=0440
+  mkdir -p "$dir"
+  chgrp "$(id -g)" "$dir"
+  chmod 0750 "$dir"
+else
+  umask 077
+  file_mode=0644
+  mkdir -p "$dir"
+  chmod 0700 "$dir"
+fi
 created=()
-for name in admin_key mcp_api_key mcp_auth_token webhook_secret postgres_password; do
+for name in admin_key mcp_api_key mcp_auth_token service_token webhook_secret postgres_password; do
   file="$dir/$name"
   if [[ -s "$file" ]]; then
-    if [[ $(stat -c %a "$file") != 644 && $(stat -c %u "$file") != 1001 ]]; then
-      echo "dev-secrets: warning: $file is not readable by uid 1001 (mode $(stat -c %a "$file")); chmod 0644 it" >&2
-    fi
     continue
   fi
   case $name in
@@ -43,7 +58,7 @@ for name in admin_key mcp_api_key mcp_auth_token webhook_secret postgres_passwor
   esac
   # No trailing newline: the value is exactly the file's content.
   printf '%s' "$value" >"$file.tmp"
-  chmod 0644 "$file.tmp"
+  chmod "$file_mode" "$file.tmp"
   mv "$file.tmp" "$file"
   created+=("$name")
 done

@@ -3,6 +3,8 @@
 # local image store. For each image: use the local one, else `docker pull` (short timeout), else
 # build an equivalent from Debian packages and tag it with the same name. Idempotent and fast when
 # the images exist (a few `docker image inspect` calls). Prints what it did, one line per image.
+# Where a registry answers, `docker compose up` pulls the first two itself and this is not needed:
+# the services' runtime is assembled inside docker/Dockerfile from debian:bookworm-slim.
 #
 #   debian:bookworm-slim        debootstrap --variant=minbase, slimmed as the official image is
 #                               (debuerreotype's minimizing config and slimify rules).
@@ -12,20 +14,13 @@
 #                               `swift package resolve` works offline inside `docker build`.
 #                               On a real CI the official image is pulled and GitHub is reachable;
 #                               the extra mirror layer is then simply absent and unused.
-#   code-runtime-base:bookworm  our distroless "cc" equivalent (docker/runtime/base/Dockerfile): glibc,
-#                               libgcc, libstdc++, libsqlite3, zlib, ca-certificates, tzdata, dpkg
-#                               metadata in /var/lib/dpkg/status.d/, user and group 1001, no shell.
-#                               Always built locally (no public image carries libsqlite3).
-#   code-runtime-curl:bookworm  an overlay with libcurl and the libraries it loads, copied into
-#                               the code-mcp image only (the MCP SDK links FoundationNetworking).
 #   postgres:15-bookworm        (--postgres, for compose.prod.yaml) pulled, else built from
 #                               Debian's postgresql-15 (docker/runtime/postgres/).
 #
 # Usage: scripts/ensure-base-images.sh [--postgres] [--force NAME]...
 #   --postgres    also ensure the PostgreSQL image of the prod overlay
-#   --force NAME  rebuild NAME (debian, swift, runtime or postgres) even when present
-#                 (runtime: both code-runtime-base and code-runtime-curl)
-# Environment: DEBIAN_IMAGE, SWIFT_IMAGE, RUNTIME_IMAGE, RUNTIME_CURL_IMAGE, POSTGRES_IMAGE (names),
+#   --force NAME  rebuild NAME (debian, swift or postgres) even when present
+# Environment: DEBIAN_IMAGE, SWIFT_IMAGE, POSTGRES_IMAGE (names),
 #   DEBIAN_MIRROR (default http://deb.debian.org/debian), SWIFT_TOOLCHAIN (default /opt/swift),
 #   SWIFT_PACKAGES (default /opt/swift-packages), PULL_TIMEOUT (seconds, default 60).
 set -euo pipefail
@@ -33,8 +28,6 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 debian_image=${DEBIAN_IMAGE:-debian:bookworm-slim}
 swift_image=${SWIFT_IMAGE:-swift:6.3-bookworm}
-runtime_image=${RUNTIME_IMAGE:-code-runtime-base:bookworm}
-runtime_curl_image=${RUNTIME_CURL_IMAGE:-code-runtime-curl:bookworm}
 postgres_image=${POSTGRES_IMAGE:-postgres:15-bookworm}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 toolchain=${SWIFT_TOOLCHAIN:-/opt/swift}
@@ -235,34 +228,34 @@ build_swift() {
   say "$swift_image: built from $debian_image + $toolchain in $(elapsed "$start") ($(image_size "$swift_image"))"
 }
 
-# --- images built from a local Dockerfile under docker/runtime/ --------------------------------
+# --- postgres:15-bookworm, built from docker/runtime/postgres/ --------------------------------
 recipe_fingerprint() { (cd "$root/$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
 
-build_recipe() { # NAME DIR FINGERPRINT [TARGET]
-  local start=$SECONDS target=()
-  [[ -z ${4:-} ]] || target=(--target "$4")
-  docker_build --quiet --pull=false "${target[@]}" \
+build_recipe() { # NAME DIR FINGERPRINT
+  local start=$SECONDS
+  docker_build --quiet --pull=false \
     --build-arg "DEBIAN_IMAGE=$debian_image" \
     --label "code.base.recipe-fingerprint=$3" \
     --tag "$1" "$root/$2" >/dev/null
   say "$1: built from $2 in $(elapsed "$start") ($(image_size "$1"))"
 }
 
-ensure_recipe() { # NAME DIR KEY PULLABLE [TARGET]
+ensure_recipe() { # NAME DIR KEY
   local fingerprint
   fingerprint=$(recipe_fingerprint "$2")
   if [[ -z ${force[$3]:-} ]] && image_exists "$1"; then
     local have
     have=$(image_label "$1" code.base.recipe-fingerprint)
-    if [[ $have == "$fingerprint" || ( -z $have && $4 == pullable ) ]]; then
+    # An image without the label was pulled: the official one.
+    if [[ $have == "$fingerprint" || -z $have ]]; then
       say "$1: present"
       return
     fi
     say "$1: present but built from an older $2 recipe, rebuilding"
-  elif [[ -z ${force[$3]:-} && $4 == pullable ]] && try_pull "$1"; then
+  elif [[ -z ${force[$3]:-} ]] && try_pull "$1"; then
     return
   fi
-  build_recipe "$1" "$2" "$fingerprint" "${5:-}"
+  build_recipe "$1" "$2" "$fingerprint"
 }
 
 # --- main ---------------------------------------------------------------------------------------
@@ -285,8 +278,6 @@ elif [[ -n ${force[swift]:-} ]] || ! try_pull "$swift_image"; then
   build_swift "$fingerprint"
 fi
 
-ensure_recipe "$runtime_image" docker/runtime/base runtime local base
-ensure_recipe "$runtime_curl_image" docker/runtime/base runtime local curl
 if ((want_postgres)); then
-  ensure_recipe "$postgres_image" docker/runtime/postgres postgres pullable
+  ensure_recipe "$postgres_image" docker/runtime/postgres postgres
 fi

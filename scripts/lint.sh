@@ -7,6 +7,8 @@
 #   trivy       `trivy config` (misconfiguration checks bundled in trivy, no download) on docker/,
 #               compose/ and scripts/seccomp/: no HIGH or CRITICAL finding
 #   compose     `docker compose config` for every overlay combination docs/containers.md documents
+#               and the repository root's (.env), and in each, every service of services.json present and
+#               hardened (scripts/check-compose-hardening.py; compose.dev.yaml relaxes it on purpose)
 #               (needs the docker CLI with the compose plugin, not a running engine)
 #   shell       shellcheck on scripts/*.sh, scripts/ci/*.sh, scripts/seccomp/*.sh, .ci/run,
 #               docker/**/*.sh
@@ -84,28 +86,32 @@ check_trivy() {
 
 check_compose() {
   local failed=0 combo overlay secrets
-  # compose checks that secret files exist: use a throw-away set.
+  # compose.prod.yaml's file secrets must exist for `config`: a throw-away set.
   secrets=$(mktemp -d)
   scripts/dev-secrets.sh "$secrets/secrets" >/dev/null
-  for combo in "" security build "build security" dev prod "prod security" "build prod security" \
-               logging "security logging" "prod security logging" "dev logging"; do
-    local args=(-f compose/compose.yaml)
-    for overlay in $combo; do args+=(-f "compose/compose.$overlay.yaml"); done
+  # The repository root (`docker compose up` there: .env selects the base), then every documented combination,
+  # then the container suite's test overlay on top of the prod combination it runs.
+  local combos=("root" "" build dev prod "build prod" logging "prod logging" "dev logging" "build prod e2e")
+  for combo in "${combos[@]}"; do
+    local args=(-f compose/compose.yaml) label="base${combo:+ + ${combo// / + }}"
+    for overlay in $combo; do
+      case $overlay in
+        root) args=(); label="the repository root (.env: COMPOSE_FILE)" ;;
+        e2e) args+=(-f integration/containers/compose.e2e.yaml) ;;
+        *) args+=(-f "compose/compose.$overlay.yaml") ;;
+      esac
+    done
+    # Every service of services.json is in the stack and, except where compose.dev.yaml relaxes it
+    # on purpose, hardened: the check reads the merged configuration compose would run.
     if SECRETS_DIR="$secrets/secrets" REGISTRY=registry.local/code VERSION=0.0.0 \
-       docker compose "${args[@]}" config --quiet; then
-      echo "compose config: base${combo:+ + ${combo// / + }}"
+       docker compose "${args[@]}" config --format json >"$secrets/config.json" &&
+       "$venv_bin/python" scripts/check-compose-hardening.py "$secrets/config.json" "$combo"; then
+      echo "compose config: $label"
     else
-      echo "FAIL compose config: base $combo" >&2
+      echo "FAIL compose config: $label" >&2
       failed=1
     fi
   done
-  # The suite's test overlay on top of the prod combination it runs.
-  if ! SECRETS_DIR="$secrets/secrets" REGISTRY=registry.local/code VERSION=0.0.0 docker compose -f compose/compose.yaml \
-       -f compose/compose.build.yaml -f compose/compose.prod.yaml -f compose/compose.security.yaml \
-       -f integration/containers/compose.e2e.yaml config --quiet; then
-    echo "FAIL compose config: the container suite's prod combination" >&2
-    failed=1
-  fi
   rm -rf "$secrets"
   return "$failed"
 }

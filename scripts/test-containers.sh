@@ -4,12 +4,12 @@
 #      scripts/ci/install-docker.sh does that on a Debian 12 machine);
 #   2. .venv with the pinned test tools (scripts/python-tools.sh);
 #   3. base images, PostgreSQL's included (scripts/ensure-base-images.sh --postgres);
-#   4. builds the three images with the build metadata (VERSION, REVISION, CREATED; the same values
-#      as scripts/stack-up.sh, so that both reuse one set of images), the seccomp probe and the log
+#   4. builds the image of every service with the build metadata (VERSION, REVISION, CREATED; the
+#      same values as scripts/stack-up.sh, so that both reuse one set of images) and the log
 #      collector image (the suite's webhook receiver runs on it);
 #   5. runs `pytest -q integration/containers` and returns its status.
-# The suite starts its own compose projects on free ports of 127.0.0.1 with secrets in a temporary
-# folder, and removes them (down -v) at the end, even on failure.
+# The suite starts its own compose projects on free ports of 127.0.0.1 and removes them (down -v) at
+# the end, even on failure.
 # Extra arguments go to pytest (e.g. -k prod, -x). Environment: VERSION (image tag, default dev).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,13 +38,8 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
   export CREATED=${CREATED:-$(git log -1 --format=%cI 2>/dev/null || echo 1970-01-01T00:00:00Z)}
 fi
 export COMPOSE_DOCKER_CLI_BUILD=1 DOCKER_BUILDKIT=1 COMPOSE_BAKE=${COMPOSE_BAKE:-false}
-# compose checks that the secret files exist even to build: a throw-away set.
-build_secrets=$(mktemp -d)
-trap 'rm -rf "$build_secrets"' EXIT
-scripts/dev-secrets.sh "$build_secrets/secrets" >/dev/null
 build_started=$SECONDS
-SECRETS_DIR="$build_secrets/secrets" docker compose -f compose/compose.yaml -f compose/compose.logging.yaml \
-  build api worker mcp log-collector
+docker compose -f compose/compose.yaml -f compose/compose.logging.yaml build
 echo "test-containers: images built in $((SECONDS - build_started)) s (tag ${VERSION:-dev}, revision ${REVISION:-unknown})"
 
 status=0

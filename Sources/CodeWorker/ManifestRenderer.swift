@@ -7,7 +7,7 @@ import Yams
 ///
 /// The manifests follow the convention of images built from this template: the service listens on
 /// port 8080, answers `/health/live` and `/health/ready`, runs as uid 1001, and its binary at
-/// `/app/<service>` accepts `--health-check` (images have no shell, so health checks cannot be curl).
+/// `/app/service` accepts `--health-check` (images have no shell, so health checks cannot be curl).
 public struct ManifestRenderer: Sendable {
     public static let containerPort = 8080
     public static let userID = 1001
@@ -138,7 +138,7 @@ public struct ManifestRenderer: Sendable {
             cap_drop: ["ALL"],
             security_opt: ["no-new-privileges:true"],
             tmpfs: ["/tmp:noexec,nosuid,size=100m"],
-            healthcheck: .init(test: ["CMD", "/app/\(deployment.service)", "--health-check"], interval: "30s", timeout: "3s", retries: 3, start_period: "20s"),
+            healthcheck: .init(test: ["CMD", "/app/service", "--health-check"], interval: "30s", timeout: "3s", retries: 3, start_period: "20s"),
             deploy: .init(
                 replicas: deployment.replicas,
                 update_config: update,

@@ -24,7 +24,7 @@ struct ManifestRendererTests {
         #expect(service["cap_drop"] as? [String] == ["ALL"])
         #expect(service["security_opt"] as? [String] == ["no-new-privileges:true"])
         #expect(service["tmpfs"] as? [String] == ["/tmp:noexec,nosuid,size=100m"])
-        #expect((service["healthcheck"] as? [String: Any])?["test"] as? [String] == ["CMD", "/app/web", "--health-check"])
+        #expect((service["healthcheck"] as? [String: Any])?["test"] as? [String] == ["CMD", "/app/service", "--health-check"])
         let deploy = try #require(service["deploy"] as? [String: Any])
         #expect(deploy["replicas"] as? Int == 3)
         let resources = try #require(deploy["resources"] as? [String: Any])

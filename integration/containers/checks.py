@@ -2,13 +2,15 @@
 /proc/<pid>/status, its mounts in /proc/<pid>/mountinfo, writes through /proc/<pid>/root (which go
 through the container's own mounts), `docker exec` of a copied binary in /tmp, and what Docker and
 runc were told (docker inspect, the OCI bundle's config.json). Used by test_hardening.py for the
-base + security stack and by test_prod.py for the prod overlay."""
+base stack and by test_prod.py for the prod overlay."""
 from __future__ import annotations
 
 import errno
 import json
 import os
 import shutil
+import subprocess
+import tarfile
 from pathlib import Path
 
 from .stacks import docker, inspect, proc_status, seccomp_profile
@@ -113,7 +115,7 @@ def read_only_root(container: str, writable: tuple[str, ...]) -> dict:
     return refused
 
 
-def tmp_is_noexec(container: str, binary: str) -> str:
+def tmp_is_noexec(container: str) -> str:
     """A binary copied into /tmp does not run (`docker exec` under the container's own options),
     while `docker exec` of the service binary in /app does: the refusal is the noexec mount."""
     root = Path(f"/proc/{pid_of(container)}/root")
@@ -123,9 +125,46 @@ def tmp_is_noexec(container: str, binary: str) -> str:
     os.chmod(copy, 0o755)
     try:
         refused = docker("exec", container, "/tmp/e2e-exec-test", "--version", check=False, timeout=60)
-        allowed = docker("exec", container, f"/app/{binary}", "--version", check=False, timeout=60)
+        allowed = docker("exec", container, "/app/service", "--version", check=False, timeout=60)
     finally:
         copy.unlink()
     assert allowed.returncode == 0, (allowed.stdout, allowed.stderr)
     assert refused.returncode != 0 and "permission denied" in (refused.stdout + refused.stderr).lower(), (refused.returncode, refused.stdout, refused.stderr)
     return refused.stderr.strip().splitlines()[-1] if refused.stderr.strip() else refused.stdout.strip()
+
+
+# Programs a runtime image must not carry, by file name, anywhere under a bin folder.
+FORBIDDEN_PROGRAMS = {"sh", "bash", "dash", "ash", "busybox", "apt", "apt-get", "dpkg", "dpkg-deb", "rpm", "yum", "microdnf", "apk",
+                      "su", "sudo", "login", "mount", "curl", "wget", "python3", "perl"}
+# Files Docker itself creates in every container (empty mount points with mode 0755).
+DOCKER_CREATED = {".dockerenv", "dev/console", "etc/hostname", "etc/hosts", "etc/resolv.conf"}
+
+
+def exported_files(image: str) -> list[tarfile.TarInfo]:
+    container = docker("create", image).stdout.strip()
+    try:
+        export = subprocess.Popen(["docker", "export", container], stdout=subprocess.PIPE)
+        with tarfile.open(fileobj=export.stdout, mode="r|") as archive:
+            members = [member for member in archive]
+        assert export.wait(timeout=120) == 0
+        return members
+    finally:
+        docker("rm", "-f", container, check=False)
+
+
+def runtime_image_contents(image: str) -> None:
+    """No shell, no package manager, no apt or dpkg state, dpkg metadata for scanners, and no
+    executable but the service at /app/service and the crash backtracer."""
+    members = exported_files(image)
+    names = {member.name.rstrip("/") for member in members}
+    forbidden = sorted(name for name in names if name.rsplit("/", 1)[-1] in FORBIDDEN_PROGRAMS and ("bin/" in name or name.startswith("bin")))
+    assert not forbidden, forbidden
+    assert not [n for n in names if n.startswith(("var/lib/apt", "etc/apt", "var/cache/apt"))], "apt state in the image"
+    assert "var/lib/dpkg/status" not in names, "a dpkg database: dpkg would work"
+    metadata = sorted(n for n in names if n.startswith("var/lib/dpkg/status.d/") and not n.endswith(".md5sums"))
+    assert "var/lib/dpkg/status.d/libc6" in metadata, metadata
+    executables = sorted(
+        member.name for member in members
+        if member.isfile() and member.mode & 0o111 and member.name not in DOCKER_CREATED and ".so" not in member.name
+    )
+    assert executables == ["app/service", "app/swift-backtrace-static"], executables

@@ -2,8 +2,9 @@
 compose under a project name of its own, on free ports of 127.0.0.1, with development secrets in a
 temporary folder, so that a stack a developer runs at the same time is not touched.
 
-- `stack`: base + security (the README run command) on SQLite, for the whole session;
-- `prod` (test_prod.py): base + build + prod + security on PostgreSQL with two workers and
+- `stack`: the base file (hardened; what `make up` and `docker compose up` run) on SQLite, for the
+  whole session, with the development secrets secrets-init creates;
+- `prod` (test_prod.py): base + build + prod on PostgreSQL with two workers, file secrets and
   the webhook driver against a receiver container (compose.e2e.yaml);
 - both are torn down with `down -v` at the end, even when a test fails.
 
@@ -18,7 +19,8 @@ import os
 
 import pytest
 
-from .stacks import PROBE_IMAGE, ROOT, docker, free_port, require_images, run, start_stack, stop_stack
+from .stacks import (PROBE_IMAGE, ROOT, RUNTIME_ROOTFS_IMAGE, SERVICE_LIST, docker, free_port, port_variable, require_images, run,
+                     start_stack, stop_stack)
 
 
 @pytest.fixture(scope="session")
@@ -32,10 +34,10 @@ def docker_engine():
 
 @pytest.fixture(scope="session")
 def stack(docker_engine):
-    """base + security on SQLite: the README run command, on ports of its own."""
-    env = {"API_PORT": str(free_port()), "WORKER_PORT": str(free_port()), "MCP_PORT": str(free_port())}
-    stack = start_stack("code-e2e", ["security"], env)
-    MEASUREMENTS.append(f"up --wait of base + security (SQLite), first start: {stack.up_seconds:.1f} s")
+    """The base file on SQLite: the README run command, on ports of its own."""
+    env = {port_variable(service): str(free_port()) for service in SERVICE_LIST}
+    stack = start_stack("code-e2e", [], env)
+    MEASUREMENTS.append(f"up --wait of the base file (SQLite, hardened), first start: {stack.up_seconds:.1f} s")
     yield stack
     stop_stack(stack)
 
@@ -51,11 +53,18 @@ def urls(stack):
 
 @pytest.fixture(scope="session")
 def probe_image(docker_engine):
-    """The seccomp probe (scripts/seccomp/probe.c, static) on the services' runtime base."""
+    """The seccomp probe (scripts/seccomp/probe.c, static) on the services' runtime root file system
+    (docker/Dockerfile's runtime-rootfs stage)."""
     # Through compose, which builds with BuildKit in the daemon whichever docker client is first on
     # PATH (a 28.x client without buildx would fall back to the legacy builder).
-    definition = json.dumps({"services": {"probe": {"image": PROBE_IMAGE, "build": {
-        "context": str(ROOT / "scripts" / "seccomp"), "dockerfile": "Dockerfile"}}}})
+    definition = json.dumps({"services": {
+        "rootfs": {"image": RUNTIME_ROOTFS_IMAGE, "build": {
+            "context": str(ROOT), "dockerfile": "docker/Dockerfile", "target": "runtime-rootfs"}},
+        "probe": {"image": PROBE_IMAGE, "build": {
+            "context": str(ROOT / "scripts" / "seccomp"), "dockerfile": "Dockerfile", "args": {"RUNTIME_IMAGE": RUNTIME_ROOTFS_IMAGE}}},
+    }})
+    run(["docker", "compose", "-p", "code-seccomp-probe", "-f", "-", "build", "--quiet", "rootfs"], input=definition,
+        timeout=600, env={**os.environ, "COMPOSE_BAKE": "false"})
     run(["docker", "compose", "-p", "code-seccomp-probe", "-f", "-", "build", "--quiet", "probe"], input=definition,
         timeout=600, env={**os.environ, "COMPOSE_BAKE": "false"})
     return PROBE_IMAGE

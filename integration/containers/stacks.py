@@ -1,5 +1,5 @@
 """Helpers of the container suite: commands with deadlines, compose projects of their own (Stack),
-ports, secrets, `docker run` options equal to the security overlay. The fixtures that use them are
+ports, secrets, `docker run` options equal to the base file's hardening. The fixtures that use them are
 in conftest.py.
 
 The suite is a package (integration/containers/__init__.py) so that its modules never shadow
@@ -7,12 +7,14 @@ integration/conftest.py's `conftest` when every suite runs at once.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets as random_secrets
 import shutil
 import socket
 import subprocess
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -23,15 +25,38 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 COMPOSE_DIR = ROOT / "compose"
 PROFILE = COMPOSE_DIR / "seccomp" / "code-services.json"
-SERVICES = {"api": "code-api", "worker": "code-worker", "mcp": "code-mcp"}
+
+
+def load_services(root: Path = ROOT) -> list[dict]:
+    """services.json: the one list of the services (name, compose service, port, needs)."""
+    return json.loads((root / "services.json").read_text())["services"]
+
+
+SERVICE_LIST = load_services()
+# compose service name -> executable and image name, e.g. "api" -> "code-api"
+SERVICES = {service["compose"]: service["name"] for service in SERVICE_LIST}
 PROBE_IMAGE = "code-seccomp-probe:local"
+RUNTIME_ROOTFS_IMAGE = "code-runtime-rootfs:local"
 # compose.yaml: stop_grace_period of each service (SHUTDOWN_TIMEOUT is 10 s inside).
 STOP_GRACE_SECONDS = 15
+
+
+def port_variable(service: dict) -> str:
+    """The variable that moves a service's published port, e.g. API_PORT (compose/compose.yaml)."""
+    return service["compose"].upper().replace("-", "_") + "_PORT"
+
+
+def writable_paths(service: dict) -> tuple[str, ...]:
+    """Where a service may write: /tmp, and the database volume /data when it needs the database."""
+    return ("/tmp", "/data") if "database" in service["needs"] else ("/tmp",)
+
+
 # Variables a developer's shell may hold that would change what compose runs.
 SCRUBBED = ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES", "SECCOMP_PROFILE", "SECRETS_DIR", "REGISTRY",
-            "API_PORT", "WORKER_PORT", "WORKER_PORT_LAST", "MCP_PORT", "BIND_ADDRESS", "CODE_ROLLOUT_DRIVER",
+            "WORKER_PORT_LAST", "BIND_ADDRESS", "CODE_ROLLOUT_DRIVER", "DEBIAN_IMAGE",
             "CODE_WEBHOOK_URL", "CODE_SIMULATED_STEP_MS", "WORKER_CONCURRENCY", "CODE_LEASE_SECONDS", "CODE_MAX_ATTEMPTS",
-            "CODE_ALLOWED_REGISTRIES", "MCP_ALLOWED_HOSTS", "MCP_ALLOWED_ORIGINS", "LOG_LEVEL", "WORKER_REPLICAS", "POSTGRES_IMAGE")
+            "CODE_ALLOWED_REGISTRIES", "MCP_ALLOWED_HOSTS", "MCP_ALLOWED_ORIGINS", "LOG_LEVEL", "WORKER_REPLICAS", "POSTGRES_IMAGE",
+            *(port_variable(service) for service in SERVICE_LIST))
 
 
 def image_tag() -> str:
@@ -43,9 +68,9 @@ def seccomp_profile() -> Path:
     return Path(os.environ.get("CODE_E2E_SECCOMP_PROFILE") or PROFILE)
 
 
-def run(args, timeout=120, check=True, env=None, input=None):
+def run(args, timeout=120, check=True, env=None, input=None, cwd=None):
     """A command with a deadline; its output is returned as text."""
-    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env, input=input)
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env, input=input, cwd=cwd)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
@@ -79,16 +104,21 @@ def free_port_pair() -> int:
 
 
 class Stack:
-    """One compose project: its files, environment and containers."""
+    """One compose project: its files, environment and containers.
 
-    def __init__(self, name: str, overlays: list[str], env: dict, secrets_dir: Path):
+    `secrets_dir`: the folder of file secrets that compose.prod.yaml mounts (SECRETS_DIR); None for
+    stacks whose secrets `secrets-init` creates in the `secrets` volume (the base file)."""
+
+    def __init__(self, name: str, overlays: list[str], env: dict, secrets_dir: Path | None, compose_dir: Path = COMPOSE_DIR):
         self.project = name
-        self.files = ["-f", str(COMPOSE_DIR / "compose.yaml")]
+        self.files = ["-f", str(compose_dir / "compose.yaml")]
         for overlay in overlays:
-            path = Path(overlay) if "/" in overlay else COMPOSE_DIR / f"compose.{overlay}.yaml"
+            path = Path(overlay) if "/" in overlay else compose_dir / f"compose.{overlay}.yaml"
             self.files += ["-f", str(path)]
         self.env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-        self.env.update({"SECRETS_DIR": str(secrets_dir), "BIND_ADDRESS": "127.0.0.1", "COMPOSE_BAKE": "false"})
+        self.env.update({"BIND_ADDRESS": "127.0.0.1", "COMPOSE_BAKE": "false"})
+        if secrets_dir is not None:
+            self.env["SECRETS_DIR"] = str(secrets_dir)
         if os.environ.get("CODE_E2E_SECCOMP_PROFILE"):
             self.env["SECCOMP_PROFILE"] = os.environ["CODE_E2E_SECCOMP_PROFILE"]
         self.env.update(env)
@@ -124,7 +154,14 @@ class Stack:
         return f"http://127.0.0.1:{published}"
 
     def secret(self, name: str) -> str:
-        return (self.secrets_dir / name).read_text()
+        """A secret as the services read it: the operator's file, or the one secrets-init created."""
+        if self.secrets_dir is not None:
+            return (self.secrets_dir / name).read_text()
+        # `docker compose cp` works on the exited one-shot container and writes a tar archive.
+        archive = subprocess.run(["docker", "compose", "-p", self.project, *self.files, "cp", f"secrets-init:/secrets/{name}", "-"],
+                                 capture_output=True, timeout=60, env=self.env, check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            return tar.extractfile(name).read().decode()
 
     def logs(self, tail=80) -> str:
         return self.compose("logs", "--no-color", "--tail", str(tail), timeout=60, check=False).stdout
@@ -144,14 +181,19 @@ def require_images():
 
 
 def new_secrets_dir() -> Path:
+    """A folder of secrets as an operator gives compose.prod.yaml (SECRETS_DIR): readable by the
+    services (uid 1001) and PostgreSQL (uid 999) through the bind mount, as its header asks."""
     directory = Path(tempfile.mkdtemp(prefix="code-e2e-secrets-"))
     run([str(ROOT / "scripts" / "dev-secrets.sh"), str(directory / "secrets")])
+    for path in (directory, directory / "secrets"):
+        path.chmod(0o755)
     return directory / "secrets"
 
 
-def start_stack(name: str, overlays: list[str], env: dict) -> Stack:
-    secrets_dir = new_secrets_dir()
-    stack = Stack(f"{name}-{random_secrets.token_hex(3)}", overlays, env, secrets_dir)
+def start_stack(name: str, overlays: list[str], env: dict, file_secrets: bool = False, compose_dir: Path = COMPOSE_DIR) -> Stack:
+    """A new project under `name`-<random>; `file_secrets`: the overlays take SECRETS_DIR (prod)."""
+    secrets_dir = new_secrets_dir() if file_secrets else None
+    stack = Stack(f"{name}-{random_secrets.token_hex(3)}", overlays, env, secrets_dir, compose_dir)
     stack.up_seconds = None
     try:
         stack.up_seconds = stack.up()
@@ -166,11 +208,12 @@ def stop_stack(stack: Stack):
         print(f"\nCODE_E2E_KEEP=1: project {stack.project} left running (secrets in {stack.secrets_dir})")
         return
     stack.down(volumes=True)
-    shutil.rmtree(stack.secrets_dir.parent, ignore_errors=True)
+    if stack.secrets_dir is not None:
+        shutil.rmtree(stack.secrets_dir.parent, ignore_errors=True)
 
 
 def hardening_args(profile: Path | str | None) -> list[str]:
-    """`docker run` options equal to compose.security.yaml plus the image's user."""
+    """`docker run` options equal to the hardening of compose/compose.yaml plus the image's user."""
     args = ["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
             "--security-opt", "apparmor=docker-default", "--tmpfs", "/tmp:noexec,nosuid,size=100m", "--user", "1001:1001"]
     if profile is not None:
@@ -194,3 +237,28 @@ def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "cond
             return value
         time.sleep(interval)
     raise TimeoutError(f"{what} not reached within {timeout}s")
+
+
+def copy_repository(destination: Path) -> Path:
+    """The repository as a fresh clone would have it, with this working tree's changes: every file git
+    tracks or would track (nothing it ignores: no .build, .venv, secrets), committed in a new git
+    repository at `destination`, so that `git status` there shows what a command changes."""
+    listed = run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"]).stdout
+    for relative in filter(None, listed.split("\0")):
+        source = ROOT / relative
+        if not source.is_file():
+            continue  # deleted in the working tree
+        target = destination / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    identity = ["-c", "user.name=code-e2e", "-c", "user.email=code-e2e@localhost", "-c", "commit.gpgsign=false"]
+    run(["git", "-C", str(destination), "init", "-q"])
+    run(["git", "-C", str(destination), "add", "-A"])
+    run(["git", "-C", str(destination), *identity, "commit", "-q", "-m", "copy"])
+    return destination
+
+
+def git_status(repository: Path) -> list[tuple[str, str]]:
+    """(status, path) of every change in `repository`, untracked files listed one by one."""
+    out = run(["git", "-C", str(repository), "status", "--porcelain", "--untracked-files=all"]).stdout
+    return [(line[:2].strip(), line[3:]) for line in out.splitlines() if line]

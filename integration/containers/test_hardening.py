@@ -1,4 +1,4 @@
-"""Inside each running container of the hardened stack: uid and gid 1001, no capability,
+"""Inside each running container of the hardened stack (every service of services.json): uid and gid 1001, no capability,
 no_new_privs, seccomp filter mode with our profile, a read-only root file system (writes fail with
 EROFS), /tmp writable but noexec. Read from the host (/proc/<pid>/..., docker inspect, the OCI
 bundle), since the images have no shell to look from inside."""
@@ -7,11 +7,11 @@ import os
 import pytest
 
 from . import checks
-from .stacks import SERVICES
+from .stacks import SERVICE_LIST, SERVICES, writable_paths
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="reads /proc/<pid> of container processes and the OCI bundles: needs root")
 
-WRITABLE = {"api": ("/tmp", "/data"), "worker": ("/tmp", "/data"), "mcp": ("/tmp",)}
+WRITABLE = {service["compose"]: writable_paths(service) for service in SERVICE_LIST}
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -37,4 +37,4 @@ def test_root_file_system_is_read_only_and_tmp_writable(stack, service):
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_tmp_is_noexec(stack, service):
-    checks.tmp_is_noexec(stack.container(service), SERVICES[service])
+    checks.tmp_is_noexec(stack.container(service))

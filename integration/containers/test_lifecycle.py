@@ -45,7 +45,7 @@ def test_stop_drains_every_service_to_exit_0_and_data_survives_down_and_up(stack
     stack.down(volumes=False)
     assert not stack.containers(all_states=True), "down removes the containers"
     seconds = stack.up()
-    measurements.append(f"up --wait after down (SQLite stack, security overlay): {seconds:.1f} s")
+    measurements.append(f"up --wait after down (the hardened base, SQLite): {seconds:.1f} s")
     assert {service: stack.container(service) for service in SERVICES} != before, "new containers"
 
     assert api.get(done["id"])["status"] == "succeeded", "the finished deployment survived down and up"

@@ -1,4 +1,4 @@
-"""The production combination (base + build + prod + security, images built here under the registry
+"""The production combination (base + build + prod, images built here under the registry
 names) with PostgreSQL and two workers on the webhook driver passes the same flows: healthy
 containers, the same hardening, deployments spread over both workers, signed webhook deliveries with
 retries, health_url verification, the MCP flow, and SIGTERM to exit 0."""
@@ -30,10 +30,10 @@ def prod(docker_engine):
         "WORKER_PORT": str(worker_port), "WORKER_PORT_LAST": str(worker_port + 1), "RECEIVER_PORT": str(free_port()),
         "CODE_ROLLOUT_DRIVER": "webhook", "CODE_WEBHOOK_URL": "http://receiver:8080/hooks/rollout",
     }
-    overlays = ["build", "prod", "security", str(HERE / "compose.e2e.yaml")]
+    overlays = ["build", "prod", str(HERE / "compose.e2e.yaml")]
     stack = None
     try:
-        stack = start_stack("code-e2e-prod", overlays, env)
+        stack = start_stack("code-e2e-prod", overlays, env, file_secrets=True)
         stack.urls = {
             "api": stack.published("api", 8000),
             "workers": [stack.published("worker", 8001, index) for index in (1, 2)],
@@ -63,7 +63,7 @@ def test_prod_every_container_is_healthy_with_two_workers(prod, measurements):
     assert api["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "5", "max-size": "100m"}}
     assert api["HostConfig"]["Memory"] == 512 * 1024 * 1024 and api["HostConfig"]["NanoCpus"] == 10**9
     assert "DATABASE_URL=postgres://code@postgres:5432/code" in api["Config"]["Env"]
-    assert api["Config"]["Image"] == f"{REGISTRY}/code-api:{image_tag()}"
+    assert api["Config"]["Image"] == f"{REGISTRY}/{SERVICES['api']}:{image_tag()}"
     measurements.append(f"up --wait of the prod combination (PostgreSQL, two workers, receiver): {prod.up_seconds:.1f} s")
 
 
@@ -74,7 +74,7 @@ def test_prod_containers_have_the_same_hardening(prod):
         checks.security_options(container)
         checks.runtime_filter(container)
         checks.read_only_root(container, ("/tmp",))
-    checks.tmp_is_noexec(prod.container("api"), "code-api")
+    checks.tmp_is_noexec(prod.container("api"))
 
 
 def test_prod_deployments_succeed_spread_over_both_workers_through_the_webhook(prod):

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from .stacks import PROFILE, docker, hardening_args, image_tag, run, seccomp_profile, wait_for
+from .stacks import PROFILE, SERVICES, docker, hardening_args, image_tag, run, seccomp_profile, wait_for
 
 # The calls issue 6 names, and a few more of the same kind (scripts/seccomp/probe.c).
 MUST_FAIL = ["mount", "umount2", "pivot_root", "unshare", "setns", "clone(CLONE_NEWUSER)", "ptrace", "process_vm_writev",
@@ -92,10 +92,10 @@ def test_crash_backtrace_works_under_the_profile(docker_engine):
     """SIGSEGV: the Swift runtime's crash handler spawns swift-backtrace-static (clone + execve),
     which reads the crashed process through the handler's memory server, not ptrace."""
     container = run(["docker", "run", "-d", *hardening_args(seccomp_profile()), "-e", "DATABASE_URL=sqlite:///tmp/crash.db",
-                     f"code-api:{image_tag()}"]).stdout.strip()
+                     f"{SERVICES['api']}:{image_tag()}"]).stdout.strip()
     try:
-        wait_for(lambda: docker("exec", container, "/app/code-api", "--health-check", check=False).returncode == 0,
-                 timeout=60, interval=0.5, what="code-api ready")
+        wait_for(lambda: docker("exec", container, "/app/service", "--health-check", check=False).returncode == 0,
+                 timeout=60, interval=0.5, what="the api ready")
         docker("kill", "--signal", "SEGV", container)
         logs = wait_for(lambda: (lambda out: out if "Backtrace took" in out else None)(output(container)), timeout=90, what="the backtrace")
     finally:
@@ -103,7 +103,7 @@ def test_crash_backtrace_works_under_the_profile(docker_engine):
     assert "Program crashed" in logs and "crashed:" in logs, logs[-2000:]
     # Named frames (the symbol table was read) and the loaded images (the memory server read the
     # crashed process's maps).
-    frames = [line for line in logs.splitlines() if " in code-api" in line and "<unknown>" not in line]
+    frames = [line for line in logs.splitlines() if " in service" in line and "<unknown>" not in line]
     assert frames, logs[-3000:]
-    assert "Images:" in logs and "/app/code-api" in logs, logs[-3000:]
+    assert "Images:" in logs and "/app/service" in logs, logs[-3000:]
     assert "operation not permitted" not in logs.lower(), logs[-2000:]

@@ -1,4 +1,4 @@
-"""The hardened stack (base + security, SQLite) works end to end: healthy containers, a deployment
+"""The hardened stack (the base file, SQLite) works end to end: healthy containers, a deployment
 through the API and the worker to `succeeded` with manifests, every API route, the worker's status,
 Prometheus on each container, and the MCP flow with the official Python client."""
 from . import workload
@@ -27,7 +27,7 @@ def test_ports_are_published_on_loopback_only(stack):
                 assert binding["HostIp"] == "127.0.0.1", (service, container_port, binding)
                 published[f"{service} {container_port}"] = binding["HostPort"]
         assert "9090/tcp" not in {port for port, bindings in ports.items() if bindings}, f"{service} publishes its metrics port"
-    assert len(published) == 3, published
+    assert len(published) == len(SERVICES), published
 
 
 def test_a_deployment_runs_through_the_worker_to_succeeded_with_manifests(stack, urls):
@@ -77,5 +77,5 @@ def test_mcp_refuses_requests_without_the_token(stack, urls):
 
 def test_the_healthcheck_fails_when_the_service_does_not_answer(stack):
     """The healthcheck is not a constant: --health-check against a port nothing listens on exits 1."""
-    result = docker("exec", "-e", "PORT=1", stack.container("api"), "/app/code-api", "--health-check", check=False, timeout=30)
+    result = docker("exec", "-e", "PORT=1", stack.container("api"), "/app/service", "--health-check", check=False, timeout=30)
     assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)

@@ -1,14 +1,19 @@
 """Properties of the GitHub Actions workflows that must not silently regress.
 
 The workflows cannot run on this machine (GitHub is unreachable), so this suite checks them
-statically, runs the parts that can run here (the cosign scripts with a stand-in cosign, the
-retention script under Node with a stand-in GitHub API and registry), and runs actionlint and
-zizmor (offline) from the same virtual environment as pytest.
+statically, runs the parts that can run here (the services.json step with jq, the cosign scripts
+with a stand-in cosign, the retention script under Node with a stand-in GitHub API and registry),
+and runs actionlint and zizmor (offline) from the same virtual environment as pytest.
+
+The services are not named here: services.json is the list (scripts/new-service.sh appends to it),
+and the release, security-scan and retention workflows derive their matrix and package list from
+it in a first job. The suite reads services.json with Python's json to know what that derivation
+must produce.
 
 Every property is a `check_*` function that returns a list of problems for a repository root.
 `test_property` asserts the real repository has none; `test_check_can_fail` applies a small
-breaking edit to a temporary copy of `.github/` for each check and asserts the check notices,
-so no check can quietly turn into a no-op.
+breaking edit to a temporary copy of `.github/` (with services.json and docker/Dockerfile) for
+each check and asserts the check notices, so no check can quietly turn into a no-op.
 
 Run: .venv/bin/pytest -q integration/workflows
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -32,8 +38,18 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-SERVICES = {"code-api", "code-worker", "code-mcp"}
 WORKFLOW_NAMES = {"ci", "release", "security-scan", "retention"}
+# The workflows that take the services from services.json, and the job output each one uses.
+SERVICE_LIST_OUTPUTS = {"release": "matrix", "security-scan": "matrix", "retention": "names"}
+IMAGE_JOBS = (("release", "image"), ("security-scan", "image"))
+MATRIX_FROM_LIST = "${{ fromJSON(needs.services.outputs.matrix) }}"
+# The build arguments of docker/Dockerfile's `service` target that come from the matrix entry.
+SERVICE_BUILD_ARGS = {
+    "SERVICE": "${{ matrix.service }}",
+    "PORT": "${{ matrix.port }}",
+    "DESCRIPTION": "${{ matrix.description }}",
+    "RUNTIME": "${{ matrix.runtime }}",
+}
 SHA_PIN = re.compile(r"^(?P<action>[\w.-]+/[\w.-]+(?:/[\w./-]+)?)@(?P<sha>[0-9a-f]{40})$")
 VERSION_COMMENT = re.compile(r"#\s*(?P<version>v?\d+\.\d+\.\d+)\s*$")
 OIDC_ISSUER = "https://token.actions.githubusercontent.com"
@@ -106,6 +122,39 @@ def matrix_values(job: dict, key: str) -> list:
 
 def tool(name: str) -> Path:
     return VENV_BIN / name
+
+
+def load_services(root: Path) -> list[dict]:
+    """The entries of services.json, the one list of services."""
+    return json.loads((root / "services.json").read_text())["services"]
+
+
+def service_names(root: Path) -> list[str]:
+    return [s["name"] for s in load_services(root)]
+
+
+def runtime_of(service: dict) -> str:
+    """The RUNTIME build argument: libcurl for services that need it, base otherwise."""
+    return "libcurl" if "libcurl" in (service.get("needs") or []) else "base"
+
+
+def expected_matrix(services: list[dict]) -> dict:
+    """What the services job must output as `matrix` (computed here with Python's json)."""
+    return {"include": [{"service": s["name"], "port": s["port"], "description": s["description"],
+                         "runtime": runtime_of(s)} for s in services]}
+
+
+def needs_of(job: dict) -> list[str]:
+    needs = job.get("needs") or []
+    return [needs] if isinstance(needs, str) else list(needs)
+
+
+def build_args(step: dict) -> dict[str, str]:
+    args = {}
+    for line in lines(with_(step).get("build-args")):
+        key, _, value = line.partition("=")
+        args[key] = value
+    return args
 
 
 # --------------------------------------------------------------------------- general rules
@@ -340,6 +389,251 @@ def check_ci_containers_job(root: Path) -> Problems:
     return problems
 
 
+# --------------------------------------------------------------------------- services.json -> workflows
+
+
+def _list_step(job: dict) -> dict:
+    """The step `id: list` of a services job: it reads services.json and writes the job outputs."""
+    return next((s for s in steps(job) if s.get("id") == "list"), {})
+
+
+def check_service_list_jobs(root: Path) -> Problems:
+    """release, security-scan and retention each start with a read-only `services` job that reads
+    services.json with one and the same step and hands the workflow what it needs as an output."""
+    problems = []
+    scripts = {}
+    for wf_name, output in SERVICE_LIST_OUTPUTS.items():
+        where = f"{wf_name}/services"
+        job = job_named(root, wf_name, "services")
+        if not job:
+            problems.append(f"{where}: no job `services` that reads services.json")
+            continue
+        if job.get("permissions") != {"contents": "read"}:
+            problems.append(f"{where}: permissions must be exactly contents: read, got {job.get('permissions')!r}")
+        if needs_of(job):
+            problems.append(f"{where}: must be a first job (needs nothing), needs {needs_of(job)}")
+        if not steps_using(job, "actions/checkout"):
+            problems.append(f"{where}: does not check out the repository (services.json)")
+        script = str(_list_step(job).get("run", ""))
+        if not re.search(r"\bjq\b", script) or "services.json" not in script or '>> "$GITHUB_OUTPUT"' not in script:
+            problems.append(f"{where}: needs a step `id: list` that reads services.json with jq into $GITHUB_OUTPUT")
+        scripts[wf_name] = script
+        outputs = job.get("outputs") or {}
+        if outputs.get(output) != f"${{{{ steps.list.outputs.{output} }}}}":
+            problems.append(f"{where}: output {output} must be ${{{{ steps.list.outputs.{output} }}}}, got {outputs.get(output)!r}")
+    if len(set(scripts.values())) > 1:
+        problems.append(f"the services.json step differs between {sorted(scripts)}: keep one derivation")
+    return problems
+
+
+def check_no_hard_coded_services(root: Path) -> Problems:
+    """No workflow names a service: adding one to services.json is all a new service needs."""
+    names = service_names(root)
+    if not names:
+        return ["services.json lists no services"]
+    problems = []
+    for path in sorted((root / ".github" / "workflows").glob("*.y*ml")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            found = [n for n in names if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", line)]
+            if found:
+                problems.append(f"{path.relative_to(root)}:{number}: names {found}; take them from services.json")
+    return problems
+
+
+MATRIX_KEYS = {"service", "port", "description", "runtime"}
+MATRIX_REFERENCE = re.compile(r"\bmatrix\.([A-Za-z_][\w-]*)")
+
+
+def check_image_matrix_from_service_list(root: Path) -> Problems:
+    """The image jobs run once per entry of the services job's matrix (fromJSON), build the one
+    `service` target with that entry's build arguments, and use no matrix key it does not have."""
+    problems = []
+    for wf_name, job_name in IMAGE_JOBS:
+        where = f"{wf_name}/{job_name}"
+        job = job_named(root, wf_name, job_name)
+        if "services" not in needs_of(job):
+            problems.append(f"{where}: must need the services job (its matrix comes from there)")
+        strategy = job.get("strategy") or {}
+        if strategy.get("matrix") != MATRIX_FROM_LIST:
+            problems.append(f"{where}: matrix must be {MATRIX_FROM_LIST}, got {strategy.get('matrix')!r}")
+        if strategy.get("fail-fast") is not False:
+            problems.append(f"{where}: fail-fast must be false (one service must not cancel the others)")
+        if "${{ matrix.service }}" not in str(job.get("name", "")):
+            problems.append(f"{where}: the job name must show the service, got {job.get('name')!r}")
+        build = _service_build(job)
+        w = with_(build)
+        if w.get("target") != "service":
+            problems.append(f"{where}: must build the `service` target of docker/Dockerfile, got {w.get('target')!r}")
+        if w.get("file") != "docker/Dockerfile" or w.get("context") != ".":
+            problems.append(f"{where}: must build docker/Dockerfile with the repository root as context")
+        args = build_args(build)
+        for key, value in SERVICE_BUILD_ARGS.items():
+            if args.get(key) != value:
+                problems.append(f"{where}: build arg {key} must be {value}, got {args.get(key)!r}")
+        # actionlint cannot type a matrix that comes from fromJSON: a misspelt key would be empty.
+        unknown = set(MATRIX_REFERENCE.findall(json.dumps(job))) - MATRIX_KEYS
+        if unknown:
+            problems.append(f"{where}: uses matrix keys {sorted(unknown)}; the services job outputs {sorted(MATRIX_KEYS)}")
+    return problems
+
+
+def check_no_runtime_base_images(root: Path) -> Problems:
+    """docker/Dockerfile assembles the runtime root file system itself, so each image job builds one
+    image: no runtime base or libcurl overlay image first, no job-local registry to hand them over."""
+    problems = []
+    for wf_name, job_name in IMAGE_JOBS:
+        where = f"{wf_name}/{job_name}"
+        job = job_named(root, wf_name, job_name)
+        if job.get("services"):
+            problems.append(f"{where}: service containers {sorted(job['services'])}; no job-local registry is needed")
+        builds = steps_using(job, "docker/build-push-action")
+        if [s.get("id") for s in builds] != ["build"]:
+            problems.append(f"{where}: must build the service image only, builds {[s.get('name') for s in builds]}")
+        text = json.dumps(job)
+        for stale in ("localhost:5000", "docker/runtime", "RUNTIME_IMAGE", "RUNTIME_CURL", "RUNTIME_BASE", "network=host"):
+            if stale in text:
+                problems.append(f"{where}: still refers to {stale}; docker/Dockerfile builds its runtime itself")
+    return problems
+
+
+def _dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comment lines dropped."""
+    instructions, current = [], ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            current += stripped[:-1] + " "
+            continue
+        current = (current + stripped).strip()
+        if current:
+            word, _, rest = current.partition(" ")
+            instructions.append((word.upper(), rest.strip()))
+        current = ""
+    return instructions
+
+
+PUBLIC_BASE_IMAGE = re.compile(r"^(swift|debian):[\w.-]+$")
+
+
+def check_dockerfile_service_target(root: Path) -> Problems:
+    """What the image jobs rely on in docker/Dockerfile: a `service` target that takes SERVICE, PORT,
+    DESCRIPTION and RUNTIME, a runtime-<RUNTIME> stage for every runtime the matrix can name, and
+    no base image but public ones (SWIFT_IMAGE, DEBIAN_IMAGE, scratch), so nothing to build first."""
+    path = root / "docker" / "Dockerfile"
+    if not path.exists():
+        return ["docker/Dockerfile is missing"]
+    global_args: dict[str, str] = {}
+    stages: dict[str, dict] = {}
+    current: dict | None = None
+    problems = []
+    for word, rest in _dockerfile_instructions(path.read_text()):
+        if word == "FROM":
+            m = re.match(r"^(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$", rest, re.I)
+            image, name = (m[1], (m[2] or "").lower()) if m else (rest, "")
+            resolved = image
+            for arg, default in global_args.items():
+                resolved = resolved.replace(f"${{{arg}}}", default).replace(f"${arg}", default)
+            if not (resolved == "scratch" or resolved.lower() in stages or PUBLIC_BASE_IMAGE.match(resolved)
+                    or image == "runtime-${RUNTIME}"):
+                problems.append(f"docker/Dockerfile: FROM {image} is neither a stage nor a public image; "
+                                f"a workflow would have to build it first")
+            current = {"from": image, "args": set()}
+            stages[name or f"#{len(stages)}"] = current
+        elif word == "ARG":
+            for token in shlex.split(rest):
+                key, _, default = token.partition("=")
+                if current is None:
+                    global_args[key] = default
+                else:
+                    current["args"].add(key)
+    service = stages.get("service")
+    if service is None:
+        return problems + ["docker/Dockerfile: no `service` target (FROM ... AS service)"]
+    missing = {"SERVICE", "PORT", "DESCRIPTION"} - service["args"]
+    if missing:
+        problems.append(f"docker/Dockerfile: the service stage does not declare ARG {sorted(missing)}")
+    if "RUNTIME" not in global_args or service["from"] != "runtime-${RUNTIME}":
+        problems.append("docker/Dockerfile: the service stage must be FROM runtime-${RUNTIME} (a global ARG RUNTIME)")
+    for runtime in {"base", "libcurl"} | {runtime_of(s) for s in load_services(root)}:
+        if f"runtime-{runtime}" not in stages:
+            problems.append(f"docker/Dockerfile: RUNTIME={runtime} has no stage runtime-{runtime}")
+    return problems
+
+
+def _run_list_step(script: str, services: object) -> tuple[int, dict[str, str], list[str], str]:
+    """Runs a services.json step as GitHub would (`bash -e`, the default shell) in a directory that
+    holds `services` as services.json; returns exit code, outputs, malformed output lines, log."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        (tmpdir / "services.json").write_text(services if isinstance(services, str) else json.dumps(services, indent=2))
+        (tmpdir / "step.sh").write_text(script)
+        output = tmpdir / "github_output"
+        output.touch()
+        proc = subprocess.run(["bash", "--noprofile", "--norc", "-e", "step.sh"], cwd=tmpdir,
+                              env={"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(output)},
+                              capture_output=True, text=True, timeout=30)
+        outputs, malformed = {}, []
+        for line in output.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and re.fullmatch(r"[\w-]+", key):
+                outputs[key] = value
+            else:
+                malformed.append(line)
+        return proc.returncode, outputs, malformed, proc.stdout + proc.stderr
+
+
+def check_service_list_behaviour(root: Path) -> Problems:
+    """Runs each workflow's services.json step with jq, as the runner does, against services.json and
+    edited lists: the outputs must be what Python's json makes of the list, and an entry that would
+    break an image name or smuggle a build argument in must fail the step."""
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed (apt-get install jq); the services.json step cannot be executed")
+    services = load_services(root)
+    taken = {s["name"] for s in services}
+    fresh = [name for name in (f"code-extra{i}" for i in range(len(taken) + 2)) if name not in taken]
+    # As scripts/new-service.sh appends one, and one without a needs key at all.
+    generated = {"name": fresh[0], "port": 8002,
+                 "description": f"{fresh[0]}: a CODE service generated from templates/service", "needs": []}
+    accepted = [services, services + [generated, {"name": fresh[1], "port": 8003, "description": "no needs"}]]
+    rejected = {
+        "no services": [],
+        "an upper-case name": [{**generated, "name": "Code-Extra"}],
+        "a name ending in a newline": [{**generated, "name": fresh[0] + "\n"}],
+        "a description with a newline (a build argument of its own)": [{**generated, "description": "x\nRUNTIME=libcurl"}],
+        "a name listed twice": [generated, {**generated, "port": 8003}],
+        "a port below 1024": [{**generated, "port": 80}],
+        "a port that is a string": [{**generated, "port": "8002"}],
+        "a fractional port": [{**generated, "port": 8002.5}],
+    }
+    problems = []
+    for wf_name in SERVICE_LIST_OUTPUTS:
+        script = str(_list_step(job_named(root, wf_name, "services")).get("run", ""))
+        if not script:
+            problems.append(f"{wf_name}: no services.json step to run")
+            continue
+        for entries in accepted:
+            rc, outputs, malformed, log = _run_list_step(script, {"services": entries})
+            if rc != 0 or malformed:
+                problems.append(f"{wf_name}: the services.json step failed or wrote malformed output (exit {rc}, {malformed}): {log}")
+                continue
+            try:
+                matrix = json.loads(outputs.get("matrix", ""))
+            except ValueError:
+                matrix = None
+            if matrix != expected_matrix(entries):
+                problems.append(f"{wf_name}: matrix {outputs.get('matrix')!r} != {json.dumps(expected_matrix(entries))}")
+            names = " ".join(s["name"] for s in entries)
+            if outputs.get("names") != names:
+                problems.append(f"{wf_name}: names {outputs.get('names')!r} != {names!r}")
+        for what, entries in rejected.items():
+            rc, outputs, _, _ = _run_list_step(script, {"services": entries})
+            if rc == 0 or outputs:
+                problems.append(f"{wf_name}: the services.json step accepts {what} (exit {rc}, outputs {outputs})")
+    return problems
+
+
 # --------------------------------------------------------------------------- release.yml
 
 
@@ -358,49 +652,6 @@ def _service_build(job: dict) -> dict:
     return found[0] if found else {}
 
 
-def check_runtime_base(root: Path) -> Problems:
-    """The runtime base image is on no registry, so each image job builds it and serves it to the
-    service build from a job-local registry (a buildx builder cannot see the Docker image store)."""
-    problems = []
-    for workflow, job_name in (("release", "image"), ("security-scan", "image")):
-        job = job_named(root, workflow, job_name)
-        where = f"{workflow}/{job_name}"
-        base_ref = str((job.get("env") or {}).get("RUNTIME_BASE", ""))
-        if not base_ref.startswith("localhost:5000/"):
-            problems.append(f"{where}: RUNTIME_BASE must live in the job-local registry: {base_ref!r}")
-        registry = (job.get("services") or {}).get("registry") or {}
-        if not str(registry.get("image", "")).startswith("registry:") or "5000:5000" not in (registry.get("ports") or []):
-            problems.append(f"{where}: needs a registry service on port 5000")
-        buildx = _step(job, "docker/setup-buildx-action")
-        if "network=host" not in str(with_(buildx).get("driver-opts", "")):
-            problems.append(f"{where}: the buildx builder needs driver-opts network=host to reach localhost:5000")
-        builds = steps_using(job, "docker/build-push-action")
-        recipe = [s for s in builds if with_(s).get("context") == "docker/runtime/base"]
-        # Two targets of one recipe: the base of every image, and the libcurl overlay code-mcp needs.
-        base = [s for s in recipe if with_(s).get("target") == "base" and with_(s).get("tags") == "${{ env.RUNTIME_BASE }}"]
-        curl = [s for s in recipe if with_(s).get("target") == "curl" and with_(s).get("tags") == "${{ env.RUNTIME_CURL }}"]
-        service = _service_build(job)
-        if len(base) != 1 or len(curl) != 1 or not service or max(builds.index(base[0]), builds.index(curl[0])) > builds.index(service):
-            problems.append(f"{where}: must build docker/runtime/base (targets base and curl) before the service image")
-            continue
-        if not str((job.get("env") or {}).get("RUNTIME_CURL", "")).startswith("localhost:5000/"):
-            problems.append(f"{where}: RUNTIME_CURL must live in the job-local registry")
-        for step in (base[0], curl[0]):
-            if with_(step).get("push") is not True:
-                problems.append(f"{where}: {with_(step).get('target')} must be pushed to the job-local registry")
-        args = lines(with_(service).get("build-args"))
-        if "RUNTIME_IMAGE=${{ env.RUNTIME_BASE }}" not in args:
-            problems.append(f"{where}: the service build must get RUNTIME_IMAGE=${{{{ env.RUNTIME_BASE }}}}")
-        if "RUNTIME_CURL_IMAGE=${{ env.RUNTIME_CURL }}" not in args:
-            problems.append(f"{where}: the service build must get RUNTIME_CURL_IMAGE=${{{{ env.RUNTIME_CURL }}}}")
-        need = {p.strip() for p in str(with_(service).get("platforms", "")).split(",")}
-        for step in (base[0], curl[0]):
-            have = {p.strip() for p in str(with_(step).get("platforms", "")).split(",")}
-            if not need <= have:
-                problems.append(f"{where}: {with_(step).get('target')} lacks platforms {sorted(need - have)}")
-    return problems
-
-
 def check_release_triggers(root: Path) -> Problems:
     push = triggers(load_workflows(root).get("release") or {}).get("push") or {}
     problems = []
@@ -412,14 +663,10 @@ def check_release_triggers(root: Path) -> Problems:
 
 
 def check_release_matrix(root: Path) -> Problems:
+    """The per-service job's tooling (its matrix itself: check_image_matrix_from_service_list)."""
     job = _release_job(root)
     problems = []
-    services = set(matrix_values(job, "service"))
-    if services != SERVICES:
-        problems.append(f"release: matrix services {sorted(services)} != {sorted(SERVICES)}")
     build = _service_build(job)
-    if with_(build).get("target") != "${{ matrix.service }}":
-        problems.append("release: build target must be the matrix service")
     if with_(build).get("file") != "docker/Dockerfile" or with_(build).get("context") != ".":
         problems.append("release: must build docker/Dockerfile with the repository root as context")
     for action in ("docker/setup-qemu-action", "docker/setup-buildx-action"):
@@ -471,6 +718,25 @@ def check_release_tag_rules(root: Path) -> Problems:
     return problems
 
 
+def check_release_labels(root: Path) -> Problems:
+    """metadata-action's default title and description are the repository's; every image gets its
+    own from the matrix entry, as labels and as manifest annotations."""
+    job = _release_job(root)
+    meta = with_(_step(job, "docker/metadata-action"))
+    problems = []
+    want = ["org.opencontainers.image.title=${{ matrix.service }}",
+            "org.opencontainers.image.description=${{ matrix.description }}"]
+    for key in ("labels", "annotations"):
+        have = lines(meta.get(key))
+        missing = [w for w in want if w not in have]
+        if missing:
+            problems.append(f"release: metadata-action {key} lack {missing}")
+    build = with_(_service_build(job))
+    if build.get("annotations") != "${{ steps.meta.outputs.annotations }}":
+        problems.append("release: build must use the metadata-action annotations")
+    return problems
+
+
 def check_release_registry_cache(root: Path) -> Problems:
     w = with_(_service_build(_release_job(root)))
     ref = "ref=${{ steps.image.outputs.name }}:buildcache"
@@ -496,10 +762,7 @@ def check_release_attestations(root: Path) -> Problems:
 
 
 def check_release_build_args(root: Path) -> Problems:
-    args = {}
-    for line in lines(with_(_service_build(_release_job(root))).get("build-args")):
-        key, _, value = line.partition("=")
-        args[key] = value
+    args = build_args(_service_build(_release_job(root)))
     problems = []
     for key in ("VERSION", "REVISION", "CREATED"):
         if "steps.meta.outputs" not in args.get(key, ""):
@@ -546,7 +809,7 @@ def _run_with_fake_cosign(step: dict, repository: str) -> tuple[int, list[list[s
             "PATH": f"{tmpdir}:{os.environ['PATH']}",
             "COSIGN_RECORD": str(record),
             "GITHUB_REPOSITORY": repository,
-            "IMAGE": "ghcr.io/acme/code-api",
+            "IMAGE": "ghcr.io/acme/example-service",
             "DIGEST": "sha256:" + "ab" * 32,
         }
         proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
@@ -566,7 +829,7 @@ def check_release_signing_behaviour(root: Path) -> Problems:
     if sign < 0 or verify < 0:
         return ["release: no cosign sign / verify steps"]
     problems = []
-    pinned = "ghcr.io/acme/code-api@sha256:" + "ab" * 32
+    pinned = "ghcr.io/acme/example-service@sha256:" + "ab" * 32
     rc, calls, out = _run_with_fake_cosign(steps(job)[sign], "Acme/code.services")
     if rc != 0 or len(calls) != 1:
         return [f"release: sign step failed or called cosign {len(calls)} times: {out}"]
@@ -637,11 +900,9 @@ def _sarif_pairs(job: dict) -> list[tuple[dict, dict]]:
 def check_scan_images(root: Path) -> Problems:
     job = job_named(root, "security-scan", "image")
     problems = []
-    if set(matrix_values(job, "service")) != SERVICES:
-        problems.append("security-scan: image matrix must cover all three services")
     build = _service_build(job)
     w = with_(build)
-    if w.get("load") is not True or w.get("push") is True or w.get("target") != "${{ matrix.service }}":
+    if w.get("load") is not True or w.get("push") is True:
         problems.append("security-scan: must build each service locally (load: true, no push)")
     pairs = _sarif_pairs(job)
     if not pairs:
@@ -720,8 +981,8 @@ def check_retention_constants(root: Path) -> Problems:
         problems.append(f"retention: KEEP_MOST_RECENT must be 10, got {env.get('KEEP_MOST_RECENT')!r}")
     if number("MAX_AGE_DAYS") != 30:
         problems.append(f"retention: MAX_AGE_DAYS must be 30, got {env.get('MAX_AGE_DAYS')!r}")
-    if set(str(env.get("PACKAGES", "")).split()) != SERVICES:
-        problems.append(f"retention: PACKAGES must be the three services, got {env.get('PACKAGES')!r}")
+    if env.get("PACKAGES") != "${{ needs.services.outputs.names }}" or "services" not in needs_of(job):
+        problems.append(f"retention: PACKAGES must be the services job's names (services.json), got {env.get('PACKAGES')!r}")
     if not {"latest", "stable"} <= set(str(env.get("PROTECTED_TAGS", "")).split()):
         problems.append(f"retention: PROTECTED_TAGS must include latest and stable: {env.get('PROTECTED_TAGS')!r}")
     try:
@@ -860,15 +1121,25 @@ NODE_HARNESS = textwrap.dedent(r"""
 """)
 
 
+def _retention_packages(root: Path) -> tuple[str, list[str], list[str]]:
+    """The services of services.json as the registry stand-in holds them: the first with the fixture's
+    versions, the second missing (never released yet), the others existing without versions."""
+    names = service_names(root)
+    return names[0], names[1:2], names[2:]
+
+
 def _run_retention(root: Path, **scenario) -> dict:
     job = _retention_job(root)
     script = str(with_(_step(job, "actions/github-script")).get("script", ""))
     env = {k: str(v) for k, v in (job.get("env") or {}).items() if "${{" not in str(v)}
+    # PACKAGES comes from the services job: the names of services.json, space-separated (what
+    # check_service_list_behaviour proves the step outputs).
     env.update({"PATH": os.environ["PATH"], "REGISTRY_TOKEN": "gh-token-must-not-leak",
-                "DRY_RUN": scenario.pop("dry_run")})
+                "DRY_RUN": scenario.pop("dry_run"), "PACKAGES": " ".join(service_names(root))})
     versions, manifests = _retention_fixture()
+    released, _, empty = _retention_packages(root)
     data = {"owner": "Acme", "owner_type": "Organization", "manifests": manifests,
-            "packages": {"code-api": versions, "code-mcp": []}}
+            "packages": {released: versions, **{name: [] for name in empty}}}
     data.update(scenario)
     with tempfile.TemporaryDirectory() as tmp:
         files = {name: Path(tmp) / name for name in ("input.json", "script.js", "harness.js")}
@@ -899,14 +1170,16 @@ def check_retention_behaviour(root: Path) -> Problems:
         wrong = sorted(label[i] for i in deleted - expected)
         kept = sorted(label[i] for i in expected - deleted)
         problems.append(f"retention: deleted wrongly {wrong}; failed to delete {kept}")
-    if any(d["kind"] != "org" or d["org"] != "Acme" or d["package_name"] != "code-api"
+    released, missing, _ = _retention_packages(root)
+    if any(d["kind"] != "org" or d["org"] != "Acme" or d["package_name"] != released
            or d["package_type"] != "container" for d in out["deleted"]):
-        problems.append(f"retention: deletions must target the org's code-api container package: {out['deleted'][:2]}")
-    listed = {entry["package_name"] for entry in out["listed"]}
-    if listed != SERVICES:
-        problems.append(f"retention: must list all three packages, listed {sorted(listed)}")
-    if not any("code-worker" in line and line.startswith("notice") for line in out["logs"]):
-        problems.append("retention: a missing package must be reported and skipped")
+        problems.append(f"retention: deletions must target the org's {released} container package: {out['deleted'][:2]}")
+    listed = [entry["package_name"] for entry in out["listed"]]
+    if sorted(listed) != sorted(service_names(root)):
+        problems.append(f"retention: must list the package of every service once, listed {listed}")
+    for name in missing:
+        if not any(name in line and line.startswith("notice") for line in out["logs"]):
+            problems.append(f"retention: the missing package {name} must be reported and skipped")
     if any("gh-token-must-not-leak" in line for line in out["logs"]):
         problems.append("retention: the token appears in the log")
 
@@ -985,7 +1258,10 @@ def test_property(name: str) -> None:
 
 
 # (check, file, text to replace, replacement). Each edit breaks exactly what its check guards.
+# `file` is relative to .github/workflows/ of the copy. Edits that write service names in take them
+# from services.json as well.
 P = "persist-credentials: false"
+NAMES = service_names(ROOT)
 MUTATIONS: list[tuple[str, str, str, str]] = [
     ("workflows_present", "retention.yml", None, None),  # file removed
     ("no_pull_request_target", "ci.yml", "on:\n  pull_request:\n", "on:\n  pull_request_target:\n"),
@@ -994,8 +1270,8 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("job_permissions_least_privilege", "ci.yml", "timeout-minutes: 20\n    permissions:\n      contents: read\n",
      "timeout-minutes: 20\n    permissions:\n      contents: read\n      packages: write\n"),
     ("job_permissions_least_privilege", "release.yml", "      id-token: write  # cosign", "      # cosign"),
-    ("job_permissions_least_privilege", "security-scan.yml", "      actions: read  # needed by upload-sarif in private repositories\n    strategy:\n      fail-fast: false\n      matrix:\n        service",
-     "      id-token: write\n    strategy:\n      fail-fast: false\n      matrix:\n        service"),
+    ("job_permissions_least_privilege", "security-scan.yml", "      actions: read  # needed by upload-sarif in private repositories\n    strategy:",
+     "      id-token: write\n    strategy:"),
     ("job_permissions_least_privilege", "security-scan.yml", "      security-events: write  # upload SARIF to code scanning\n", ""),
     ("job_permissions_least_privilege", "retention.yml", "      packages: write  # list", "      contents: write\n      packages: write  # list"),
     ("timeouts", "security-scan.yml", "    timeout-minutes: 15\n", ""),
@@ -1020,19 +1296,49 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("ci_lint_job", "ci.yml", 'PYTHON_VERSION: "3.11"', 'PYTHON_VERSION: "3.12"'),
     ("ci_containers_job", "ci.yml", "run: sudo --preserve-env=PATH make test-containers", "run: make test-e2e"),
     ("ci_containers_job", "ci.yml", "run: sudo --preserve-env=PATH make test-containers", "run: make test-containers"),
-    ("runtime_base", "release.yml", "          platforms: linux/amd64,linux/arm64\n          push: true\n          tags: ${{ env.RUNTIME_BASE }}", "          platforms: linux/amd64\n          push: true\n          tags: ${{ env.RUNTIME_BASE }}"),
-    ("runtime_base", "release.yml", "            RUNTIME_IMAGE=${{ env.RUNTIME_BASE }}\n", ""),
-    ("runtime_base", "release.yml", "            RUNTIME_CURL_IMAGE=${{ env.RUNTIME_CURL }}\n", ""),
-    ("runtime_base", "security-scan.yml", "          target: curl\n", "          target: base\n"),
-    ("runtime_base", "security-scan.yml", "          driver-opts: network=host", "          driver-opts: image=moby/buildkit:latest"),
-    ("runtime_base", "security-scan.yml", "          - 5000:5000\n", "          - 5001:5000\n"),
-    ("runtime_base", "security-scan.yml", "          context: docker/runtime/base\n", "          context: docker/runtime\n"),
+    ("service_list_jobs", "release.yml", "    permissions:\n      contents: read\n    outputs:\n      matrix:",
+     "    permissions:\n      contents: read\n      packages: read\n    outputs:\n      matrix:"),
+    ("service_list_jobs", "retention.yml", "      names: ${{ steps.list.outputs.names }}", "      names: ${{ steps.list.outputs.matrix }}"),
+    ("service_list_jobs", "security-scan.yml", "  services:\n    name: Service list", "  service-list:\n    name: Service list"),
+    ("service_list_jobs", "security-scan.yml", 'jq . <<< "${matrix}"', 'jq . <<< "${matrix}" >&2'),
+    ("no_hard_coded_services", "security-scan.yml", "name: Trivy image scan (${{ matrix.service }})", f"name: Trivy image scan ({NAMES[0]})"),
+    ("no_hard_coded_services", "release.yml", "# arm64 is built under QEMU emulation", f"# {NAMES[-1]}: arm64 is built under QEMU emulation"),
+    ("image_matrix_from_service_list", "release.yml", "      matrix: ${{ fromJSON(needs.services.outputs.matrix) }}",
+     f"      matrix:\n        service: [{', '.join(NAMES)}]"),
+    ("image_matrix_from_service_list", "release.yml", "target: service\n", "target: ${{ matrix.service }}\n"),
+    ("image_matrix_from_service_list", "security-scan.yml", "            RUNTIME=${{ matrix.runtime }}\n", "            RUNTIME=base\n"),
+    ("image_matrix_from_service_list", "security-scan.yml", "    needs: services\n    runs-on: ubuntu-latest\n    timeout-minutes: 60\n",
+     "    runs-on: ubuntu-latest\n    timeout-minutes: 60\n"),
+    ("image_matrix_from_service_list", "security-scan.yml", "      fail-fast: false\n      # include", "      fail-fast: true\n      # include"),
+    ("image_matrix_from_service_list", "release.yml", "image.description=${{ matrix.description }}", "image.description=${{ matrix.desc }}"),
+    ("no_runtime_base_images", "release.yml", "    env:\n      SERVICE: ${{ matrix.service }}\n",
+     "    services:\n      registry:\n        image: registry:2\n        ports:\n          - 5000:5000\n    env:\n      SERVICE: ${{ matrix.service }}\n"),
+    ("no_runtime_base_images", "security-scan.yml", "      # Built locally (not pushed)",
+     "      - name: Build the runtime base image\n        uses: docker/build-push-action@bcafcacb16a39f128d818304e6c9c0c18556b85f  # v7.1.0\n"
+     "        with:\n          context: docker/runtime\n          push: true\n          tags: localhost:5000/code-runtime-base:bookworm\n\n"
+     "      # Built locally (not pushed)"),
+    ("no_runtime_base_images", "release.yml", "            RUNTIME=${{ matrix.runtime }}\n",
+     "            RUNTIME=${{ matrix.runtime }}\n            RUNTIME_IMAGE=localhost:5000/code-runtime-base:bookworm\n"),
+    ("dockerfile_service_target", "../../docker/Dockerfile", "FROM runtime-${RUNTIME} AS service", "FROM runtime-${RUNTIME} AS code-service"),
+    ("dockerfile_service_target", "../../docker/Dockerfile", "FROM runtime-base AS runtime-libcurl", "FROM runtime-base AS runtime-curl"),
+    ("dockerfile_service_target", "../../docker/Dockerfile", "FROM ${DEBIAN_IMAGE} AS runtime-assemble",
+     "FROM localhost:5000/code-runtime-base:bookworm AS runtime-assemble"),
+    ("dockerfile_service_target", "../../docker/Dockerfile", "ARG DEBIAN_IMAGE=debian:bookworm-slim", "ARG DEBIAN_IMAGE=code-runtime-base:bookworm"),
+    ("dockerfile_service_target", "../../docker/Dockerfile", 'ARG DESCRIPTION="A CODE service"\n', ""),
+    ("service_list_behaviour", "release.yml", 'then "libcurl" else "base" end', 'then "base" else "base" end'),
+    ("service_list_behaviour", "retention.yml", '(.description | type) != "string" or (.description | test("[[:cntrl:]]"))',
+     '(.description | type) != "string"'),
+    ("service_list_behaviour", "security-scan.yml", 'test("\\\\A[a-z][a-z0-9]*(-[a-z0-9]+)*\\\\z")', 'test("^[a-z][a-z0-9]*(-[a-z0-9]+)*$")'),
+    ("service_list_behaviour", "release.yml", "matrix=\"$(jq -c '", "matrix=\"$(jq '"),
+    ("service_list_behaviour", "retention.yml", 'echo "names=${names}"', 'echo "names=${matrix}"'),
+    ("service_list_behaviour", "security-scan.yml", "{service: .name, port, description, runtime: runtime}", "{service: .name, port, runtime: runtime}"),
+    ("service_list_behaviour", "release.yml", ' or .port != (.port | floor) or .port < 1024 or .port > 65535', ""),
+    ("service_list_behaviour", "retention.yml", '| if (map(.name) | unique | length) != length then fail("a name is listed twice") else . end\n', ""),
     ("release_triggers", "release.yml", 'tags: ["v*.*.*"]', 'tags: ["*"]'),
     ("release_triggers", "release.yml", "    branches: [main]\n", ""),
-    ("release_matrix", "release.yml", "service: [code-api, code-worker, code-mcp]", "service: [code-api, code-worker]"),
-    ("release_matrix", "release.yml", "target: ${{ matrix.service }}", "target: code-api"),
+    ("release_matrix", "release.yml", "          file: docker/Dockerfile\n          # One", "          file: docker/Dockerfile.release\n          # One"),
     ("release_matrix", "release.yml", "password: ${{ secrets.GITHUB_TOKEN }}", "password: ${{ secrets.GHCR_PAT }}"),
-    ("release_platforms", "release.yml", "target: ${{ matrix.service }}\n          platforms: linux/amd64,linux/arm64\n", "target: ${{ matrix.service }}\n          platforms: linux/amd64\n"),
+    ("release_platforms", "release.yml", "target: service\n          platforms: linux/amd64,linux/arm64\n", "target: service\n          platforms: linux/amd64\n"),
     ("release_platforms", "release.yml", "linux/arm64\n          push: true\n          tags: ${{ steps.meta", "linux/arm64\n          push: false\n          tags: ${{ steps.meta"),
     ("release_tag_rules", "release.yml", "            type=semver,pattern={{major}}.{{minor}}\n", ""),
     ("release_tag_rules", "release.yml", "            type=semver,pattern={{major}}\n", ""),
@@ -1041,6 +1347,10 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("release_tag_rules", "release.yml", " && !contains(github.ref_name, '-')", ""),
     ("release_tag_rules", "release.yml", "prefix=main-,format=long,enable={{is_default_branch}}", "prefix=main-,format=long"),
     ("release_tag_rules", "release.yml", "prefix=sha-,format=short", "prefix=sha-,format=long"),
+    ("release_labels", "release.yml", "          annotations: |\n            org.opencontainers.image.title=${{ matrix.service }}\n", "          annotations: |\n"),
+    ("release_labels", "release.yml", "            org.opencontainers.image.description=${{ matrix.description }}\n          annotations: |",
+     "          annotations: |"),
+    ("release_labels", "release.yml", "          annotations: ${{ steps.meta.outputs.annotations }}\n", ""),
     ("release_registry_cache", "release.yml", ":buildcache,mode=max", ":buildcache,mode=min"),
     ("release_registry_cache", "release.yml", "cache-from: type=registry,", "cache-from: type=gha,"),
     ("release_attestations", "release.yml", "provenance: mode=max", "provenance: mode=min"),
@@ -1068,8 +1378,10 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("retention_constants", "retention.yml", "PROTECTED_TAGS: latest stable", "PROTECTED_TAGS: latest"),
     ("retention_constants", "retention.yml", "PROTECTED_SEMVER_PATTERN: ^v?\\d", "PROTECTED_SEMVER_PATTERN: ^v\\d"),
     ("retention_constants", "retention.yml", "PROTECTED_ALIAS_PATTERN: ^v?\\d+(\\.\\d+)?$", "PROTECTED_ALIAS_PATTERN: ^v?\\d+(\\.\\d+)?"),
-    ("retention_constants", "retention.yml", "PACKAGES: code-api code-worker code-mcp", "PACKAGES: code-api code-worker"),
+    ("retention_constants", "retention.yml", "PACKAGES: ${{ needs.services.outputs.names }}", f"PACKAGES: {' '.join(NAMES)}"),
+    ("retention_constants", "retention.yml", "    needs: services\n    runs-on: ubuntu-latest\n    timeout-minutes: 30", "    runs-on: ubuntu-latest\n    timeout-minutes: 30"),
     ("retention_behaviour", "retention.yml", "keep.set(c.id, `referenced by kept ${v.name}`);", "void c;"),
+    ("retention_behaviour", "retention.yml", "for (const pkg of PACKAGES) {", "for (const pkg of PACKAGES.slice(0, 1)) {"),
     ("retention_behaviour", "retention.yml", "const DRY_RUN = process.env.DRY_RUN !== 'false';", "const DRY_RUN = false;"),
     ("retention_behaviour", "retention.yml", "if (subject) {", "if (false) {"),
     ("retention_behaviour", "retention.yml", "else if (age <= GRACE_HOURS * 60 * 60 * 1000)", "else if (false)"),
@@ -1088,6 +1400,10 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
 @pytest.mark.parametrize("check,file,old,new", MUTATIONS, ids=[f"{m[0]}:{i}" for i, m in enumerate(MUTATIONS)])
 def test_check_can_fail(tmp_path: Path, check: str, file: str, old: str | None, new: str | None) -> None:
     shutil.copytree(ROOT / ".github", tmp_path / ".github")
+    # What the checks read besides .github/: the service list and the Dockerfile the image jobs build.
+    for extra in ("services.json", "docker/Dockerfile"):
+        (tmp_path / extra).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / extra, tmp_path / extra)
     target = tmp_path / ".github" / "workflows" / file
     if old is None:
         target.unlink()

@@ -48,7 +48,9 @@ sys.path.insert(0, str(ROOT / "integration" / "containers"))
 import workload  # noqa: E402
 
 PROFILE = ROOT / "compose" / "seccomp" / "code-services.json"
-SERVICES = ("code-api", "code-worker", "code-mcp")
+# Every service of services.json: its binary is traced (the workload drives code-api, code-worker and
+# code-mcp in depth; every service runs its one-shots) and its image's binary is extracted.
+SERVICES = tuple(service["name"] for service in json.loads((ROOT / "services.json").read_text())["services"])
 UNISTD_X86_64 = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
 UNISTD_GENERIC = Path("/usr/include/asm-generic/unistd.h")
 
@@ -127,13 +129,13 @@ def free_port() -> int:
 
 
 def extract_binaries(tag: str, directory: Path) -> Path:
-    """Copies the release binaries and the backtracer out of the built images."""
+    """Copies the release binaries (each image's /app/service) and the backtracer out of the built images."""
     directory.mkdir(parents=True, exist_ok=True)
     for service in SERVICES:
         container = subprocess.run(["docker", "create", f"{service}:{tag}"], check=True, capture_output=True, text=True).stdout.strip()
         try:
-            subprocess.run(["docker", "cp", f"{container}:/app/{service}", str(directory / service)], check=True, capture_output=True)
-            if service == "code-api":
+            subprocess.run(["docker", "cp", f"{container}:/app/service", str(directory / service)], check=True, capture_output=True)
+            if service == SERVICES[0]:
                 subprocess.run(["docker", "cp", f"{container}:/app/swift-backtrace-static", str(directory / "swift-backtrace-static")], check=True, capture_output=True)
         finally:
             subprocess.run(["docker", "rm", container], check=False, capture_output=True)
@@ -515,7 +517,7 @@ def docker_default_count() -> dict:
     hands to containerd for a throwaway container (default capabilities, and with --cap-drop ALL)."""
     counts = {}
     for label, extra in (("default capabilities", []), ("cap_drop ALL", ["--cap-drop", "ALL"])):
-        container = subprocess.run(["docker", "create", *extra, "--entrypoint", "/app/code-api", "-e", "DATABASE_URL=sqlite:///tmp/x.db", "-e", "HOST=127.0.0.1",
+        container = subprocess.run(["docker", "create", *extra, "--entrypoint", "/app/service", "-e", "DATABASE_URL=sqlite:///tmp/x.db", "-e", "HOST=127.0.0.1",
                                     "code-api:" + os.environ.get("CODE_IMAGE_TAG", "dev")], check=True, capture_output=True, text=True).stdout.strip()
         try:
             subprocess.run(["docker", "start", container], check=True, capture_output=True)
