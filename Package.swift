@@ -8,6 +8,19 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// A service made by scripts/new-service.sh from templates/service: a library target with its settings
+/// and `buildApplication` on the shared runtime, a thin executable, and a test target.
+struct GeneratedService {
+    /// The executable and image name, as in services.json (`code-notify`).
+    let name: String
+    /// The library target (`CodeNotify`); its tests are `CodeNotifyTests`.
+    let module: String
+}
+
+let generatedServices: [GeneratedService] = [
+    // scripts/new-service.sh adds services above this line.
+]
+
 let package = Package(
     name: "code-services",
     platforms: [.macOS(.v15)],
@@ -15,7 +28,7 @@ let package = Package(
         .executable(name: "code-api", targets: ["code-api"]),
         .executable(name: "code-worker", targets: ["code-worker"]),
         .executable(name: "code-mcp", targets: ["code-mcp"]),
-    ],
+    ] + generatedServices.map { .executable(name: $0.name, targets: [$0.name]) },
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
@@ -58,6 +71,7 @@ let package = Package(
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),
@@ -190,5 +204,26 @@ let package = Package(
             dependencies: ["code-api", "code-worker", "code-mcp", "CodeTestSupport"],
             swiftSettings: strictSettings
         ),
-    ]
+    ] + generatedServices.flatMap { service -> [Target] in
+        [
+            .target(
+                name: service.module,
+                dependencies: [
+                    "CodeRuntime", "CodeConfiguration",
+                    .product(name: "Hummingbird", package: "hummingbird"),
+                ],
+                swiftSettings: strictSettings
+            ),
+            .executableTarget(name: service.name, dependencies: [.target(name: service.module)], swiftSettings: strictSettings),
+            .testTarget(
+                name: service.module + "Tests",
+                // The executable too: the tests run it as a process.
+                dependencies: [
+                    .target(name: service.module), .target(name: service.name), "CodeRuntime", "CodeTestSupport",
+                    .product(name: "HummingbirdTesting", package: "hummingbird"),
+                ],
+                swiftSettings: strictSettings
+            ),
+        ]
+    }
 )

@@ -116,6 +116,23 @@ public struct EnvironmentSettings: Sendable {
         (string(variable) ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
+    /// Shared-secret bearer tokens from `NAME` or `NAME_FILE`: separated by commas or newlines, each at
+    /// least `minimumLength` characters. `required`: at least one (otherwise none is allowed, and a
+    /// service that has none must refuse every request that needs one).
+    public func bearerTokens(
+        _ variable: String, purpose: String, required: Bool = true, minimumLength: Int = 16
+    ) throws(ConfigurationError) -> [String] {
+        let tokens = (try secret(variable) ?? "")
+            .split(whereSeparator: { $0 == "," || $0 == "\n" }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !tokens.isEmpty || !required else {
+            throw ConfigurationError(variable, "is required: \(purpose) (or \(variable)_FILE)")
+        }
+        if let short = tokens.first(where: { $0.count < minimumLength }) {
+            throw ConfigurationError(variable, "tokens must be at least \(minimumLength) characters (one has \(short.count))")
+        }
+        return tokens
+    }
+
     /// An absolute http or https URL.
     public func httpURL(_ variable: String) throws(ConfigurationError) -> URL? {
         guard let raw = string(variable) else { return nil }

@@ -1,5 +1,4 @@
 import CodeRuntime
-@preconcurrency import Crypto  // SHA256.Digest is plain bytes but not marked Sendable in swift-crypto 3
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -16,8 +15,7 @@ struct MCPEndpoint: Sendable {
     let settings: MCPSettings
     let sessions: SessionManager
     let originValidator: OriginValidator
-    /// SHA-256 of each accepted token, computed once.
-    let tokenDigests: [SHA256.Digest]
+    let tokens: BearerTokens
 
     /// JSON-RPC messages are small; this bounds what one POST can make the server buffer.
     static let maximumBodyBytes = 1024 * 1024
@@ -30,7 +28,7 @@ struct MCPEndpoint: Sendable {
             Self.hasPort(entry) ? [entry] : [entry, "\(entry):*"]
         }
         originValidator = OriginValidator(allowedHosts: hosts, allowedOrigins: settings.allowedOrigins)
-        tokenDigests = settings.authTokens.map { SHA256.hash(data: Data($0.utf8)) }
+        tokens = BearerTokens(settings.authTokens)
     }
 
     static func hasPort(_ host: String) -> Bool {
@@ -58,7 +56,7 @@ struct MCPEndpoint: Sendable {
         if let refusal = originValidator.validate(probe, context: HTTPValidationContext(httpMethod: request.method.rawValue)) {
             return Self.response(refusal)
         }
-        guard Self.isAuthorized(request.headers[.authorization], digests: tokenDigests) else {
+        guard tokens.accepts(authorization: request.headers[.authorization]) else {
             throw ServiceError.unauthorized("Send an MCP token as 'Authorization: Bearer <token>'.")
         }
 
@@ -72,14 +70,6 @@ struct MCPEndpoint: Sendable {
         }
         let mcpRequest = MCP.HTTPRequest(method: request.method.rawValue, headers: headers, body: body, path: request.uri.path)
         return Self.response(await sessions.handle(mcpRequest))
-    }
-
-    /// Compares digests, which swift-crypto does in constant time; hashing first also keeps the
-    /// tokens' lengths out of the timing. Every token is compared, matched or not.
-    static func isAuthorized(_ header: String?, digests: [SHA256.Digest]) -> Bool {
-        guard let header, header.lowercased().hasPrefix("bearer ") else { return false }
-        let presented = SHA256.hash(data: Data(header.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8))
-        return digests.reduce(false) { matched, digest in (digest == presented) || matched }
     }
 
     static func response(_ response: MCP.HTTPResponse) -> Response {

@@ -50,14 +50,7 @@ public struct MCPSettings: Sendable {
         guard let apiKey = try environment.secret("MCP_API_KEY") else {
             throw ConfigurationError("MCP_API_KEY", "is required: code-mcp's operator key for code-api (or MCP_API_KEY_FILE)")
         }
-        let tokens = (try environment.secret("MCP_AUTH_TOKENS") ?? "")
-            .split(whereSeparator: { $0 == "," || $0 == "\n" }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard !tokens.isEmpty else {
-            throw ConfigurationError("MCP_AUTH_TOKENS", "is required: the bearer tokens MCP clients use (or MCP_AUTH_TOKENS_FILE)")
-        }
-        if let short = tokens.first(where: { $0.count < 16 }) {
-            throw ConfigurationError("MCP_AUTH_TOKENS", "tokens must be at least 16 characters (one has \(short.count))")
-        }
+        let tokens = try environment.bearerTokens("MCP_AUTH_TOKENS", purpose: "the bearer tokens MCP clients use")
         let hosts = environment.list("MCP_ALLOWED_HOSTS")
         let origins = environment.list("MCP_ALLOWED_ORIGINS")
         if let origin = origins.first(where: { !($0.hasPrefix("http://") || $0.hasPrefix("https://")) }) {

@@ -1,0 +1,126 @@
+"""scripts/new-service.sh end to end, in a temporary copy of the repository (what a fresh clone has,
+with this working tree's changes): generate code-notify, check that it edited at most three files
+that existed before and that a refused name or port changes nothing, build it and run its own tests,
+then build every image of the copy and bring the generated service up in the hardened stack next to
+the others, with the same checks the three services get. The copy, its stack and its images are
+removed afterwards."""
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from . import checks, workload
+from .stacks import (ROOT, SERVICE_LIST, copy_repository, docker, free_port, git_status, inspect, load_services, network_ip, port_variable,
+                     run, start_stack, stop_stack, writable_paths)
+
+NAME, PORT = "code-notify", 8002
+# Images of the copy get a tag of their own, so that the suite's images (VERSION, default dev) stay.
+TAG = "0.0.0-generated"
+# The three files a generated service is wired through; everything else it adds is new.
+EDITED = {"services.json", "Package.swift", "compose/compose.yaml"}
+GENERATED = {"Sources/CodeNotify/Application+build.swift", "Sources/CodeNotify/GreetingRoutes.swift",
+             "Sources/CodeNotify/NotifySettings.swift", "Sources/code-notify/CodeNotifyCommand.swift",
+             "Tests/CodeNotifyTests/CodeNotifyTests.swift", "docs/services/code-notify.md"}
+
+
+@pytest.fixture(scope="module")
+def copy():
+    directory = Path(tempfile.mkdtemp(prefix="code-e2e-new-service-"))
+    try:
+        repository = copy_repository(directory / "repo")
+        result = run([str(repository / "scripts" / "new-service.sh"), NAME, str(PORT)], check=False, timeout=60)
+        assert result.returncode == 0, result.stderr
+        yield repository
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_generator_edits_three_existing_files_and_adds_the_service(copy):
+    changes = git_status(copy)
+    modified = {path for status, path in changes if status == "M"}
+    added = {path for status, path in changes if status == "??"}
+    assert modified == EDITED, changes
+    assert added == GENERATED, changes
+    listed = {service["name"]: service for service in load_services(copy)}
+    assert listed[NAME] == {"name": NAME, "compose": "notify", "port": PORT,
+                            "description": f"{NAME}: a CODE service generated from templates/service", "needs": []}
+    assert 'GeneratedService(name: "code-notify", module: "CodeNotify")' in (copy / "Package.swift").read_text()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ([NAME, "8003"], "NAME 'code-notify' is taken"),
+    (["code-other", str(SERVICE_LIST[0]["port"])], f"PORT {SERVICE_LIST[0]['port']} is taken by {SERVICE_LIST[0]['name']}"),
+    (["code-other", str(PORT)], f"PORT {PORT} is taken by code-notify"),
+    (["code-other", "9090"], "PORT 9090 is taken"),
+    (["code-runtime", "8010"], "NAME 'code-runtime' is taken"),
+    (["Code_Other", "8004"], "is malformed"),
+    (["code-other", "80"], "PORT '80' is malformed"),
+    (["code-other", "eighty"], "is malformed"),
+    (["code-other"], "usage: scripts/new-service.sh NAME PORT"),
+])
+def test_generator_refuses_and_changes_nothing(copy, arguments, message):
+    before = git_status(copy)
+    contents = {path: (copy / path).read_bytes() for path in EDITED}
+    result = run([str(copy / "scripts" / "new-service.sh"), *arguments], check=False, timeout=60)
+    assert result.returncode != 0
+    assert message in result.stderr and "nothing was changed" in result.stderr, result.stderr
+    assert git_status(copy) == before
+    assert {path: (copy / path).read_bytes() for path in EDITED} == contents
+
+
+def test_generated_service_builds_and_its_own_tests_pass(copy, measurements):
+    # The repository's build folder serves as the copy's: the dependencies are compiled already
+    # (`make test` built them for the Swift suites), only the package's own modules recompile.
+    scratch = ["--scratch-path", str(ROOT / ".build")]
+    built = run(["swift", "build", "--build-tests", *scratch], timeout=1800, check=False, cwd=copy)
+    assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-4000:]
+    tested = run(["swift", "test", "--skip-build", *scratch, "--filter", "CodeNotifyTests"], timeout=600, check=False, cwd=copy)
+    assert tested.returncode == 0, tested.stdout[-6000:] + tested.stderr[-3000:]
+    passed = [line for line in tested.stdout.splitlines() if "passed after" in line and "Test run with" in line]
+    assert passed and "6 tests" in passed[-1], passed
+    measurements.append(f"new-service: the generated service's own tests: {passed[-1].strip()}")
+
+
+@pytest.fixture(scope="module")
+def generated_stack(copy, docker_engine):
+    env = {**os.environ, "VERSION": TAG, "COMPOSE_BAKE": "false", "DOCKER_BUILDKIT": "1", "COMPOSE_DOCKER_CLI_BUILD": "1"}
+    run(["docker", "compose", "-f", str(copy / "compose" / "compose.yaml"), "build"], timeout=2400, env=env)
+    services = load_services(copy)
+    ports = {port_variable(service): str(free_port()) for service in services}
+    stack = start_stack("code-e2e-generated", [], {"VERSION": TAG, **ports}, compose_dir=copy / "compose")
+    try:
+        yield stack, services
+    finally:
+        stop_stack(stack)
+        for service in services:
+            docker("rmi", f"{service['name']}:{TAG}", check=False)
+
+
+def test_generated_service_runs_hardened_next_to_the_others(generated_stack):
+    stack, services = generated_stack
+    assert NAME in {service["name"] for service in services}
+    for service in services:
+        container = stack.container(service["compose"])
+        state = inspect(container)["State"]
+        assert state["Health"]["Status"] == "healthy", (service["name"], state["Health"])
+        checks.runtime_image_contents(f"{service['name']}:{TAG}")
+        metrics = workload.metrics(f"http://{network_ip(container)}:9090")
+        assert f'service="{service["name"]}"' in metrics, metrics[:300]
+        if os.geteuid() == 0:  # /proc/<pid> of container processes and the OCI bundles
+            identity = checks.process_identity(container)
+            assert identity["seccomp_filters"] == "1", identity
+            checks.security_options(container)
+            checks.runtime_filter(container)
+            checks.read_only_root(container, writable_paths(service))
+            checks.tmp_is_noexec(container)
+
+
+def test_generated_service_answers_with_the_development_token(generated_stack):
+    stack, _ = generated_stack
+    url = stack.published("notify", PORT)
+    status, body, _ = workload.request("POST", f"{url}/v1/greetings", key=stack.secret("service_token"), body={"name": "Ada"})
+    assert (status, body) == (201, {"message": "Hello, Ada!"})
+    status, body, headers = workload.request("POST", f"{url}/v1/greetings", body={"name": "Ada"})
+    assert status == 401 and body["code"] == "unauthorized" and headers["WWW-Authenticate"] == "Bearer", body
