@@ -7,7 +7,7 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 VENV_BIN := $(CURDIR)/.venv/bin
 
-.PHONY: help up down build release run test test-swift test-integration lint test-containers bench clean openapi
+.PHONY: help up down build release run test test-swift test-integration lint test-containers bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -42,9 +42,6 @@ lint: ## hadolint, shellcheck, trivy config, compose config for every overlay co
 
 test-containers: ## build the images and prove the hardening on the running stack (needs a Docker engine)
 	scripts/test-containers.sh
-
-openapi: ## embed openapi/openapi.yaml into code-api after editing it
-	scripts/embed-openapi.sh
 
 bench: release ## benchmarks: start-up time, and code-api throughput and memory under wrk
 	python3 benchmarks/startup.py --bin .build/release $(if $(BASELINE_BIN),--baseline-bin $(BASELINE_BIN))

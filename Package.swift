@@ -46,6 +46,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
+        .package(url: "https://github.com/apple/swift-openapi-generator.git", from: "1.14.3"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.13.4"),
+        .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird.git", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-openapi-async-http-client.git", from: "1.5.0"),
     ],
     targets: [
         // Settings from environment variables (secrets also from NAME_FILE) through swift-configuration,
@@ -81,6 +85,17 @@ let package = Package(
             name: "CodeDomain",
             swiftSettings: strictSettings
         ),
+        // The API contract: Sources/CodeAPIContract/openapi.yaml (openapi/openapi.yaml links to it), the
+        // one hand-written description of the API; its types, generated at build time by
+        // swift-openapi-generator; the domain's values as those types; and the document as a resource.
+        // code-api serves them, code-mcp sends them, code-worker's webhook delivers them.
+        .target(
+            name: "CodeAPIContract",
+            dependencies: ["CodeDomain", .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime")],
+            resources: [.copy("openapi.yaml")],
+            swiftSettings: strictSettings,
+            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
+        ),
         // Persistence: repository protocols with SQLite (GRDB) and PostgreSQL (postgres-nio) implementations.
         .target(
             name: "CodeStore",
@@ -97,19 +112,24 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // code-api: the contract's generated server protocol (its openapi.yaml links to the contract's),
+        // implemented over the store, served by Hummingbird.
         .target(
             name: "CodeAPI",
             dependencies: [
-                "CodeRuntime", "CodeConfiguration", "CodeDomain", "CodeStore",
+                "CodeRuntime", "CodeConfiguration", "CodeDomain", "CodeStore", "CodeAPIContract",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
             ],
-            swiftSettings: strictSettings
+            swiftSettings: strictSettings,
+            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
         ),
         .target(
             name: "CodeWorker",
             dependencies: [
-                "CodeRuntime", "CodeConfiguration", "CodeDomain", "CodeStore",
+                "CodeRuntime", "CodeConfiguration", "CodeDomain", "CodeStore", "CodeAPIContract",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -121,7 +141,10 @@ let package = Package(
         .target(
             name: "CodeMCP",
             dependencies: [
-                "CodeRuntime", "CodeConfiguration", "CodeDomain",
+                "CodeRuntime", "CodeConfiguration", "CodeDomain", "CodeAPIContract",
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -131,7 +154,9 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
-            swiftSettings: strictSettings
+            // openapi.yaml (a link to the contract's) feeds the generated client.
+            swiftSettings: strictSettings,
+            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
         ),
         .executableTarget(name: "code-api", dependencies: ["CodeAPI", "CodeConfiguration"], swiftSettings: strictSettings),
         .executableTarget(name: "code-worker", dependencies: ["CodeWorker"], swiftSettings: strictSettings),
@@ -173,7 +198,7 @@ let package = Package(
         .testTarget(
             name: "CodeAPITests",
             dependencies: [
-                "CodeAPI", "CodeRuntime", "CodeStore", "CodeDomain", "CodeTestSupport",
+                "CodeAPI", "CodeAPIContract", "CodeRuntime", "CodeStore", "CodeDomain", "CodeTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],

@@ -1,9 +1,10 @@
 import Foundation
 
-/// The JSON resources of the public API. code-api encodes them, code-mcp decodes them, the store fills
-/// them: one definition keeps the three in step with `openapi.yaml`.
+/// The domain's records: what the store keeps and the worker and the API work with. Their JSON shapes
+/// are the API contract's (openapi/openapi.yaml, generated into CodeAPIContract, which also converts
+/// these to it), not theirs.
 
-public struct Deployment: Codable, Sendable, Equatable, Identifiable {
+public struct Deployment: Sendable, Equatable, Identifiable {
     public var id: String
     public var service: String
     public var image: String
@@ -26,19 +27,6 @@ public struct Deployment: Codable, Sendable, Equatable, Identifiable {
     public var startedAt: Date?
     public var finishedAt: Date?
 
-    enum CodingKeys: String, CodingKey {
-        case id, service, image, environment, strategy, replicas, labels, status, attempt, error
-        case imageRef = "image_ref"
-        case healthURL = "health_url"
-        case cancelRequested = "cancel_requested"
-        case leaseOwner = "lease_owner"
-        case leaseExpiresAt = "lease_expires_at"
-        case createdBy = "created_by"
-        case createdAt = "created_at"
-        case updatedAt = "updated_at"
-        case startedAt = "started_at"
-        case finishedAt = "finished_at"
-    }
 
     public init(
         id: String, service: String, image: String, imageRef: ImageReference, environment: DeploymentEnvironment,
@@ -78,7 +66,7 @@ public struct Deployment: Codable, Sendable, Equatable, Identifiable {
 }
 
 /// One step of a deployment's story, written by the worker (and by the API for cancellation).
-public struct DeploymentEvent: Codable, Sendable, Equatable {
+public struct DeploymentEvent: Sendable, Equatable {
     public enum Kind: String, Codable, Sendable, CaseIterable {
         case started, finished, info
     }
@@ -99,13 +87,6 @@ public struct DeploymentEvent: Codable, Sendable, Equatable {
     public var durationMs: Int64?
     public var message: String
 
-    enum CodingKeys: String, CodingKey {
-        case at, attempt, step, kind, outcome, message
-        case sequence = "seq"
-        case deploymentID = "deployment_id"
-        case workerID = "worker_id"
-        case durationMs = "duration_ms"
-    }
 
     public init(
         sequence: Int64, deploymentID: String, at: Date, attempt: Int, workerID: String?, step: String,
@@ -125,7 +106,7 @@ public struct DeploymentEvent: Codable, Sendable, Equatable {
 }
 
 /// The hardened manifests the worker renders for a deployment.
-public struct DeploymentManifests: Codable, Sendable, Equatable {
+public struct DeploymentManifests: Sendable, Equatable {
     public var deploymentID: String
     public var attempt: Int
     public var renderedAt: Date
@@ -134,11 +115,6 @@ public struct DeploymentManifests: Codable, Sendable, Equatable {
     /// Kubernetes `Deployment` and `Service`, as one multi-document YAML stream.
     public var kubernetes: String
 
-    enum CodingKeys: String, CodingKey {
-        case attempt, compose, kubernetes
-        case deploymentID = "deployment_id"
-        case renderedAt = "rendered_at"
-    }
 
     public init(deploymentID: String, attempt: Int, renderedAt: Date, compose: String, kubernetes: String) {
         self.deploymentID = deploymentID
@@ -171,7 +147,7 @@ public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
 }
 
 /// An API key as listed: never the secret, never its hash.
-public struct APIKey: Codable, Sendable, Equatable, Identifiable {
+public struct APIKey: Sendable, Equatable, Identifiable {
     public var id: String
     public var name: String
     public var role: Role
@@ -182,13 +158,6 @@ public struct APIKey: Codable, Sendable, Equatable, Identifiable {
     public var lastUsedAt: Date?
     public var revokedAt: Date?
 
-    enum CodingKeys: String, CodingKey {
-        case id, name, role, prefix
-        case createdAt = "created_at"
-        case createdBy = "created_by"
-        case lastUsedAt = "last_used_at"
-        case revokedAt = "revoked_at"
-    }
 
     public init(id: String, name: String, role: Role, prefix: String, createdAt: Date, createdBy: String?, lastUsedAt: Date?, revokedAt: Date?) {
         self.id = id
@@ -203,7 +172,7 @@ public struct APIKey: Codable, Sendable, Equatable, Identifiable {
 }
 
 /// One mutating request, as the audit log keeps it.
-public struct AuditEntry: Codable, Sendable, Equatable {
+public struct AuditEntry: Sendable, Equatable {
     public var sequence: Int64
     public var at: Date
     public var keyID: String?
@@ -216,12 +185,6 @@ public struct AuditEntry: Codable, Sendable, Equatable {
     public var method: String
     public var path: String
 
-    enum CodingKeys: String, CodingKey {
-        case at, action, target, outcome, status, method, path
-        case sequence = "seq"
-        case keyID = "key_id"
-        case requestID = "request_id"
-    }
 
     public init(
         sequence: Int64, at: Date, keyID: String?, action: String, target: String?, outcome: String, status: Int,
@@ -240,86 +203,9 @@ public struct AuditEntry: Codable, Sendable, Equatable {
     }
 }
 
-/// A page of a list endpoint. `next_cursor` is opaque; absent on the last page.
-public struct Page<Item: Codable & Sendable>: Codable, Sendable {
-    public var items: [Item]
-    public var nextCursor: String?
 
-    enum CodingKeys: String, CodingKey {
-        case items
-        case nextCursor = "next_cursor"
-    }
 
-    public init(items: [Item], nextCursor: String?) {
-        self.items = items
-        self.nextCursor = nextCursor
-    }
-}
 
-/// A page of a deployment's events. `next_after` (always present, null at the end) is the `after` to
-/// read on with.
-public struct EventPage: Codable, Sendable {
-    public var items: [DeploymentEvent]
-    public var nextAfter: Int64?
-
-    enum CodingKeys: String, CodingKey {
-        case items
-        case nextAfter = "next_after"
-    }
-
-    public init(items: [DeploymentEvent], nextAfter: Int64?) {
-        self.items = items
-        self.nextAfter = nextAfter
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(items, forKey: .items)
-        try container.encode(nextAfter, forKey: .nextAfter)
-    }
-}
-
-/// The answer of `POST /v1/deployments/validate` for a request that passes validation and policy.
-public struct ValidationResult: Codable, Sendable {
-    public var valid: Bool
-    public var imageRef: ImageReference
-    public var strategy: DeploymentStrategy
-    public var replicas: Int
-
-    enum CodingKeys: String, CodingKey {
-        case valid, strategy, replicas
-        case imageRef = "image_ref"
-    }
-
-    public init(valid: Bool, imageRef: ImageReference, strategy: DeploymentStrategy, replicas: Int) {
-        self.valid = valid
-        self.imageRef = imageRef
-        self.strategy = strategy
-        self.replicas = replicas
-    }
-}
-
-/// `GET /v1/policy`: the rules, and the allowed registries (null when every registry is allowed).
-public struct PolicyDocument: Codable, Sendable {
-    public var rules: [DeploymentPolicy.Rule]
-    public var allowedRegistries: [String]?
-
-    enum CodingKeys: String, CodingKey {
-        case rules
-        case allowedRegistries = "allowed_registries"
-    }
-
-    public init(rules: [DeploymentPolicy.Rule], allowedRegistries: [String]?) {
-        self.rules = rules
-        self.allowedRegistries = allowedRegistries
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(rules, forKey: .rules)
-        try container.encode(allowedRegistries, forKey: .allowedRegistries)
-    }
-}
 
 /// JSON coding shared by the API and its clients: RFC 3339 timestamps in UTC with milliseconds.
 public enum CodeJSON {

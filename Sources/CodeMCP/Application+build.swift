@@ -7,9 +7,11 @@ import Logging
 /// Builds code-mcp: the `/mcp` endpoint, its sessions, and readiness that follows code-api's.
 /// `main` and the tests both call this.
 public func buildApplication(settings: MCPSettings, runtime: ServiceRuntime) async throws -> some ApplicationProtocol {
-    let api = APIClient(baseURL: settings.apiURL, apiKey: settings.apiKey, timeout: settings.apiTimeout, client: .shared)
-    let operations = Operations(api: api, settings: settings, health: runtime.health, httpClient: .shared)
-    let sessions = SessionManager(settings: settings, operations: operations, logger: runtime.logger, metrics: MCPMetrics(factory: runtime.metrics.factory))
+    let handlers = MCPHandlers(
+        api: makeCodeAPIClient(settings: settings, httpClient: .shared), catalog: try ToolCatalog(contract: .bundled()),
+        settings: settings, health: runtime.health, httpClient: .shared
+    )
+    let sessions = SessionManager(settings: settings, handlers: handlers, logger: runtime.logger, metrics: MCPMetrics(factory: runtime.metrics.factory))
     runtime.health.register("api", timeout: .seconds(2)) {
         let outcome = await HealthProbe.probe(url: settings.apiURL.appendingPathComponent("health/ready").absoluteString, timeout: .seconds(2))
         guard outcome.healthy else { throw APIUnavailable(summary: outcome.summary) }

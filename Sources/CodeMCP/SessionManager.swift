@@ -45,13 +45,13 @@ actor SessionManager: Service {
     /// counts these too.
     private var opening = 0
     private let settings: MCPSettings
-    private let operations: Operations
+    private let handlers: MCPHandlers
     private let logger: Logger
     private let metrics: MCPMetrics
 
-    init(settings: MCPSettings, operations: Operations, logger: Logger, metrics: MCPMetrics) {
+    init(settings: MCPSettings, handlers: MCPHandlers, logger: Logger, metrics: MCPMetrics) {
         self.settings = settings
-        self.operations = operations
+        self.handlers = handlers
         self.logger = logger
         self.metrics = metrics
     }
@@ -155,15 +155,15 @@ actor SessionManager: Service {
     // MARK: Handlers
 
     private func register(on session: MCPSession) async {
-        let operations = self.operations
+        let handlers = self.handlers
         let metrics = self.metrics
         let server = session.server
         let weak = WeakSession(session)
-        await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: CodeTools.definitions) }
+        await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: handlers.catalog.tools) }
         await server.withMethodHandler(CallTool.self) { params in
             let start = ContinuousClock.now
             let requestID = Server.currentHandlerContext?.httpContext?.header("X-Request-ID")
-            let reporter = Operations.Reporter(
+            let reporter = MCPHandlers.Reporter(
                 notify: { progress, message in
                     guard let token = params._meta?.progressToken, let session = weak.session else { return }
                     try? await session.server.notify(ProgressNotification.message(.init(progressToken: token, progress: progress, total: nil, message: message)))
@@ -174,22 +174,22 @@ actor SessionManager: Service {
                 }
             )
             do {
-                let result = try await operations.call(params.name, arguments: params.arguments, requestID: requestID, reporter: reporter)
-                metrics.recordToolCall(params.name, outcome: result.isError == true ? "error" : "ok", since: start)
+                let result = try await handlers.call(params.name, arguments: params.arguments, requestID: requestID, reporter: reporter)
+                metrics.recordToolCall(params.name, known: handlers.catalog.names, outcome: result.isError == true ? "error" : "ok", since: start)
                 return result
             } catch {
-                metrics.recordToolCall(params.name, outcome: "invalid", since: start)
+                metrics.recordToolCall(params.name, known: handlers.catalog.names, outcome: "invalid", since: start)
                 throw error
             }
         }
-        await server.withMethodHandler(ListResources.self) { _ in ListResources.Result(resources: Operations.resources) }
-        await server.withMethodHandler(ListResourceTemplates.self) { _ in ListResourceTemplates.Result(templates: Operations.resourceTemplates) }
+        await server.withMethodHandler(ListResources.self) { _ in ListResources.Result(resources: MCPHandlers.resources) }
+        await server.withMethodHandler(ListResourceTemplates.self) { _ in ListResourceTemplates.Result(templates: MCPHandlers.resourceTemplates) }
         await server.withMethodHandler(ReadResource.self) { params in
-            try await operations.read(params.uri, requestID: Server.currentHandlerContext?.httpContext?.header("X-Request-ID"))
+            try await handlers.read(params.uri, requestID: Server.currentHandlerContext?.httpContext?.header("X-Request-ID"))
         }
-        await server.withMethodHandler(ListPrompts.self) { _ in ListPrompts.Result(prompts: Operations.prompts) }
+        await server.withMethodHandler(ListPrompts.self) { _ in ListPrompts.Result(prompts: MCPHandlers.prompts) }
         await server.withMethodHandler(GetPrompt.self) { params in
-            try await operations.prompt(params.name, arguments: params.arguments, requestID: Server.currentHandlerContext?.httpContext?.header("X-Request-ID"))
+            try await handlers.prompt(params.name, arguments: params.arguments, requestID: Server.currentHandlerContext?.httpContext?.header("X-Request-ID"))
         }
         await server.withMethodHandler(SetLoggingLevel.self) { params in
             weak.session?.logLevel.withLockedValue { $0 = params.level }
@@ -217,21 +217,4 @@ actor SessionManager: Service {
 struct FixedSessionID: SessionIDGenerator {
     let id: String
     func generateSessionID() -> String { id }
-}
-
-/// code-mcp's metrics.
-struct MCPMetrics: Sendable {
-    let factory: any MetricsFactory
-
-    /// `code_mcp_sessions_open`
-    var sessionsOpen: Meter { Meter(label: "code_mcp_sessions_open", factory: factory) }
-
-    /// `code_mcp_tool_calls_total{tool,outcome}` and `code_mcp_tool_call_duration_seconds{tool}`.
-    func recordToolCall(_ tool: String, outcome: String, since start: ContinuousClock.Instant) {
-        // Unknown tool names would be unbounded label values.
-        let label = CodeTools.names.contains(tool) ? tool : "unknown"
-        Counter(label: "code_mcp_tool_calls_total", dimensions: [("tool", label), ("outcome", outcome)], factory: factory).increment()
-        Metrics.Timer(label: "code_mcp_tool_call_duration_seconds", dimensions: [("tool", label)], factory: factory)
-            .record(duration: ContinuousClock.now - start)
-    }
 }

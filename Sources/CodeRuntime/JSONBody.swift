@@ -10,6 +10,8 @@ public enum JSONBody {
     public static let defaultLimit = 64 * 1024
     /// Decoders that reject unknown fields throw `DecodingError.dataCorrupted` with this description.
     public static let unknownFieldDescription = "unknown field"
+    /// What swift-openapi-runtime's decoders of `additionalProperties: false` schemas say instead.
+    static let openAPIUnknownFieldPrefix = "Additional properties are disabled"
 
     public static func decode<Value: Decodable>(
         _ type: Value.Type,
@@ -43,7 +45,9 @@ public enum JSONBody {
         }
     }
 
-    static func problem(for error: DecodingError) -> ServiceError {
+    /// The problem a decoding error is to the client: 400 `malformed_json` when the text is not JSON, else
+    /// 422 `validation_failed` naming the field.
+    public static func problem(for error: DecodingError) -> ServiceError {
         func path(_ codingPath: [any CodingKey], _ key: (any CodingKey)? = nil) -> String {
             let keys = codingPath + (key.map { [$0] } ?? [])
             let rendered = keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
@@ -52,7 +56,8 @@ public enum JSONBody {
         switch error {
         case .dataCorrupted(let context) where context.codingPath.isEmpty:
             return .badRequest(code: "malformed_json", "The request body is not valid JSON.")
-        case .dataCorrupted(let context) where context.debugDescription == unknownFieldDescription:
+        case .dataCorrupted(let context)
+        where context.debugDescription == unknownFieldDescription || context.debugDescription.hasPrefix(openAPIUnknownFieldPrefix):
             return .validation([.init(field: path(context.codingPath), message: "is not a known field")])
         case .dataCorrupted(let context):
             return .validation([.init(field: path(context.codingPath), message: "has an invalid value")])

@@ -117,8 +117,9 @@ extension ServiceError {
         }
     }
 
-    /// Stable codes for the statuses Hummingbird itself produces (unknown route, wrong method, body too large).
-    static func code(for status: HTTPResponse.Status) -> String {
+    /// Stable codes for the statuses frameworks produce themselves (unknown route, wrong method, body too
+    /// large, an unsupported content type).
+    public static func code(for status: HTTPResponse.Status) -> String {
         switch status.code {
         case 400: "bad_request"
         case 401: "unauthorized"

@@ -33,7 +33,8 @@ public struct RequestTelemetryMiddleware<Context: RequestContext>: RouterMiddlew
 
         var response: Response
         do {
-            response = try await next(request, context)
+            let scope = RequestScope(logger: context.logger, requestID: requestID)
+            response = try await RequestScope.$current.withValue(scope) { try await next(request, context) }
         } catch let error as HTTPError where error.status == .notFound && Self.isUnmatched(context) {
             // No route for this method: a path that exists with other methods gets 405 and `Allow`.
             let allowed = routes.methods(matching: request.uri.path)

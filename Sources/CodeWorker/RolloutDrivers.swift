@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CodeAPIContract
 import CodeDomain
 import CodeRuntime
 import Crypto
@@ -52,24 +53,6 @@ struct WebhookDriver: RolloutDriver {
     static let signatureHeader = "X-Code-Signature-256"
     static let deliveryHeader = "X-Code-Delivery"
 
-    struct Payload: Encodable {
-        let event = "deployment.rollout"
-        let deliveryID: String
-        let deployment: Deployment
-        let attempt: Int
-        let manifests: Manifests
-
-        struct Manifests: Encodable {
-            let compose: String
-            let kubernetes: String
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case event, deployment, attempt, manifests
-            case deliveryID = "delivery_id"
-        }
-    }
-
     static func signature(of body: Data, secret: String) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8)))
         return "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
@@ -77,10 +60,13 @@ struct WebhookDriver: RolloutDriver {
 
     func rollOut(_ deployment: Deployment, attempt: Int, manifests: ManifestRenderer.Rendered, control: PipelineControl, progress: ProgressReporter) async throws {
         let deliveryID = UUID().uuidString.lowercased()
-        let body = try CodeJSON.encoder.encode(Payload(
-            deliveryID: deliveryID, deployment: deployment, attempt: attempt,
-            manifests: .init(compose: manifests.compose, kubernetes: manifests.kubernetes)
-        ))
+        // The contract's RolloutDelivery (openapi/openapi.yaml, `webhooks`).
+        let body = try CodeJSON.encoder.encode(
+            Components.Schemas.RolloutDelivery(
+                event: .deployment_rollout, deliveryId: deliveryID, deployment: .init(deployment), attempt: attempt,
+                manifests: .init(compose: manifests.compose, kubernetes: manifests.kubernetes)
+            )
+        )
         let signature = Self.signature(of: body, secret: settings.secret)
         var backoff = settings.initialBackoff
         for delivery in 1...settings.maxAttempts {

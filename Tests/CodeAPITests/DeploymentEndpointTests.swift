@@ -1,4 +1,5 @@
 import CodeAPI
+import CodeAPIContract
 import CodeDomain
 import CodeRuntime
 import CodeStore
@@ -17,10 +18,10 @@ struct DeploymentEndpointTests {
         try await withAPI(backend) { api in
             let response = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment())
             #expect(response.status == .created)
-            let deployment = try response.decode(Deployment.self)
+            let deployment = try response.decode(Components.Schemas.Deployment.self)
             #expect(deployment.status == .queued)
             #expect(deployment.attempt == 0)
-            #expect(deployment.imageRef == ImageReference(registry: "ghcr.io", repository: "acme/web", tag: "1.4.2", digest: nil))
+            #expect(deployment.imageRef == .init(registry: "ghcr.io", repository: "acme/web", tag: "1.4.2", digest: nil))
             #expect(response.headers[.location] == "/v1/deployments/\(deployment.id)")
             let object = try response.object()
             #expect(object["id"] as? String == deployment.id)
@@ -28,7 +29,7 @@ struct DeploymentEndpointTests {
 
             let read = try await api.client.call(.get, "/v1/deployments/\(deployment.id)", key: api.keys.viewer)
             #expect(read.status == .ok)
-            #expect(try read.decode(Deployment.self) == deployment)
+            #expect(try read.decode(Components.Schemas.Deployment.self) == deployment)
         }
     }
 
@@ -73,7 +74,7 @@ struct DeploymentEndpointTests {
             #expect(valid.status == .ok)
             #expect(try valid.object()["valid"] as? Bool == true)
             let listed = try await api.client.call(.get, "/v1/deployments", key: api.keys.viewer)
-            #expect(try listed.decode(Page<Deployment>.self).items.count == 1, "validation creates nothing")
+            #expect(try listed.decode(Components.Schemas.DeploymentPage.self).items.count == 1, "validation creates nothing")
 
             let policy = try await api.client.call(.get, "/v1/policy", key: api.keys.viewer)
             #expect(policy.status == .ok)
@@ -111,7 +112,7 @@ struct DeploymentEndpointTests {
             let again = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(), headers: key)
             #expect(again.status == .created)
             #expect(again.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
-            #expect(try again.decode(Deployment.self).id == (try first.decode(Deployment.self).id))
+            #expect(try again.decode(Components.Schemas.Deployment.self).id == (try first.decode(Components.Schemas.Deployment.self).id))
 
             let different = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(replicas: 3), headers: key)
             #expect(different.status == .conflict)
@@ -122,7 +123,7 @@ struct DeploymentEndpointTests {
             #expect(try invalid.problem().code == "invalid_idempotency_key")
 
             let list = try await api.client.call(.get, "/v1/deployments?limit=100", key: api.keys.viewer)
-            #expect(try list.decode(Page<Deployment>.self).items.count == 1)
+            #expect(try list.decode(Components.Schemas.DeploymentPage.self).items.count == 1)
         }
     }
 
@@ -133,11 +134,11 @@ struct DeploymentEndpointTests {
                 let response = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(service: service, environment: environment))
                 #expect(response.status == .created)
             }
-            let web = try await api.client.call(.get, "/v1/deployments?service=web", key: api.keys.viewer).decode(Page<Deployment>.self)
+            let web = try await api.client.call(.get, "/v1/deployments?service=web", key: api.keys.viewer).decode(Components.Schemas.DeploymentPage.self)
             #expect(web.items.map(\.service) == ["web", "web"])
-            let development = try await api.client.call(.get, "/v1/deployments?environment=development&service=web", key: api.keys.viewer).decode(Page<Deployment>.self)
+            let development = try await api.client.call(.get, "/v1/deployments?environment=development&service=web", key: api.keys.viewer).decode(Components.Schemas.DeploymentPage.self)
             #expect(development.items.count == 1)
-            let queued = try await api.client.call(.get, "/v1/deployments?status=queued", key: api.keys.viewer).decode(Page<Deployment>.self)
+            let queued = try await api.client.call(.get, "/v1/deployments?status=queued", key: api.keys.viewer).decode(Components.Schemas.DeploymentPage.self)
             #expect(queued.items.count == 3)
 
             for query in ["limit=0", "limit=101", "limit=ten", "status=done", "environment=qa", "service=Bad_Name", "cursor=not-a-cursor"] {
@@ -154,7 +155,7 @@ struct DeploymentEndpointTests {
             var existing: Set<String> = []
             for index in 0..<25 {
                 let response = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(service: "svc\(index)"))
-                existing.insert(try response.decode(Deployment.self).id)
+                existing.insert(try response.decode(Components.Schemas.Deployment.self).id)
             }
             let inserter = Task {
                 for _ in 0..<20 {
@@ -165,7 +166,7 @@ struct DeploymentEndpointTests {
             var cursor: String?
             repeat {
                 let uri = "/v1/deployments?limit=4" + (cursor.map { "&cursor=\($0)" } ?? "")
-                let page = try await api.client.call(.get, uri, key: api.keys.viewer).decode(Page<Deployment>.self)
+                let page = try await api.client.call(.get, uri, key: api.keys.viewer).decode(Components.Schemas.DeploymentPage.self)
                 seen += page.items.map(\.id)
                 cursor = page.nextCursor
             } while cursor != nil
@@ -178,20 +179,20 @@ struct DeploymentEndpointTests {
     @Test(arguments: TestBackend.available)
     func cancelDependsOnStatus(backend: TestBackend) async throws {
         try await withAPI(backend) { api in
-            let queued = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment()).decode(Deployment.self)
+            let queued = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment()).decode(Components.Schemas.Deployment.self)
             let cancelled = try await api.client.call(.post, "/v1/deployments/\(queued.id)/cancel", key: api.keys.operator)
             #expect(cancelled.status == .ok)
-            #expect(try cancelled.decode(Deployment.self).status == .cancelled)
+            #expect(try cancelled.decode(Components.Schemas.Deployment.self).status == .cancelled)
             let again = try await api.client.call(.post, "/v1/deployments/\(queued.id)/cancel", key: api.keys.operator)
             #expect(again.status == .conflict)
             #expect(try again.problem().code == "deployment_finished")
 
-            let running = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment()).decode(Deployment.self)
+            let running = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment()).decode(Components.Schemas.Deployment.self)
             let claim = try #require(try await api.store.claimNext(worker: "test-worker", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3))
             #expect(claim.deployment.id == running.id)
             let requested = try await api.client.call(.post, "/v1/deployments/\(running.id)/cancel", key: api.keys.operator)
             #expect(requested.status == .accepted)
-            let body = try requested.decode(Deployment.self)
+            let body = try requested.decode(Components.Schemas.Deployment.self)
             #expect(body.status == .running)
             #expect(body.cancelRequested)
 
@@ -204,7 +205,7 @@ struct DeploymentEndpointTests {
     @Test(arguments: TestBackend.available)
     func eventsAndManifests(backend: TestBackend) async throws {
         try await withAPI(backend) { api in
-            let deployment = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment()).decode(Deployment.self)
+            let deployment = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment()).decode(Components.Schemas.Deployment.self)
             let notYet = try await api.client.call(.get, "/v1/deployments/\(deployment.id)/manifests", key: api.keys.viewer)
             #expect(notYet.status == .notFound)
             #expect(try notYet.problem().code == "manifests_not_rendered")
@@ -217,15 +218,15 @@ struct DeploymentEndpointTests {
 
             let manifests = try await api.client.call(.get, "/v1/deployments/\(deployment.id)/manifests", key: api.keys.viewer)
             #expect(manifests.status == .ok)
-            #expect(try manifests.decode(DeploymentManifests.self).kubernetes == "kind: Deployment")
+            #expect(try manifests.decode(Components.Schemas.Manifests.self).kubernetes == "kind: Deployment")
 
             let all = try await api.client.call(.get, "/v1/deployments/\(deployment.id)/events", key: api.keys.viewer)
-            let page = try all.decode(EventPage.self)
+            let page = try all.decode(Components.Schemas.EventPage.self)
             #expect(page.items.map(\.step) == ["queue", "validate", "render"])
             #expect(page.nextAfter == nil)
-            let first = try await api.client.call(.get, "/v1/deployments/\(deployment.id)/events?limit=1", key: api.keys.viewer).decode(EventPage.self)
+            let first = try await api.client.call(.get, "/v1/deployments/\(deployment.id)/events?limit=1", key: api.keys.viewer).decode(Components.Schemas.EventPage.self)
             #expect(first.items.map(\.step) == ["queue"])
-            let rest = try await api.client.call(.get, "/v1/deployments/\(deployment.id)/events?after=\(try #require(first.nextAfter))", key: api.keys.viewer).decode(EventPage.self)
+            let rest = try await api.client.call(.get, "/v1/deployments/\(deployment.id)/events?after=\(try #require(first.nextAfter))", key: api.keys.viewer).decode(Components.Schemas.EventPage.self)
             #expect(rest.items.map(\.step) == ["validate", "render"])
 
             let badAfter = try await api.client.call(.get, "/v1/deployments/\(deployment.id)/events?after=-1", key: api.keys.viewer)

@@ -1,0 +1,78 @@
+import AsyncHTTPClient
+import CodeAPIContract
+import CodeRuntime
+import Foundation
+import HTTPTypes
+import NIOCore
+import OpenAPIAsyncHTTPClient
+import OpenAPIRuntime
+
+/// code-api as code-mcp calls it: the client generated from openapi/openapi.yaml over async-http-client,
+/// sending code-mcp's operator key, its User-Agent, and the id of the MCP request that caused the call.
+/// Any answer but a 2xx becomes an `APIFailure` (`APICallMiddleware`), so callers read the success case.
+func makeCodeAPIClient(settings: MCPSettings, httpClient: HTTPClient) -> Client {
+    Client(
+        serverURL: settings.apiURL,
+        configuration: .init(dateTranscoder: .iso8601WithFractionalSeconds),
+        transport: AsyncHTTPClientTransport(configuration: .init(client: httpClient, timeout: TimeAmount(settings.apiTimeout))),
+        middlewares: [APICallMiddleware(apiKey: settings.apiKey, apiURL: settings.apiURL)]
+    )
+}
+
+/// A problem answer of code-api, or a failure to reach it; tools turn it into an `isError` result.
+struct APIFailure: Error, Sendable, CustomStringConvertible {
+    let status: Int?
+    let problem: Components.Schemas.Problem?
+    let reason: String
+
+    var description: String {
+        if let problem { return "\(problem.status) \(problem.code): \(problem.detail ?? problem.title)" }
+        return reason
+    }
+}
+
+/// The id of the MCP request a tool call serves, passed on to code-api as `X-Request-ID`.
+enum APIRequestID {
+    @TaskLocal static var current: String?
+}
+
+/// Authenticates every call, names the caller, passes the request id on, bounds what an answer may
+/// make code-mcp hold, and turns every answer but a 2xx into an `APIFailure` with the problem body.
+struct APICallMiddleware: ClientMiddleware {
+    let apiKey: String
+    let apiURL: URL
+
+    static let maximumResponseBytes = 8 * 1024 * 1024
+    static let userAgent = "code-mcp/\(BuildInfo.version)"
+
+    func intercept(
+        _ request: HTTPRequest,
+        body: HTTPBody?,
+        baseURL: URL,
+        operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        var request = request
+        request.headerFields[.authorization] = "Bearer \(apiKey)"
+        request.headerFields[.userAgent] = Self.userAgent
+        if let requestID = APIRequestID.current { request.headerFields[.xRequestID] = requestID }
+        let response: HTTPResponse
+        let bytes: Data
+        do {
+            let (answer, answerBody) = try await next(request, body, baseURL)
+            response = answer
+            if let answerBody {
+                bytes = try await Data(collecting: answerBody, upTo: Self.maximumResponseBytes)
+            } else {
+                bytes = Data()
+            }
+        } catch {
+            throw APIFailure(status: nil, problem: nil, reason: "code-api at \(apiURL.absoluteString) did not answer: \(error)")
+        }
+        guard response.status.kind == .successful else {
+            let problem = try? JSONDecoder().decode(Components.Schemas.Problem.self, from: bytes)
+            throw APIFailure(status: response.status.code, problem: problem, reason: "code-api answered HTTP \(response.status.code)")
+        }
+        return (response, HTTPBody(bytes))
+    }
+}

@@ -1,0 +1,19 @@
+import CoreMetrics
+import Metrics
+
+/// code-mcp's metrics.
+struct MCPMetrics: Sendable {
+    let factory: any MetricsFactory
+
+    /// `code_mcp_sessions_open`
+    var sessionsOpen: Meter { Meter(label: "code_mcp_sessions_open", factory: factory) }
+
+    /// `code_mcp_tool_calls_total{tool,outcome}` and `code_mcp_tool_call_duration_seconds{tool}`.
+    func recordToolCall(_ tool: String, known: Set<String>, outcome: String, since start: ContinuousClock.Instant) {
+        // Unknown tool names would be unbounded label values.
+        let label = known.contains(tool) ? tool : "unknown"
+        Counter(label: "code_mcp_tool_calls_total", dimensions: [("tool", label), ("outcome", outcome)], factory: factory).increment()
+        Metrics.Timer(label: "code_mcp_tool_call_duration_seconds", dimensions: [("tool", label)], factory: factory)
+            .record(duration: ContinuousClock.now - start)
+    }
+}
