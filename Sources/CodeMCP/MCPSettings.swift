@@ -1,8 +1,21 @@
 import CodeConfiguration
 import Foundation
 
-/// Settings of code-mcp beyond the shared runtime settings.
+/// Settings of code-mcp beyond the shared runtime settings. Each default is written once, in
+/// `Defaults`, for the initialiser tests call and for the environment alike.
 public struct MCPSettings: Sendable {
+    public enum Defaults {
+        public static let apiURL = URL(string: "http://127.0.0.1:8000")!
+        public static let workerURL = URL(string: "http://127.0.0.1:8001")!
+        public static let allowedHosts = ["localhost", "127.0.0.1", "[::1]"]
+        public static let allowedOrigins = ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]
+        public static let sessionIdleTimeout: Duration = .seconds(1800)
+        public static let maxSessions = 100
+        public static let apiTimeout: Duration = .seconds(10)
+        public static let waitTimeout: Duration = .seconds(300)
+        public static let waitPollInterval: Duration = .milliseconds(250)
+    }
+
     /// Where code-api listens; code-mcp is its client and never touches the database.
     public var apiURL: URL
     /// Where code-worker listens, for `service_health`.
@@ -24,14 +37,12 @@ public struct MCPSettings: Sendable {
     /// How often `wait` polls the deployment.
     public var waitPollInterval: Duration
 
-    public static let defaultAllowedHosts = ["localhost", "127.0.0.1", "[::1]"]
-    public static let defaultAllowedOrigins = ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]
-
     public init(
         apiURL: URL, workerURL: URL, apiKey: String, authTokens: [String],
-        allowedHosts: [String] = MCPSettings.defaultAllowedHosts, allowedOrigins: [String] = MCPSettings.defaultAllowedOrigins,
-        sessionIdleTimeout: Duration = .seconds(1800), maxSessions: Int = 100, apiTimeout: Duration = .seconds(10),
-        waitTimeout: Duration = .seconds(300), waitPollInterval: Duration = .milliseconds(250)
+        allowedHosts: [String] = Defaults.allowedHosts, allowedOrigins: [String] = Defaults.allowedOrigins,
+        sessionIdleTimeout: Duration = Defaults.sessionIdleTimeout, maxSessions: Int = Defaults.maxSessions,
+        apiTimeout: Duration = Defaults.apiTimeout, waitTimeout: Duration = Defaults.waitTimeout,
+        waitPollInterval: Duration = Defaults.waitPollInterval
     ) {
         self.apiURL = apiURL
         self.workerURL = workerURL
@@ -57,16 +68,16 @@ public struct MCPSettings: Sendable {
             throw ConfigurationError("MCP_ALLOWED_ORIGINS", "entries are origins like http://localhost:6274, not '\(origin)'")
         }
         self.init(
-            apiURL: try environment.httpURL("CODE_API_URL") ?? URL(string: "http://127.0.0.1:8000")!,
-            workerURL: try environment.httpURL("CODE_WORKER_URL") ?? URL(string: "http://127.0.0.1:8001")!,
+            apiURL: try environment.httpURL("CODE_API_URL") ?? Defaults.apiURL,
+            workerURL: try environment.httpURL("CODE_WORKER_URL") ?? Defaults.workerURL,
             apiKey: apiKey,
             authTokens: tokens,
-            allowedHosts: hosts.isEmpty ? Self.defaultAllowedHosts : hosts,
-            allowedOrigins: origins.isEmpty ? Self.defaultAllowedOrigins : origins,
-            sessionIdleTimeout: try environment.seconds("MCP_SESSION_IDLE_TIMEOUT", default: .seconds(1800), in: 1...86_400),
-            maxSessions: try environment.int("MCP_MAX_SESSIONS", default: 100, in: 1...10_000),
-            apiTimeout: try environment.seconds("CODE_API_TIMEOUT", default: .seconds(10), in: 0.1...300),
-            waitTimeout: try environment.seconds("MCP_WAIT_TIMEOUT", default: .seconds(300), in: 1...3600)
+            allowedHosts: hosts.isEmpty ? Defaults.allowedHosts : hosts,
+            allowedOrigins: origins.isEmpty ? Defaults.allowedOrigins : origins,
+            sessionIdleTimeout: try environment.seconds("MCP_SESSION_IDLE_TIMEOUT", default: Defaults.sessionIdleTimeout, in: 1...86_400),
+            maxSessions: try environment.int("MCP_MAX_SESSIONS", default: Defaults.maxSessions, in: 1...10_000),
+            apiTimeout: try environment.seconds("CODE_API_TIMEOUT", default: Defaults.apiTimeout, in: 0.1...300),
+            waitTimeout: try environment.seconds("MCP_WAIT_TIMEOUT", default: Defaults.waitTimeout, in: 1...3600)
         )
     }
 }

@@ -6,37 +6,6 @@ import Metrics
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 
-/// A handler's way back to its session without keeping it alive: the session owns the server, whose
-/// handlers would otherwise own the session.
-struct WeakSession: Sendable {
-    private let box: NIOLockedValueBox<Reference>
-
-    private struct Reference: Sendable {
-        weak var session: MCPSession?
-    }
-
-    init(_ session: MCPSession) {
-        box = NIOLockedValueBox(Reference(session: session))
-    }
-
-    var session: MCPSession? { box.withLockedValue { $0.session } }
-}
-
-/// One MCP session: its own `Server` and Streamable HTTP transport.
-final class MCPSession: Sendable {
-    let id: String
-    let server: Server
-    let transport: StatefulHTTPServerTransport
-    /// `logging/setLevel`: log notifications below this level are not sent.
-    let logLevel = NIOLockedValueBox(LogLevel.info)
-
-    init(id: String, server: Server, transport: StatefulHTTPServerTransport) {
-        self.id = id
-        self.server = server
-        self.transport = transport
-    }
-}
-
 /// Creates, routes to, expires and caps MCP sessions. One `Server` per session, as the SDK intends;
 /// sessions end on DELETE, after `MCP_SESSION_IDLE_TIMEOUT` without requests, and on shutdown.
 actor SessionManager: Service {
@@ -212,9 +181,4 @@ actor SessionManager: Service {
         let order: [LogLevel] = [.debug, .info, .notice, .warning, .error, .critical, .alert, .emergency]
         return (order.firstIndex(of: level) ?? 0) >= (order.firstIndex(of: minimum) ?? 0)
     }
-}
-
-struct FixedSessionID: SessionIDGenerator {
-    let id: String
-    func generateSessionID() -> String { id }
 }

@@ -2,10 +2,18 @@ import CodeConfiguration
 import Foundation
 import Logging
 
-/// Settings every service shares.
+/// Settings every service shares. Each default is written once, in `Defaults`, for the initialiser
+/// tests call and for the environment alike.
 public struct RuntimeSettings: Sendable {
     public enum LogFormat: String, CaseIterable, Sendable {
         case json, text
+    }
+
+    public enum Defaults {
+        public static let host = "0.0.0.0"
+        public static let metricsPort = 9090
+        public static let logLevel: Logger.Level = .info
+        public static let shutdownTimeout: Duration = .seconds(10)
     }
 
     public var host: String
@@ -17,13 +25,14 @@ public struct RuntimeSettings: Sendable {
     /// How long in-flight work may take to finish after SIGTERM before it is cancelled.
     public var shutdownTimeout: Duration
 
+    /// `metricsPort` nil: no metrics listener (tests read the registry directly).
     public init(
-        host: String = "0.0.0.0",
+        host: String = Defaults.host,
         port: Int,
         metricsPort: Int? = nil,
-        logLevel: Logger.Level = .info,
+        logLevel: Logger.Level = Defaults.logLevel,
         logFormat: LogFormat = .json,
-        shutdownTimeout: Duration = .seconds(10)
+        shutdownTimeout: Duration = Defaults.shutdownTimeout
     ) {
         self.host = host
         self.port = port
@@ -35,11 +44,11 @@ public struct RuntimeSettings: Sendable {
 
     public init(from settings: EnvironmentSettings, defaultPort: Int) throws(ConfigurationError) {
         let port = try settings.int("PORT", default: defaultPort, in: 1...65535)
-        let metricsPort = try settings.int("METRICS_PORT", default: 9090, in: 0...65535)
+        let metricsPort = try settings.int("METRICS_PORT", default: Defaults.metricsPort, in: 0...65535)
         if metricsPort == port {
             throw ConfigurationError("METRICS_PORT", "must differ from PORT (\(port))")
         }
-        let levelName = settings.string("LOG_LEVEL", default: "info").lowercased()
+        let levelName = settings.string("LOG_LEVEL", default: Defaults.logLevel.rawValue).lowercased()
         guard let level = Logger.Level(rawValue: levelName == "warn" ? "warning" : levelName) else {
             let allowed = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
             throw ConfigurationError("LOG_LEVEL", "expected one of \(allowed), got '\(levelName)'")
@@ -47,12 +56,12 @@ public struct RuntimeSettings: Sendable {
         // JSON lines unless a person is watching a terminal.
         let defaultFormat: LogFormat = isatty(STDOUT_FILENO) == 1 ? .text : .json
         self.init(
-            host: settings.string("HOST", default: "0.0.0.0"),
+            host: settings.string("HOST", default: Defaults.host),
             port: port,
             metricsPort: metricsPort == 0 ? nil : metricsPort,
             logLevel: level,
             logFormat: try settings.choice("LOG_FORMAT", default: defaultFormat),
-            shutdownTimeout: try settings.seconds("SHUTDOWN_TIMEOUT", default: .seconds(10), in: 0...3600)
+            shutdownTimeout: try settings.seconds("SHUTDOWN_TIMEOUT", default: Defaults.shutdownTimeout, in: 0...3600)
         )
     }
 }

@@ -49,12 +49,11 @@ final class ClaimLoop: Service, Sendable {
         self.postgres = postgres
         self.metrics = metrics
         self.logger = logger
-        switch settings.driver {
-        case .simulated:
-            driver = SimulatedDriver(step: settings.simulatedStep)
-        case .webhook:
-            // Settings guarantee webhook settings with the webhook driver.
-            driver = WebhookDriver(settings: settings.webhook!, client: httpClient, metrics: metrics, logger: logger)
+        switch settings.rollout {
+        case .simulated(let step):
+            driver = SimulatedDriver(step: step)
+        case .webhook(let webhook):
+            driver = WebhookDriver(settings: webhook, client: httpClient, metrics: metrics, logger: logger)
         }
         verifier = HealthVerifier(client: httpClient, timeout: settings.verifyTimeout, interval: settings.verifyInterval)
     }
@@ -210,7 +209,7 @@ final class ClaimLoop: Service, Sendable {
             WorkerStatus(
                 workerID: settings.workerID,
                 concurrency: settings.concurrency,
-                driver: settings.driver.rawValue,
+                driver: settings.rollout.driverName,
                 draining: state.draining,
                 queueDepth: state.queueDepth,
                 inFlight: state.inFlight.values

@@ -69,17 +69,15 @@ struct Pipeline: Sendable {
                 }
                 return "image \(reparsed) satisfies the policy"
             }
-            var rendered: ManifestRenderer.Rendered?
-            try await runStep("render") {
+            let rendered = try await runStep("render") {
                 let manifests = try ManifestRenderer().render(deployment)
                 guard try await store.saveManifests(claim, compose: manifests.compose, kubernetes: manifests.kubernetes, at: Date()) else {
                     throw Interruption.leaseLost
                 }
-                rendered = manifests
-                return "rendered Compose and Kubernetes manifests"
+                return (manifests, "rendered Compose and Kubernetes manifests")
             }
             try await runStep("rollout") {
-                try await driver.rollOut(deployment, attempt: claim.attempt, manifests: rendered!, control: control) { message in
+                try await driver.rollOut(deployment, attempt: claim.attempt, manifests: rendered, control: control) { message in
                     try await event("rollout", .info, message: message)
                 }
                 return "\(driver.name) rollout of \(deployment.replicas) replica(s) complete"
@@ -131,17 +129,23 @@ struct Pipeline: Sendable {
         }
     }
 
-    /// Runs one step between a `started` and a `finished` event.
+    /// Runs one step between a `started` and a `finished` event; `body` says what it did.
     private func runStep(_ name: String, _ body: () async throws -> String) async throws {
+        try await runStep(name) { ((), try await body()) }
+    }
+
+    /// Runs one step between a `started` and a `finished` event, handing on what `body` produced.
+    private func runStep<Value>(_ name: String, _ body: () async throws -> (Value, summary: String)) async throws -> Value {
         try control.checkpoint()
         step.withLockedValue { $0 = name }
         try await event(name, .started, message: "\(name) started")
         let start = ContinuousClock.now
         do {
-            let message = try await body()
+            let (value, message) = try await body()
             let elapsed = ContinuousClock.now - start
             metrics.stepDuration(name, outcome: "succeeded").record(duration: elapsed)
             try await event(name, .finished, outcome: .succeeded, durationMs: elapsed.milliseconds, message: message)
+            return value
         } catch {
             let elapsed = ContinuousClock.now - start
             let (outcome, message): (DeploymentEvent.Outcome, String) = switch error {

@@ -4,10 +4,37 @@ import CodeRuntime
 import CodeStore
 import Foundation
 
-/// Settings of code-worker beyond the shared runtime settings.
+/// Settings of code-worker beyond the shared runtime settings. Each default is written once, in
+/// `Defaults`, for the initialiser tests call and for the environment alike.
 public struct WorkerSettings: Sendable {
-    public enum Driver: String, CaseIterable, Sendable {
-        case simulated, webhook
+    /// How a deployment is rolled out; the webhook driver's settings exist only with it.
+    public enum Rollout: Sendable {
+        /// Deterministic: `step` per replica.
+        case simulated(step: Duration)
+        /// The manifests POSTed to a receiver (`CODE_WEBHOOK_URL`).
+        case webhook(WebhookSettings)
+
+        /// `CODE_ROLLOUT_DRIVER`'s value for it.
+        public var driverName: String {
+            switch self {
+            case .simulated: "simulated"
+            case .webhook: "webhook"
+            }
+        }
+    }
+
+    public enum Defaults {
+        public static let concurrency = 4
+        public static let leaseDuration: Duration = .seconds(30)
+        public static let maxAttempts = 3
+        public static let simulatedStep: Duration = .milliseconds(200)
+        public static let verifyTimeout: Duration = .seconds(60)
+        public static let verifyInterval: Duration = .seconds(1)
+        public static let maximumPollInterval: Duration = .milliseconds(250)
+        public static let webhookTimeout: Duration = .seconds(10)
+        public static let webhookMaxAttempts = 5
+        public static let webhookInitialBackoff: Duration = .milliseconds(500)
+        public static let webhookMaximumBackoff: Duration = .seconds(10)
     }
 
     public var database: DatabaseLocation
@@ -20,10 +47,7 @@ public struct WorkerSettings: Sendable {
     public var leaseDuration: Duration
     /// Claims a deployment may get before an expired lease fails it.
     public var maxAttempts: Int
-    public var driver: Driver
-    /// Simulated rollout time per replica.
-    public var simulatedStep: Duration
-    public var webhook: WebhookSettings?
+    public var rollout: Rollout
     /// How long `verify` polls a deployment's `health_url` before failing it.
     public var verifyTimeout: Duration
     public var verifyInterval: Duration
@@ -41,7 +65,10 @@ public struct WorkerSettings: Sendable {
         public var initialBackoff: Duration
         public var maximumBackoff: Duration
 
-        public init(url: URL, secret: String, timeout: Duration = .seconds(10), maxAttempts: Int = 5, initialBackoff: Duration = .milliseconds(500), maximumBackoff: Duration = .seconds(10)) {
+        public init(
+            url: URL, secret: String, timeout: Duration = Defaults.webhookTimeout, maxAttempts: Int = Defaults.webhookMaxAttempts,
+            initialBackoff: Duration = Defaults.webhookInitialBackoff, maximumBackoff: Duration = Defaults.webhookMaximumBackoff
+        ) {
             self.url = url
             self.secret = secret
             self.timeout = timeout
@@ -53,9 +80,10 @@ public struct WorkerSettings: Sendable {
 
     public init(
         database: DatabaseLocation, databasePassword: String? = nil, workerID: String = WorkerSettings.defaultWorkerID(),
-        concurrency: Int = 4, leaseDuration: Duration = .seconds(30), maxAttempts: Int = 3, driver: Driver = .simulated,
-        simulatedStep: Duration = .milliseconds(200), webhook: WebhookSettings? = nil, verifyTimeout: Duration = .seconds(60),
-        verifyInterval: Duration = .seconds(1), maximumPollInterval: Duration = .milliseconds(250), policy: DeploymentPolicy = DeploymentPolicy()
+        concurrency: Int = Defaults.concurrency, leaseDuration: Duration = Defaults.leaseDuration, maxAttempts: Int = Defaults.maxAttempts,
+        rollout: Rollout = .simulated(step: Defaults.simulatedStep), verifyTimeout: Duration = Defaults.verifyTimeout,
+        verifyInterval: Duration = Defaults.verifyInterval, maximumPollInterval: Duration = Defaults.maximumPollInterval,
+        policy: DeploymentPolicy = DeploymentPolicy()
     ) {
         self.database = database
         self.databasePassword = databasePassword
@@ -63,30 +91,39 @@ public struct WorkerSettings: Sendable {
         self.concurrency = concurrency
         self.leaseDuration = leaseDuration
         self.maxAttempts = maxAttempts
-        self.driver = driver
-        self.simulatedStep = simulatedStep
-        self.webhook = webhook
+        self.rollout = rollout
         self.verifyTimeout = verifyTimeout
         self.verifyInterval = verifyInterval
         self.maximumPollInterval = maximumPollInterval
         self.policy = policy
     }
 
+    enum DriverName: String, CaseIterable {
+        case simulated, webhook
+    }
+
     public init(from environment: EnvironmentSettings) throws(ConfigurationError) {
         let database = try DatabaseSettings(from: environment)
-        let driver = try environment.choice("CODE_ROLLOUT_DRIVER", default: Driver.simulated)
-        var webhook: WebhookSettings?
-        if driver == .webhook {
+        let rollout: Rollout
+        switch try environment.choice("CODE_ROLLOUT_DRIVER", default: DriverName.simulated) {
+        case .simulated:
+            let milliseconds = try environment.int(
+                "CODE_SIMULATED_STEP_MS", default: Int(Defaults.simulatedStep / .milliseconds(1)), in: 0...600_000
+            )
+            rollout = .simulated(step: .milliseconds(milliseconds))
+        case .webhook:
             guard let url = try environment.httpURL("CODE_WEBHOOK_URL") else {
                 throw ConfigurationError("CODE_WEBHOOK_URL", "is required when CODE_ROLLOUT_DRIVER=webhook")
             }
             guard let secret = try environment.secret("CODE_WEBHOOK_SECRET") else {
                 throw ConfigurationError("CODE_WEBHOOK_SECRET", "is required when CODE_ROLLOUT_DRIVER=webhook (or CODE_WEBHOOK_SECRET_FILE)")
             }
-            webhook = WebhookSettings(
-                url: url, secret: secret,
-                timeout: try environment.seconds("CODE_WEBHOOK_TIMEOUT", default: .seconds(10), in: 0.1...300),
-                maxAttempts: try environment.int("CODE_WEBHOOK_MAX_ATTEMPTS", default: 5, in: 1...20)
+            rollout = .webhook(
+                WebhookSettings(
+                    url: url, secret: secret,
+                    timeout: try environment.seconds("CODE_WEBHOOK_TIMEOUT", default: Defaults.webhookTimeout, in: 0.1...300),
+                    maxAttempts: try environment.int("CODE_WEBHOOK_MAX_ATTEMPTS", default: Defaults.webhookMaxAttempts, in: 1...20)
+                )
             )
         }
         let workerID = environment.string("WORKER_ID") ?? Self.defaultWorkerID()
@@ -97,15 +134,17 @@ public struct WorkerSettings: Sendable {
             database: database.location,
             databasePassword: database.password,
             workerID: workerID,
-            concurrency: try environment.int("WORKER_CONCURRENCY", default: 4, in: 1...64),
-            leaseDuration: try environment.seconds("CODE_LEASE_SECONDS", default: .seconds(30), in: 1...3600),
-            maxAttempts: try environment.int("CODE_MAX_ATTEMPTS", default: 3, in: 1...100),
-            driver: driver,
-            simulatedStep: .milliseconds(try environment.int("CODE_SIMULATED_STEP_MS", default: 200, in: 0...600_000)),
-            webhook: webhook,
-            verifyTimeout: try environment.seconds("CODE_VERIFY_TIMEOUT", default: .seconds(60), in: 0.1...3600),
-            verifyInterval: try environment.seconds("CODE_VERIFY_INTERVAL", default: .seconds(1), in: 0.01...60),
-            maximumPollInterval: .milliseconds(try environment.int("CODE_POLL_INTERVAL_MS", default: 250, in: 10...60_000)),
+            concurrency: try environment.int("WORKER_CONCURRENCY", default: Defaults.concurrency, in: 1...64),
+            leaseDuration: try environment.seconds("CODE_LEASE_SECONDS", default: Defaults.leaseDuration, in: 1...3600),
+            maxAttempts: try environment.int("CODE_MAX_ATTEMPTS", default: Defaults.maxAttempts, in: 1...100),
+            rollout: rollout,
+            verifyTimeout: try environment.seconds("CODE_VERIFY_TIMEOUT", default: Defaults.verifyTimeout, in: 0.1...3600),
+            verifyInterval: try environment.seconds("CODE_VERIFY_INTERVAL", default: Defaults.verifyInterval, in: 0.01...60),
+            maximumPollInterval: .milliseconds(
+                try environment.int(
+                    "CODE_POLL_INTERVAL_MS", default: Int(Defaults.maximumPollInterval / .milliseconds(1)), in: 10...60_000
+                )
+            ),
             policy: DeploymentPolicy(allowedRegistries: environment.list("CODE_ALLOWED_REGISTRIES"))
         )
     }

@@ -47,7 +47,7 @@ func withLiveStack(step: Duration = .milliseconds(10), _ body: @escaping @Sendab
         let api = try await CodeAPI.buildApplication(settings: APISettings(database: location, adminKey: adminKey, mcpKey: mcpKey), runtime: apiRuntime)
         let workerRuntime = ServiceRuntime(name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: workerPort), logger: quietLogger())
         let worker = try await CodeWorker.buildApplication(
-            settings: WorkerSettings(database: location, workerID: "mcp-test-worker", simulatedStep: step, maximumPollInterval: .milliseconds(50)),
+            settings: WorkerSettings(database: location, workerID: "mcp-test-worker", rollout: .simulated(step: step), maximumPollInterval: .milliseconds(50)),
             runtime: workerRuntime
         )
         let apiGroup = apiRuntime.makeServiceGroup(api)

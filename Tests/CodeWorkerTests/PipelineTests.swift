@@ -68,7 +68,7 @@ struct PipelineTests {
 
     @Test(arguments: TestBackend.available)
     func cancellationInterruptsARunningRollout(backend: TestBackend) async throws {
-        try await withWorker(backend, configure: { $0.simulatedStep = .seconds(30) }) { worker in
+        try await withWorker(backend, configure: { $0.rollout = .simulated(step: .seconds(30)) }) { worker in
             let queued = try await worker.enqueue(replicas: 2)
             // Wait until the rollout step has begun, then ask to cancel.
             let deadline = ContinuousClock.now + .seconds(20)
@@ -141,7 +141,7 @@ struct PipelineTests {
 
                 // The first worker is slow; it is stopped in the middle of the rollout.
                 let runtime = ServiceRuntime(name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: freePort(), shutdownTimeout: .seconds(10)), logger: quietLogger())
-                let slow = try await buildApplication(settings: workerSettings(location) { $0.simulatedStep = .seconds(60); $0.workerID = "first" }, runtime: runtime)
+                let slow = try await buildApplication(settings: workerSettings(location) { $0.rollout = .simulated(step: .seconds(60)); $0.workerID = "first" }, runtime: runtime)
                 let group = runtime.makeServiceGroup(slow)
                 try await withThrowingTaskGroup(of: Void.self) { tasks in
                     tasks.addTask { try await group.run() }

@@ -43,10 +43,11 @@ final class WebhookReceiver: Sendable {
 struct WebhookDriverTests {
     func configure(_ receiver: WebhookReceiver, port: Int) -> @Sendable (inout WorkerSettings) -> Void {
         { settings in
-            settings.driver = .webhook
-            settings.webhook = .init(
-                url: URL(string: "http://127.0.0.1:\(port)/rollouts")!, secret: receiver.secret, timeout: .seconds(2),
-                maxAttempts: 4, initialBackoff: .milliseconds(20), maximumBackoff: .milliseconds(100)
+            settings.rollout = .webhook(
+                .init(
+                    url: URL(string: "http://127.0.0.1:\(port)/rollouts")!, secret: receiver.secret, timeout: .seconds(2),
+                    maxAttempts: 4, initialBackoff: .milliseconds(20), maximumBackoff: .milliseconds(100)
+                )
             )
         }
     }

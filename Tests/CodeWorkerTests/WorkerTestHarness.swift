@@ -50,7 +50,7 @@ struct WorkerTestContext: Sendable {
 func workerSettings(_ location: DatabaseLocation, _ configure: (inout WorkerSettings) -> Void = { _ in }) -> WorkerSettings {
     var settings = WorkerSettings(
         database: location, workerID: "test-worker-\(UUID().uuidString.prefix(6))", concurrency: 4, leaseDuration: .seconds(30),
-        simulatedStep: .milliseconds(20), verifyTimeout: .seconds(5), verifyInterval: .milliseconds(50), maximumPollInterval: .milliseconds(100)
+        rollout: .simulated(step: .milliseconds(20)), verifyTimeout: .seconds(5), verifyInterval: .milliseconds(50), maximumPollInterval: .milliseconds(100)
     )
     configure(&settings)
     return settings

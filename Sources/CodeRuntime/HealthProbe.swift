@@ -1,0 +1,29 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// One HTTP GET with a deadline, for health checks of this and other services.
+public enum HealthProbe {
+    public struct Outcome: Sendable {
+        public let healthy: Bool
+        public let status: Int?
+        public let summary: String
+        /// The answer's body (at most 64 KiB), e.g. a readiness report.
+        public let body: Data?
+    }
+
+    public static func probe(url: String, timeout: Duration, client: HTTPClient = .shared) async -> Outcome {
+        do {
+            var request = HTTPClientRequest(url: url)
+            request.method = .GET
+            let response = try await client.execute(request, timeout: TimeAmount(timeout))
+            let status = Int(response.status.code)
+            let body = try? await response.body.collect(upTo: 64 * 1024)
+            return Outcome(healthy: (200..<300).contains(status), status: status, summary: "HTTP \(status)", body: body.map { Data(buffer: $0) })
+        } catch let error as HTTPClientError where error == .deadlineExceeded {
+            return Outcome(healthy: false, status: nil, summary: "no answer within \(timeout)", body: nil)
+        } catch {
+            return Outcome(healthy: false, status: nil, summary: "\(error)", body: nil)
+        }
+    }
+}
