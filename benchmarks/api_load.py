@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Throughput, latency and memory of code-api under load from wrk, on loopback.
 
-Starts code-api from --bin (and, with --baseline-bin, a second build) on a SQLite file seeded with
+Starts code-api from --bin (and, with --baseline-bin, a second build) on a SQLite file (or, with
+BENCH_POSTGRES_URL set to a server's admin URL, a new PostgreSQL database) seeded with
 --seed deployments, then for each endpoint runs wrk (Debian's package) for --duration seconds with
 --connections connections and prints requests/s, p50/p99 latency and the process's peak resident
 memory side by side. Each build gets a fresh database; nothing leaves 127.0.0.1.
 
     python3 benchmarks/api_load.py --bin .build/release [--baseline-bin OLD/.build/release]
+    BENCH_POSTGRES_URL=$(scripts/test-postgres.sh start) python3 benchmarks/api_load.py --bin .build/release
 """
 import argparse
 import json
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 ENDPOINTS = [
@@ -82,13 +85,26 @@ def run_wrk(url, args, script=None, headers=()):
     return rps, percentile("50"), percentile("99"), int(errors.group(1)) if errors else 0
 
 
+def fresh_database(directory):
+    """A database of its own for one build: a SQLite file in `directory`, or a new database on the server
+    of BENCH_POSTGRES_URL. Returns its URL and a function that drops it."""
+    admin = os.environ.get("BENCH_POSTGRES_URL")
+    if not admin:
+        return f"sqlite://{directory}/code.db", lambda: None
+    name = "bench_" + secrets.token_hex(6)
+    subprocess.run(["psql", admin, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
+    url = urllib.parse.urlsplit(admin)._replace(path=f"/{name}").geturl()
+    return url, lambda: subprocess.run(["psql", admin, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False)
+
+
 def measure(binary, args):
     results = {}
     with tempfile.TemporaryDirectory() as directory:
         key = "code_" + secrets.token_urlsafe(32)
         port = free_port()
+        database, drop_database = fresh_database(directory)
         env = {"PATH": "/usr/bin:/bin", "HOST": "127.0.0.1", "PORT": str(port), "METRICS_PORT": "0", "LOG_LEVEL": "error",
-               "DATABASE_URL": f"sqlite://{directory}/code.db", "CODE_ADMIN_KEY": key}
+               "DATABASE_URL": database, "CODE_ADMIN_KEY": key}
         process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             base = f"http://127.0.0.1:{port}"
@@ -110,6 +126,7 @@ def measure(binary, args):
         finally:
             process.terminate()
             process.wait(timeout=15)
+            drop_database()
     return results
 
 
@@ -125,7 +142,7 @@ def main():
         sys.exit("wrk is not installed (apt-get install wrk)")
     builds = [("current", args.bin)] + ([("baseline", args.baseline_bin)] if args.baseline_bin else [])
     measured = {label: measure(os.path.join(folder, "code-api"), args) for label, folder in builds}
-    print(f"code-api under wrk: {args.connections} connections, {args.duration} s per endpoint, {args.seed} seeded deployments, SQLite")
+    print(f"code-api under wrk: {args.connections} connections, {args.duration} s per endpoint, {args.seed} seeded deployments, " + ("PostgreSQL" if os.environ.get("BENCH_POSTGRES_URL") else "SQLite"))
     print(f"{'endpoint':34} {'build':9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     for label, _, _ in ENDPOINTS:
         for build, results in measured.items():

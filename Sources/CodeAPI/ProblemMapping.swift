@@ -34,7 +34,7 @@ extension StoreError: ProblemConvertible {
             .conflict(code: "idempotency_key_reused", "This Idempotency-Key was used for a different request (deployment \(existingID)).")
         case .conflict(let detail):
             .conflict(code: "conflict", detail)
-        case .corruptRow, .invalidDatabaseURL:
+        case .corruptRow, .invalidDatabaseURL, .invalidArgument:
             .internalError
         }
     }

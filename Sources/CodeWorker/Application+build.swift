@@ -14,7 +14,7 @@ public func buildApplication(settings: WorkerSettings, runtime: ServiceRuntime) 
     )
     let store = handle.store
     let loop = ClaimLoop(
-        settings: settings, store: store, postgres: store.database as? PostgresDatabase,
+        settings: settings, store: store, postgres: store as? PostgresStore,
         metrics: WorkerMetrics(factory: runtime.metrics.factory), logger: runtime.logger, httpClient: .shared
     )
     runtime.health.register("database", timeout: .seconds(2)) { try await store.ping() }

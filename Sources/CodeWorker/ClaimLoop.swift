@@ -15,7 +15,7 @@ import ServiceLifecycle
 final class ClaimLoop: Service, Sendable {
     let settings: WorkerSettings
     let store: any Store
-    let postgres: PostgresDatabase?
+    let postgres: PostgresStore?
     let metrics: WorkerMetrics
     let logger: Logger
     let driver: any RolloutDriver
@@ -43,7 +43,7 @@ final class ClaimLoop: Service, Sendable {
         let step: NIOLockedValueBox<String>
     }
 
-    init(settings: WorkerSettings, store: any Store, postgres: PostgresDatabase?, metrics: WorkerMetrics, logger: Logger, httpClient: HTTPClient) {
+    init(settings: WorkerSettings, store: any Store, postgres: PostgresStore?, metrics: WorkerMetrics, logger: Logger, httpClient: HTTPClient) {
         self.settings = settings
         self.store = store
         self.postgres = postgres
@@ -181,10 +181,10 @@ final class ClaimLoop: Service, Sendable {
     }
 
     /// LISTEN for the API's notifications; reconnects after errors until cancelled.
-    private func listen(_ postgres: PostgresDatabase) async {
+    private func listen(_ postgres: PostgresStore) async {
         while !Task.isCancelled {
             do {
-                try await postgres.listen(on: PostgresDatabase.queuedChannel) { self.wakeup.signal() }
+                try await postgres.listen(on: PostgresStore.queuedChannel) { self.wakeup.signal() }
             } catch is CancellationError {
                 return
             } catch {

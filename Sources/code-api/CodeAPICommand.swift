@@ -91,7 +91,7 @@ enum AdminCommand {
         }
     }
 
-    static func withStore<T: Sendable>(_ settings: APISettings, _ body: @escaping @Sendable (SQLStore) async throws -> T) async throws -> T {
+    static func withStore<T: Sendable>(_ settings: APISettings, _ body: @escaping @Sendable (any Store) async throws -> T) async throws -> T {
         var logger = Logger(label: "code-api")
         logger.logLevel = .warning
         return try await StoreHandle.open(settings.database, password: settings.databasePassword, logger: logger).withServices(body)

@@ -30,7 +30,7 @@ struct TestKeys: Sendable {
 struct APITestContext: Sendable {
     let client: any TestClientProtocol
     let keys: TestKeys
-    let store: SQLStore
+    let store: any Store
     let runtime: ServiceRuntime
     let backend: TestBackend
 }

@@ -33,6 +33,7 @@ struct DeploymentRepositoryTests {
             guard case .created(let deployment) = first else { Issue.record("first request must create"); return }
             let replay = try await store.createDeployment(Fixtures.newDeployment(idempotencyKey: "k1", requestHash: "h1"))
             #expect(replay == .replayed(deployment))
+            #expect(try await store.events(deploymentID: deployment.id, after: nil, limit: 10).items.map(\.step) == ["queue"], "a replay writes nothing")
             await #expect(throws: StoreError.idempotencyMismatch(existingID: deployment.id)) {
                 try await store.createDeployment(Fixtures.newDeployment(idempotencyKey: "k1", requestHash: "h2"))
             }
@@ -120,6 +121,10 @@ struct DeploymentRepositoryTests {
             #expect(requested.status == .running)
             #expect(requested.cancelRequested)
             #expect(try await store.renewLease(claim, now: Date(), leaseDuration: .seconds(30)) == .held(cancelRequested: true))
+            let request = try #require(try await store.events(deploymentID: running.id, after: nil, limit: 10).items.last)
+            #expect(request.step == "cancel")
+            #expect(request.attempt == claim.attempt, "the request is recorded in the running attempt")
+            #expect(request.outcome == nil, "the worker records the outcome when it stops")
 
             await #expect(throws: StoreError.notFound) { try await store.cancelDeployment(id: "dep_nope", by: nil, at: Date()) }
             let steps = try await store.events(deploymentID: queued.id, after: nil, limit: 10).items.map(\.step)

@@ -116,4 +116,58 @@ struct WorkQueueTests {
             #expect(try await store.deployments(matching: DeploymentFilter(status: .running, limit: 10)).items.map(\.id) == [claim.deployment.id])
         }
     }
+
+    @Test(arguments: TestBackend.available)
+    func concurrentHousekeepingFailsEachExhaustedDeploymentOnce(backend: TestBackend) async throws {
+        try await withStore(backend) { store in
+            for _ in 0..<3 { _ = try await store.createDeployment(Fixtures.newDeployment()) }
+            let start = Date()
+            var owners: [String: String] = [:]
+            for worker in 0..<3 {
+                let claim = try #require(try await store.claimNext(worker: "w\(worker)", now: start, leaseDuration: .seconds(1), maxAttempts: 1))
+                owners[claim.deployment.id] = claim.owner
+            }
+            // Every worker does housekeeping, so several may find the same expired leases at once.
+            let later = start.addingTimeInterval(5)
+            let failed = NIOLockedValueBox<[String]>([])
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        let ids = try await store.failExhausted(now: later, maxAttempts: 1)
+                        failed.withLockedValue { $0.append(contentsOf: ids) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let ids = failed.withLockedValue { $0 }
+            #expect(ids.sorted() == owners.keys.sorted(), "each exhausted deployment is failed once")
+            for (id, owner) in owners {
+                let events = try await store.events(deploymentID: id, after: nil, limit: 10).items
+                #expect(events.map(\.step) == ["queue", "lease"])
+                let final = try #require(events.last)
+                #expect(final.kind == .finished)
+                #expect(final.outcome == .failed)
+                #expect(final.attempt == 1)
+                #expect(final.workerID == owner, "the final event names the worker whose lease expired")
+                let deployment = try #require(try await store.deployment(id: id))
+                #expect(deployment.status == .failed)
+                #expect(deployment.leaseOwner == nil)
+                #expect(deployment.finishedAt != nil)
+            }
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func finishNeedsAFinalStatus(backend: TestBackend) async throws {
+        try await withStore(backend) { store in
+            _ = try await store.createDeployment(Fixtures.newDeployment())
+            let claim = try #require(try await store.claimNext(worker: "a", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3))
+            await #expect(throws: StoreError.invalidArgument("finish needs a final status, not running")) {
+                try await store.finish(claim, status: .running, error: nil, event: NewEvent(step: "finish", kind: .finished, message: "not final"))
+            }
+            let unchanged = try #require(try await store.deployment(id: claim.deployment.id))
+            #expect(unchanged.status == .running)
+            #expect(unchanged.leaseOwner == "a")
+        }
+    }
 }

@@ -12,7 +12,7 @@ import ServiceLifecycle
 /// A worker application on a database of its own, with a store on the same database to play code-api.
 struct WorkerTestContext: Sendable {
     let client: any TestClientProtocol
-    let store: SQLStore
+    let store: any Store
     let runtime: ServiceRuntime
     let database: TestDatabase
     let location: DatabaseLocation

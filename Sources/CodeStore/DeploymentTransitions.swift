@@ -1,0 +1,71 @@
+import CodeDomain
+import Foundation
+
+// The decisions and texts of state changes that the store makes itself (not a worker's pipeline), the
+// same on both backends. Each backend runs the statements in its own transaction and hands the result here.
+
+/// What a cancel transaction found and did.
+enum CancelTransition: Sendable {
+    /// It was queued: now cancelled.
+    case cancelled(DeploymentRecord)
+    /// It is running: now marked, for the worker to stop.
+    case cancelRequested(DeploymentRecord)
+    /// It had already ended; nothing changed.
+    case alreadyEnded(status: String)
+    case notFound
+
+    func outcome(deploymentID id: String) throws -> CancelOutcome {
+        switch self {
+        case .cancelled(let record): .cancelled(try record.deployment())
+        case .cancelRequested(let record): .cancelRequested(try record.deployment())
+        case .alreadyEnded(let status): throw StoreError.conflict("deployment \(id) already ended with status \(status)")
+        case .notFound: throw StoreError.notFound
+        }
+    }
+}
+
+enum StoreEvents {
+    static func queued(_ new: NewDeployment) -> EventInsert {
+        EventInsert(
+            deploymentID: new.id, attempt: 0, workerID: nil,
+            NewEvent(at: new.createdAt, step: "queue", kind: .info, message: "queued by \(new.createdBy ?? unknownKey)")
+        )
+    }
+
+    static func cancelledWhileQueued(_ id: String, by keyID: String?, at now: Date) -> EventInsert {
+        EventInsert(
+            deploymentID: id, attempt: 0, workerID: nil,
+            NewEvent(at: now, step: "cancel", kind: .info, outcome: .cancelled, message: "cancelled by \(keyID ?? unknownKey) while queued")
+        )
+    }
+
+    /// Recorded in the attempt that is running; the worker writes the final event when it stops.
+    static func cancellationRequested(_ running: DeploymentRecord, by keyID: String?, at now: Date) -> EventInsert {
+        EventInsert(
+            deploymentID: running.id, attempt: Int(running.attempt), workerID: nil,
+            NewEvent(at: now, step: "cancel", kind: .info, message: "cancellation requested by \(keyID ?? unknownKey)")
+        )
+    }
+
+    /// The error of a deployment failed by `failExhausted`.
+    static func exhaustedReason(maxAttempts: Int) -> String {
+        "gave up after \(maxAttempts) attempts: the lease of the last worker expired before it finished"
+    }
+
+    /// The final event of a deployment failed by `failExhausted`, in the name of the worker that lost it.
+    static func exhausted(_ expired: ExhaustedLeaseRecord, reason: String, at now: Date) -> EventInsert {
+        EventInsert(
+            deploymentID: expired.id, attempt: Int(expired.attempt), workerID: expired.leaseOwner,
+            NewEvent(at: now, step: "lease", kind: .finished, outcome: .failed, message: reason)
+        )
+    }
+
+    private static let unknownKey = "an unknown key"
+}
+
+extension DeploymentStatus {
+    /// `finish` ends a deployment: only a final status will do.
+    func requireTerminal() throws {
+        guard isTerminal else { throw StoreError.invalidArgument("finish needs a final status, not \(rawValue)") }
+    }
+}

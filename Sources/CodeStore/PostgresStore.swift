@@ -1,0 +1,72 @@
+import CoreMetrics
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// The store on PostgreSQL through postgres-nio. The `PostgresClient` connection pool is a `Service`: it
+/// runs in the application's `ServiceGroup` and closes its connections on shutdown.
+///
+/// A change is a closure run by `client.withTransaction { connection in ... }` (BEGIN, the closure, then
+/// COMMIT, or ROLLBACK if it throws). A guard that later statements depend on locks its row
+/// (`FOR UPDATE`), claims skip rows other workers are claiming (`FOR UPDATE SKIP LOCKED`), and queuing a
+/// deployment notifies listening workers inside the same transaction, so the notice goes out on commit.
+/// Values are bound through `PostgresQuery` string interpolation (`\(value)` becomes `$n`).
+public final class PostgresStore: Store, Service, Sendable {
+    public let client: PostgresClient
+    let logger: Logger
+    let metrics: StoreMetrics
+
+    /// Channel that the API notifies when it queues a deployment and workers listen on.
+    public static let queuedChannel = "code_deployments_queued"
+
+    /// Arbitrary constant key of the advisory lock that serializes migrations across processes.
+    static let migrationLockKey: Int64 = 0x434F_4445_4D49_4752
+
+    public var backend: String { "postgres" }
+
+    public init(configuration: PostgresClient.Configuration, logger: Logger, metricsFactory: (any MetricsFactory)? = nil) {
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.logger = logger
+        metrics = StoreMetrics(backend: "postgres", factory: metricsFactory)
+    }
+
+    public func run() async throws {
+        await client.run()
+    }
+
+    public func migrate() async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", logger: logger).drain()
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)", logger: logger
+            ).drain()
+            let applied = Set(try await connection.query("SELECT name FROM schema_migrations", logger: logger).records { try $0.decode(String.self) })
+            for migration in SchemaMigrations.postgres where !applied.contains(migration.name) {
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger).drain()
+                }
+                try await connection.query(
+                    "INSERT INTO schema_migrations (name, applied_at) VALUES (\(migration.name), \(Date().millisecondsSinceEpoch))",
+                    logger: logger
+                ).drain()
+                logger.info("applied migration", metadata: ["migration": .string(migration.name)])
+            }
+        }
+    }
+
+    public func ping() async throws {
+        try await client.query("SELECT 1", logger: logger).drain()
+    }
+
+    /// Notifications on `channel`, on a connection of its own, until the task is cancelled.
+    public func listen(on channel: String, _ onNotification: @escaping @Sendable () async -> Void) async throws {
+        try await client.withConnection { connection in
+            try await connection.listen(on: channel) { notifications in
+                for try await _ in notifications {
+                    await onNotification()
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import CoreMetrics
+import Foundation
+import GRDB
+
+/// The store on SQLite through GRDB: a `DatabasePool` in WAL mode (readers never block the writer), a busy
+/// timeout so that several processes on one host can share the file, and GRDB's `DatabaseMigrator`.
+///
+/// A change is a closure run by `pool.write { db in ... }`: one transaction, which GRDB begins IMMEDIATE,
+/// so it holds SQLite's single write lock from its first statement. That lock is what makes a guarded
+/// update and the insert that depends on it atomic, and what serializes claims (SQLite has no row locks
+/// and needs no `SKIP LOCKED`). Reads run on the pool's reader connections with `pool.read`.
+///
+/// Statements are prepared once per connection and reused (`SQLRequest(literal:cached: true)`,
+/// `cachedStatement(literal:)`): the store runs a handful of statements all the time, and for a lookup by
+/// key, preparing costs about as much as running.
+public final class SQLiteStore: Store, Sendable {
+    public let path: String
+    let pool: DatabasePool
+    let metrics: StoreMetrics
+
+    /// How long a writer waits for another process's write lock before failing with SQLITE_BUSY.
+    public static let busyTimeout: TimeInterval = 10
+
+    public var backend: String { "sqlite" }
+
+    public init(path: String, metricsFactory: (any MetricsFactory)? = nil) throws {
+        self.path = path
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(Self.busyTimeout)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+            // With WAL, NORMAL loses at most the last transactions on power loss, never consistency.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        metrics = StoreMetrics(backend: "sqlite", factory: metricsFactory)
+    }
+
+    public func migrate() async throws {
+        // GRDB's migrator reads the applied migrations before it takes the write lock, so two processes
+        // starting together (api and worker) can both try to apply the same one. The loser's statement
+        // fails; a second pass then sees the migration as applied.
+        var attempt = 0
+        while true {
+            do {
+                try Self.migrator.migrate(pool)
+                return
+            } catch is DatabaseError where attempt < 3 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(100 * attempt))
+            }
+        }
+    }
+
+    public func ping() async throws {
+        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        for migration in SchemaMigrations.sqlite {
+            migrator.registerMigration(migration.name) { db in
+                try db.execute(sql: migration.sql)
+            }
+        }
+        return migrator
+    }
+}
+
+// The records decode from GRDB rows by column name, through their `CodingKeys`.
+extension DeploymentRecord: FetchableRecord {}
+extension EventRecord: FetchableRecord {}
+extension ManifestRecord: FetchableRecord {}
+extension ExhaustedLeaseRecord: FetchableRecord {}
+extension APIKeyRecord: FetchableRecord {}
+extension AuditRecord: FetchableRecord {}
