@@ -14,12 +14,14 @@
 #               docker/**/*.sh
 #   yamllint    compose/, .github/ and integration/containers/ (.yamllint.yaml), warnings included
 #   seccomp     compose/seccomp/code-services.json is valid JSON with an allowlist shape
+#   swift       swift-format (shipped with the Swift toolchain) with .swift-format, strict, on Sources,
+#               Tests and templates/service: no finding
 #   workflows   pytest integration/workflows (actionlint, zizmor and the workflow properties)
 #
 # Usage: scripts/lint.sh [CHECK...]   (default: all, in the order above). Runs every check even if
 # one fails and exits 1 if any failed. The container suite runs single checks
 # (integration/containers/test_lint.py). Checks: hadolint trivy compose shell yamllint
-# seccomp workflows.
+# seccomp swift workflows.
 # The check_* functions are called as "check_$name", which shellcheck cannot follow (SC2329).
 # shellcheck disable=SC2329
 set -uo pipefail
@@ -28,7 +30,7 @@ cd "$root" || exit 1
 
 # LINT_VENV_BIN: use that bin folder instead (the suite lints broken copies of the repository).
 venv_bin=${LINT_VENV_BIN:-$(scripts/python-tools.sh)} || { echo "lint: could not set up .venv (scripts/python-tools.sh)" >&2; exit 1; }
-all=(hadolint trivy compose shell yamllint seccomp workflows)
+all=(hadolint trivy compose shell yamllint seccomp swift workflows)
 checks=("$@")
 ((${#checks[@]})) || checks=("${all[@]}")
 
@@ -139,6 +141,11 @@ names = {n for rule in profile["syscalls"] if rule["action"] == "SCMP_ACT_ALLOW"
 for refused in ("mount", "unshare", "ptrace", "keyctl", "bpf", "perf_event_open", "setns", "clone3"):
     assert refused not in names, refused
 PY
+}
+
+check_swift() {
+  echo "swift format lint --strict -r Sources Tests templates"
+  swift format lint --strict --configuration .swift-format -r Sources Tests templates
 }
 
 check_workflows() {

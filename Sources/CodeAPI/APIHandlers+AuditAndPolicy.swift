@@ -11,12 +11,15 @@ extension APIHandlers {
         let before = parameters.cursor(input.query.cursor)
         try parameters.validate()
         let page = try await store.auditEntries(limit: limit, before: before)
-        return .ok(.init(body: .json(.init(items: try page.items.map(Components.Schemas.AuditEntry.init), nextCursor: Cursor.encode(page.next)))))
+        return .ok(
+            .init(body: .json(.init(items: try page.items.map(Components.Schemas.AuditEntry.init), nextCursor: Cursor.encode(page.next)))))
     }
 
     func getPolicy(_ input: Operations.GetPolicy.Input) async throws -> Operations.GetPolicy.Output {
         try Identity.require(.viewer)
-        let rules = DeploymentPolicy.rules.map { Components.Schemas.Policy.RulesPayloadPayload(id: $0.id, title: $0.title, description: $0.description) }
+        let rules = DeploymentPolicy.rules.map {
+            Components.Schemas.Policy.RulesPayloadPayload(id: $0.id, title: $0.title, description: $0.description)
+        }
         return .ok(.init(body: .json(.init(rules: rules, allowedRegistries: policy.allowedRegistries?.sorted()))))
     }
 }

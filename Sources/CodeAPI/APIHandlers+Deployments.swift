@@ -9,7 +9,10 @@ extension APIHandlers {
     func createDeployment(_ input: Operations.CreateDeployment.Input) async throws -> Operations.CreateDeployment.Output {
         let key = try Identity.require(.operator)
         let idempotencyKey = try IdempotencyKey.validated(input.headers.idempotencyKey)
-        let request = switch input.body { case .json(let body): DeploymentRequest(body) }
+        let request =
+            switch input.body {
+            case .json(let body): DeploymentRequest(body)
+            }
         let spec = try checkedSpec(request)
         let outcome = try await store.createDeployment(
             NewDeployment(
@@ -37,8 +40,12 @@ extension APIHandlers {
 
     func validateDeployment(_ input: Operations.ValidateDeployment.Input) async throws -> Operations.ValidateDeployment.Output {
         try Identity.require(.viewer)
-        let spec = switch input.body { case .json(let body): try checkedSpec(DeploymentRequest(body)) }
-        return .ok(.init(body: .json(.init(valid: true, imageRef: .init(spec.image), strategy: .init(spec.strategy), replicas: spec.replicas))))
+        let spec =
+            switch input.body {
+            case .json(let body): try checkedSpec(DeploymentRequest(body))
+            }
+        return .ok(
+            .init(body: .json(.init(valid: true, imageRef: .init(spec.image), strategy: .init(spec.strategy), replicas: spec.replicas))))
     }
 
     func listDeployments(_ input: Operations.ListDeployments.Input) async throws -> Operations.ListDeployments.Output {
@@ -54,7 +61,8 @@ extension APIHandlers {
                 status: query.status?.domain, service: query.service, environment: query.environment?.domain, limit: limit, before: before
             )
         )
-        return .ok(.init(body: .json(.init(items: page.items.map(Components.Schemas.Deployment.init), nextCursor: Cursor.encode(page.next)))))
+        return .ok(
+            .init(body: .json(.init(items: page.items.map(Components.Schemas.Deployment.init), nextCursor: Cursor.encode(page.next)))))
     }
 
     func getDeployment(_ input: Operations.GetDeployment.Input) async throws -> Operations.GetDeployment.Output {
@@ -96,7 +104,8 @@ extension APIHandlers {
         let deployment = try await existingDeployment(input.path.id)
         guard let manifests = try await store.manifests(deploymentID: deployment.id) else {
             throw ServiceError(
-                .notFound, code: "manifests_not_rendered", detail: "The worker has not rendered manifests for deployment \(deployment.id) yet."
+                .notFound, code: "manifests_not_rendered",
+                detail: "The worker has not rendered manifests for deployment \(deployment.id) yet."
             )
         }
         return .ok(.init(body: .json(.init(manifests))))

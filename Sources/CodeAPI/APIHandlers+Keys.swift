@@ -19,16 +19,22 @@ extension APIHandlers {
 
     func createKey(_ input: Operations.CreateKey.Input) async throws -> Operations.CreateKey.Output {
         let admin = try Identity.require(.admin)
-        let body = switch input.body { case .json(let body): body }
+        let body =
+            switch input.body {
+            case .json(let body): body
+            }
         guard Self.isKeyName(body.name) else {
             throw ServiceError.validation([
-                .init(field: "name", message: "must be 1-\(Self.maximumKeyNameLength) characters without control characters, not only spaces")
+                .init(
+                    field: "name", message: "must be 1-\(Self.maximumKeyNameLength) characters without control characters, not only spaces")
             ])
         }
         let role = body.role.domain
         let secret = APIKeySecret.generate()
         let key = try await store.createKey(
-            NewAPIKey(name: body.name, role: role, prefix: APIKeySecret.prefix(of: secret), secretHash: APIKeySecret.hash(secret), createdBy: admin.id)
+            NewAPIKey(
+                name: body.name, role: role, prefix: APIKeySecret.prefix(of: secret), secretHash: APIKeySecret.hash(secret),
+                createdBy: admin.id)
         )
         requestLogger.info("key created", metadata: ["key_id": .string(key.id), "role": .string(role.rawValue)])
         return .created(

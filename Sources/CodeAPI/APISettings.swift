@@ -31,7 +31,9 @@ public struct APISettings: Sendable {
         let mcpKey = try environment.secret("CODE_MCP_API_KEY")
         for (variable, key) in [("CODE_ADMIN_KEY", adminKey), ("CODE_MCP_API_KEY", mcpKey)] {
             if let key, !APIKeySecret.isWellFormed(key) {
-                throw ConfigurationError(variable, "must be 'code_' followed by at least 43 URL-safe base64 characters (generate one with `code-api keys generate`)")
+                throw ConfigurationError(
+                    variable,
+                    "must be 'code_' followed by at least 43 URL-safe base64 characters (generate one with `code-api keys generate`)")
             }
         }
         self.init(

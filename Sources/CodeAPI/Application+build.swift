@@ -20,7 +20,8 @@ public func buildApplication(settings: APISettings, runtime: ServiceRuntime) asy
     let router = runtime.makeRouter()
     let document = try ContractDocument.yaml()
     router.get("/openapi.yaml") { _, _ in
-        Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: document)))
+        Response(
+            status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: document)))
     }
     // Bodies are read within their limit before the generated code decodes them.
     router.add(middleware: RequestBodyLimitMiddleware())
@@ -29,7 +30,10 @@ public func buildApplication(settings: APISettings, runtime: ServiceRuntime) asy
     try handlers.registerHandlers(
         on: router,
         configuration: .init(dateTranscoder: .iso8601WithFractionalSeconds),
-        middlewares: [AccessMiddleware(store: store, metrics: metrics, logger: runtime.logger), DeploymentRequestDiagnosis(), LocationHeaderDecoding()]
+        middlewares: [
+            AccessMiddleware(store: store, metrics: metrics, logger: runtime.logger), DeploymentRequestDiagnosis(),
+            LocationHeaderDecoding(),
+        ]
     )
 
     var app = runtime.makeApplication(router: router, services: handle.services)

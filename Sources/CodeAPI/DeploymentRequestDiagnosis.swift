@@ -31,7 +31,7 @@ struct DeploymentRequestDiagnosis: ServerMiddleware {
     /// when the generated decoder's own error says it best (not JSON, a missing field, a wrong type).
     static func diagnosis(of bytes: Data) -> ServiceError? {
         guard let request = try? JSONBody.decode(DeploymentRequest.self, from: bytes),
-              case .failure(let failure) = DeploymentSpec.validate(request)
+            case .failure(let failure) = DeploymentSpec.validate(request)
         else { return nil }
         return .validation(failure.violations.map { .init(field: $0.field, message: $0.message) })
     }

@@ -17,10 +17,12 @@ struct KeyBootstrap {
         for (secret, name, role) in wanted {
             guard let secret else { continue }
             let key = try await store.ensureKey(
-                NewAPIKey(name: name, role: role, prefix: APIKeySecret.prefix(of: secret), secretHash: APIKeySecret.hash(secret), createdBy: nil)
+                NewAPIKey(
+                    name: name, role: role, prefix: APIKeySecret.prefix(of: secret), secretHash: APIKeySecret.hash(secret), createdBy: nil)
             )
             if key.revokedAt != nil {
-                logger.warning("the configured key was revoked and stays revoked", metadata: ["key_id": .string(key.id), "name": .string(name)])
+                logger.warning(
+                    "the configured key was revoked and stays revoked", metadata: ["key_id": .string(key.id), "name": .string(name)])
             } else {
                 logger.info(
                     "configured key is present",

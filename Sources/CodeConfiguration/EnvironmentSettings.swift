@@ -93,7 +93,9 @@ public struct EnvironmentSettings: Sendable {
     }
 
     /// A duration in seconds; fractions are allowed (`0.5`).
-    public func seconds(_ variable: String, default defaultValue: Duration, in range: ClosedRange<Double>) throws(ConfigurationError) -> Duration {
+    public func seconds(_ variable: String, default defaultValue: Duration, in range: ClosedRange<Double>) throws(ConfigurationError)
+        -> Duration
+    {
         guard let raw = string(variable) else { return defaultValue }
         guard let value = Double(raw), value.isFinite, range.contains(value) else {
             throw ConfigurationError(variable, "expected a number of seconds from \(range.lowerBound) to \(range.upperBound), got '\(raw)'")
@@ -101,7 +103,8 @@ public struct EnvironmentSettings: Sendable {
         return .milliseconds(Int64((value * 1000).rounded()))
     }
 
-    public func choice<Value: RawRepresentable & CaseIterable>(_ variable: String, default defaultValue: Value) throws(ConfigurationError) -> Value
+    public func choice<Value: RawRepresentable & CaseIterable>(_ variable: String, default defaultValue: Value) throws(ConfigurationError)
+        -> Value
     where Value.RawValue == String {
         guard let raw = string(variable) else { return defaultValue }
         guard let value = Value(rawValue: raw.lowercased()) else {

@@ -155,9 +155,12 @@ public struct DeploymentSpec: Sendable, Equatable, Codable {
         }
         for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
             if !LabelRules.isKey(key) {
-                fail("labels.\(key)", "is not a valid label key: an optional DNS prefix and '/', then 1-63 letters, digits, '-', '_' or '.'")
+                fail(
+                    "labels.\(key)", "is not a valid label key: an optional DNS prefix and '/', then 1-63 letters, digits, '-', '_' or '.'")
             } else if !LabelRules.isValue(value) {
-                fail("labels.\(key)", "has an invalid value: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit")
+                fail(
+                    "labels.\(key)",
+                    "has an invalid value: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit")
             }
         }
         guard violations.isEmpty, let image, let environment, let strategy else {
@@ -174,15 +177,15 @@ public struct DeploymentSpec: Sendable, Equatable, Codable {
     /// RFC 1123 label: what Kubernetes accepts as a Service name.
     public static func isDNSLabel(_ text: String) -> Bool {
         guard (1...63).contains(text.count), let first = text.first, let last = text.last,
-              first.isLowercaseAlphanumeric, last.isLowercaseAlphanumeric
+            first.isLowercaseAlphanumeric, last.isLowercaseAlphanumeric
         else { return false }
         return text.allSatisfy { $0.isLowercaseAlphanumeric || $0 == "-" }
     }
 
     static func isHealthURL(_ text: String) -> Bool {
         guard text.unicodeScalars.count <= maximumHealthURLLength, let url = URL(string: text),
-              let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
-              let host = url.host, !host.isEmpty
+            let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            let host = url.host, !host.isEmpty
         else { return false }
         return true
     }
@@ -212,7 +215,7 @@ public enum LabelRules {
 
     static func isName(_ name: Substring) -> Bool {
         guard (1...63).contains(name.count), let first = name.first, let last = name.last,
-              first.isASCIIAlphanumeric, last.isASCIIAlphanumeric
+            first.isASCIIAlphanumeric, last.isASCIIAlphanumeric
         else { return false }
         return name.allSatisfy { $0.isASCIIAlphanumeric || $0 == "-" || $0 == "_" || $0 == "." }
     }

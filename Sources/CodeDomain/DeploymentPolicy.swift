@@ -44,22 +44,26 @@ public struct DeploymentPolicy: Sendable, Equatable {
     public func evaluate(image: ImageReference, environment: DeploymentEnvironment) -> [Violation] {
         var violations: [Violation] = []
         if environment == .production, !image.isDigestPinned {
-            violations.append(Violation(
-                rule: Self.productionRequiresDigest.id,
-                message: "production deployments must pin the image by digest; '\(image)' has none"
-            ))
+            violations.append(
+                Violation(
+                    rule: Self.productionRequiresDigest.id,
+                    message: "production deployments must pin the image by digest; '\(image)' has none"
+                ))
         }
         if environment != .development, !image.isDigestPinned, image.tag == nil || image.tag == "latest" {
-            violations.append(Violation(
-                rule: Self.noMutableTagOutsideDevelopment.id,
-                message: "\(environment.rawValue) deployments must name a tag other than 'latest' (or a digest); '\(image)' has \(image.tag == nil ? "no tag" : "'latest'")"
-            ))
+            violations.append(
+                Violation(
+                    rule: Self.noMutableTagOutsideDevelopment.id,
+                    message:
+                        "\(environment.rawValue) deployments must name a tag other than 'latest' (or a digest); '\(image)' has \(image.tag == nil ? "no tag" : "'latest'")"
+                ))
         }
         if let allowedRegistries, !allowedRegistries.contains(image.registry.lowercased()) {
-            violations.append(Violation(
-                rule: Self.registryAllowlist.id,
-                message: "registry '\(image.registry)' is not allowed; allowed: \(allowedRegistries.sorted().joined(separator: ", "))"
-            ))
+            violations.append(
+                Violation(
+                    rule: Self.registryAllowlist.id,
+                    message: "registry '\(image.registry)' is not allowed; allowed: \(allowedRegistries.sorted().joined(separator: ", "))"
+                ))
         }
         return violations
     }

@@ -127,7 +127,7 @@ public struct ImageReference: Sendable, Hashable, Codable, CustomStringConvertib
     private static func isPathComponent(_ component: String) -> Bool {
         let characters = Array(component)
         guard let first = characters.first, let last = characters.last,
-              first.isLowercaseAlphanumeric, last.isLowercaseAlphanumeric
+            first.isLowercaseAlphanumeric, last.isLowercaseAlphanumeric
         else { return false }
         var index = 0
         while index < characters.count {
@@ -161,9 +161,9 @@ public struct ImageReference: Sendable, Hashable, Codable, CustomStringConvertib
         let algorithm = parts[0]
         let hex = parts[1]
         guard !algorithm.isEmpty,
-              algorithm.allSatisfy({ $0.isLowercaseAlphanumeric || "+._-".contains($0) }),
-              hex.count >= 32,
-              hex.allSatisfy({ $0.isHexDigit && !$0.isUppercase })
+            algorithm.allSatisfy({ $0.isLowercaseAlphanumeric || "+._-".contains($0) }),
+            hex.count >= 32,
+            hex.allSatisfy({ $0.isHexDigit && !$0.isUppercase })
         else { return false }
         switch algorithm {
         case "sha256": return hex.count == 64

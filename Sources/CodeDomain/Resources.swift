@@ -27,7 +27,6 @@ public struct Deployment: Sendable, Equatable, Identifiable {
     public var startedAt: Date?
     public var finishedAt: Date?
 
-
     public init(
         id: String, service: String, image: String, imageRef: ImageReference, environment: DeploymentEnvironment,
         strategy: DeploymentStrategy, replicas: Int, healthURL: String?, labels: [String: String],
@@ -87,7 +86,6 @@ public struct DeploymentEvent: Sendable, Equatable {
     public var durationMs: Int64?
     public var message: String
 
-
     public init(
         sequence: Int64, deploymentID: String, at: Date, attempt: Int, workerID: String?, step: String,
         kind: Kind, outcome: Outcome?, durationMs: Int64?, message: String
@@ -114,7 +112,6 @@ public struct DeploymentManifests: Sendable, Equatable {
     public var compose: String
     /// Kubernetes `Deployment` and `Service`, as one multi-document YAML stream.
     public var kubernetes: String
-
 
     public init(deploymentID: String, attempt: Int, renderedAt: Date, compose: String, kubernetes: String) {
         self.deploymentID = deploymentID
@@ -158,8 +155,9 @@ public struct APIKey: Sendable, Equatable, Identifiable {
     public var lastUsedAt: Date?
     public var revokedAt: Date?
 
-
-    public init(id: String, name: String, role: Role, prefix: String, createdAt: Date, createdBy: String?, lastUsedAt: Date?, revokedAt: Date?) {
+    public init(
+        id: String, name: String, role: Role, prefix: String, createdAt: Date, createdBy: String?, lastUsedAt: Date?, revokedAt: Date?
+    ) {
         self.id = id
         self.name = name
         self.role = role
@@ -185,7 +183,6 @@ public struct AuditEntry: Sendable, Equatable {
     public var method: String
     public var path: String
 
-
     public init(
         sequence: Int64, at: Date, keyID: String?, action: String, target: String?, outcome: String, status: Int,
         requestID: String?, method: String, path: String
@@ -202,10 +199,6 @@ public struct AuditEntry: Sendable, Equatable {
         self.path = path
     }
 }
-
-
-
-
 
 /// JSON coding shared by the API and its clients: RFC 3339 timestamps in UTC with milliseconds.
 public enum CodeJSON {

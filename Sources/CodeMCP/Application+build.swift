@@ -11,9 +11,11 @@ public func buildApplication(settings: MCPSettings, runtime: ServiceRuntime) asy
         api: makeCodeAPIClient(settings: settings, httpClient: .shared), catalog: try ToolCatalog(contract: .bundled()),
         settings: settings, health: runtime.health, httpClient: .shared
     )
-    let sessions = SessionManager(settings: settings, handlers: handlers, logger: runtime.logger, metrics: MCPMetrics(factory: runtime.metrics.factory))
+    let sessions = SessionManager(
+        settings: settings, handlers: handlers, logger: runtime.logger, metrics: MCPMetrics(factory: runtime.metrics.factory))
     runtime.health.register("api", timeout: .seconds(2)) {
-        let outcome = await HealthProbe.probe(url: settings.apiURL.appendingPathComponent("health/ready").absoluteString, timeout: .seconds(2))
+        let outcome = await HealthProbe.probe(
+            url: settings.apiURL.appendingPathComponent("health/ready").absoluteString, timeout: .seconds(2))
         guard outcome.healthy else { throw APIUnavailable(summary: outcome.summary) }
     }
     let router = runtime.makeRouter()

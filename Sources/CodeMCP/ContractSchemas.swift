@@ -49,7 +49,9 @@ struct ContractSchemas: Sendable {
     }
 
     /// The query and path parameters of an operation, in the contract's order, with their schemas.
-    func parameters(of operationID: String, in locations: Set<String> = ["query", "path", "header"]) throws -> [(name: String, schema: Value)] {
+    func parameters(of operationID: String, in locations: Set<String> = ["query", "path", "header"]) throws -> [(
+        name: String, schema: Value
+    )] {
         for item in paths.values {
             guard let operations = item.objectValue else { continue }
             let shared = operations["parameters"]?.arrayValue ?? []
@@ -58,7 +60,7 @@ struct ContractSchemas: Sendable {
                 let own = operation.objectValue?["parameters"]?.arrayValue ?? []
                 return try (shared + own).map { try resolve($0) }.compactMap { parameter in
                     guard let object = parameter.objectValue, let name = object["name"]?.stringValue,
-                          let location = object["in"]?.stringValue, locations.contains(location), let schema = object["schema"]
+                        let location = object["in"]?.stringValue, locations.contains(location), let schema = object["schema"]
                     else { return nil }
                     var described = schema.objectValue ?? [:]
                     if described["description"] == nil, let description = object["description"] { described["description"] = description }
@@ -77,7 +79,7 @@ struct ContractSchemas: Sendable {
             if case .string(let reference)? = object["$ref"] {
                 let parts = reference.split(separator: "/").map(String.init)
                 guard parts.count == 4, parts[0] == "#", parts[1] == "components",
-                      let target = components[parts[2]]?.objectValue?[parts[3]]
+                    let target = components[parts[2]]?.objectValue?[parts[3]]
                 else { throw Invalid(description: "the contract's reference \(reference) names nothing") }
                 return try resolve(target, depth: depth + 1)
             }

@@ -65,7 +65,8 @@ struct MCPEndpoint: Sendable {
             do {
                 body = Data(buffer: try await request.body.collect(upTo: Self.maximumBodyBytes))
             } catch is NIOTooManyBytesError {
-                throw ServiceError(.contentTooLarge, code: "payload_too_large", detail: "An MCP message may have at most \(Self.maximumBodyBytes) bytes.")
+                throw ServiceError(
+                    .contentTooLarge, code: "payload_too_large", detail: "An MCP message may have at most \(Self.maximumBodyBytes) bytes.")
             }
         }
         let mcpRequest = MCP.HTTPRequest(method: request.method.rawValue, headers: headers, body: body, path: request.uri.path)
@@ -85,7 +86,9 @@ struct MCPEndpoint: Sendable {
             let events = stream.cancelOnGracefulShutdown().map { ByteBuffer(bytes: $0) }
             return Response(status: status, headers: fields, body: ResponseBody(asyncSequence: events))
         default:
-            return Response(status: status, headers: fields, body: response.bodyData.map { ResponseBody(byteBuffer: ByteBuffer(bytes: $0)) } ?? ResponseBody())
+            return Response(
+                status: status, headers: fields,
+                body: response.bodyData.map { ResponseBody(byteBuffer: ByteBuffer(bytes: $0)) } ?? ResponseBody())
         }
     }
 }

@@ -33,7 +33,8 @@ extension MCPHandlers {
             return try await APIRequestID.$current.withValue(requestID) {
                 switch name {
                 case "plan_deployment":
-                    return try await planDeployment(service: try argument("service"), image: try argument("image"), environment: try argument("environment"))
+                    return try await planDeployment(
+                        service: try argument("service"), image: try argument("image"), environment: try argument("environment"))
                 case "investigate_failed_deployment":
                     return try await investigate(try ToolArguments.deploymentID(try argument("id"), tool: name))
                 default:

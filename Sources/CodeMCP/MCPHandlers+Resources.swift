@@ -9,7 +9,8 @@ extension MCPHandlers {
     static var resources: [Resource] {
         [
             Resource(
-                name: "policy", uri: policyURI, title: "Deployment policy", description: "The rules every deployment must satisfy, with their stable ids.",
+                name: "policy", uri: policyURI, title: "Deployment policy",
+                description: "The rules every deployment must satisfy, with their stable ids.",
                 mimeType: "application/json"
             )
         ]
@@ -18,7 +19,8 @@ extension MCPHandlers {
     static var resourceTemplates: [Resource.Template] {
         [
             Resource.Template(
-                uriTemplate: "code://deployments/{id}", name: "deployment", title: "A deployment", description: "A deployment and its events.",
+                uriTemplate: "code://deployments/{id}", name: "deployment", title: "A deployment",
+                description: "A deployment and its events.",
                 mimeType: "application/json"
             )
         ]

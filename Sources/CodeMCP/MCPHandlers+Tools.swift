@@ -41,7 +41,8 @@ extension MCPHandlers {
     private func listDeployments(_ arguments: [String: Value]?) async throws -> CallTool.Result {
         let input = try self.arguments(ListInput.self, arguments, tool: "list_deployments")
         let page = try await api.listDeployments(
-            query: .init(status: input.status, service: input.service, environment: input.environment, limit: input.limit, cursor: input.cursor)
+            query: .init(
+                status: input.status, service: input.service, environment: input.environment, limit: input.limit, cursor: input.cursor)
         ).ok.body.json
         return try ToolResults.result(page)
     }

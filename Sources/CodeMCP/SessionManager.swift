@@ -43,7 +43,9 @@ actor SessionManager: Service {
         }
         guard sessions.count + opening < settings.maxSessions else {
             logger.warning("session limit reached", metadata: ["limit": .stringConvertible(settings.maxSessions)])
-            return .error(statusCode: 503, .internalError("Service Unavailable: the server holds its maximum of \(settings.maxSessions) sessions"), extraHeaders: ["Retry-After": "5"])
+            return .error(
+                statusCode: 503, .internalError("Service Unavailable: the server holds its maximum of \(settings.maxSessions) sessions"),
+                extraHeaders: ["Retry-After": "5"])
         }
         return await open(request)
     }
@@ -63,8 +65,11 @@ actor SessionManager: Service {
             name: "code-mcp",
             version: BuildInfo.version,
             title: "CODE services",
-            instructions: "Operate CODE services deployments: list, inspect, create (with dry_run and wait), cancel, read manifests and health.",
-            capabilities: .init(logging: .init(), prompts: .init(listChanged: false), resources: .init(subscribe: false, listChanged: false), tools: .init(listChanged: false))
+            instructions:
+                "Operate CODE services deployments: list, inspect, create (with dry_run and wait), cancel, read manifests and health.",
+            capabilities: .init(
+                logging: .init(), prompts: .init(listChanged: false), resources: .init(subscribe: false, listChanged: false),
+                tools: .init(listChanged: false))
         )
         let session = MCPSession(id: id, server: server, transport: transport)
         await register(on: session)
@@ -135,7 +140,8 @@ actor SessionManager: Service {
             let reporter = MCPHandlers.Reporter(
                 notify: { progress, message in
                     guard let token = params._meta?.progressToken, let session = weak.session else { return }
-                    try? await session.server.notify(ProgressNotification.message(.init(progressToken: token, progress: progress, total: nil, message: message)))
+                    try? await session.server.notify(
+                        ProgressNotification.message(.init(progressToken: token, progress: progress, total: nil, message: message)))
                 },
                 log: { level, message in
                     guard let session = weak.session, Self.allows(level, minimum: session.logLevel.withLockedValue { $0 }) else { return }
@@ -144,7 +150,8 @@ actor SessionManager: Service {
             )
             do {
                 let result = try await handlers.call(params.name, arguments: params.arguments, requestID: requestID, reporter: reporter)
-                metrics.recordToolCall(params.name, known: handlers.catalog.names, outcome: result.isError == true ? "error" : "ok", since: start)
+                metrics.recordToolCall(
+                    params.name, known: handlers.catalog.names, outcome: result.isError == true ? "error" : "ok", since: start)
                 return result
             } catch {
                 metrics.recordToolCall(params.name, known: handlers.catalog.names, outcome: "invalid", since: start)
@@ -152,13 +159,16 @@ actor SessionManager: Service {
             }
         }
         await server.withMethodHandler(ListResources.self) { _ in ListResources.Result(resources: MCPHandlers.resources) }
-        await server.withMethodHandler(ListResourceTemplates.self) { _ in ListResourceTemplates.Result(templates: MCPHandlers.resourceTemplates) }
+        await server.withMethodHandler(ListResourceTemplates.self) { _ in
+            ListResourceTemplates.Result(templates: MCPHandlers.resourceTemplates)
+        }
         await server.withMethodHandler(ReadResource.self) { params in
             try await handlers.read(params.uri, requestID: Server.currentHandlerContext?.httpContext?.header("X-Request-ID"))
         }
         await server.withMethodHandler(ListPrompts.self) { _ in ListPrompts.Result(prompts: MCPHandlers.prompts) }
         await server.withMethodHandler(GetPrompt.self) { params in
-            try await handlers.prompt(params.name, arguments: params.arguments, requestID: Server.currentHandlerContext?.httpContext?.header("X-Request-ID"))
+            try await handlers.prompt(
+                params.name, arguments: params.arguments, requestID: Server.currentHandlerContext?.httpContext?.header("X-Request-ID"))
         }
         await server.withMethodHandler(SetLoggingLevel.self) { params in
             weak.session?.logLevel.withLockedValue { $0 = params.level }

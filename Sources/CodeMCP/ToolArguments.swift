@@ -3,7 +3,9 @@ import MCP
 
 /// Reads tool arguments into a Decodable input, refusing unknown keys and wrong types with -32602.
 enum ToolArguments {
-    static func decode<Input: Decodable>(_ type: Input.Type, _ arguments: [String: Value]?, allowed: Set<String>, tool: String) throws -> Input {
+    static func decode<Input: Decodable>(_ type: Input.Type, _ arguments: [String: Value]?, allowed: Set<String>, tool: String) throws
+        -> Input
+    {
         let arguments = arguments ?? [:]
         if let unknown = arguments.keys.sorted().first(where: { !allowed.contains($0) }) {
             throw MCPError.invalidParams("\(tool): unknown argument '\(unknown)'")

@@ -32,7 +32,8 @@ struct ToolCatalog: Sendable {
             Tool(
                 name: "list_deployments",
                 title: "List deployments",
-                description: "List deployments, newest first, optionally filtered by status, service and environment. Pass next_cursor back as cursor for the next page.",
+                description:
+                    "List deployments, newest first, optionally filtered by status, service and environment. Pass next_cursor back as cursor for the next page.",
                 inputSchema: Self.object(Dictionary(uniqueKeysWithValues: try contract.parameters(of: "listDeployments"))),
                 annotations: .init(readOnlyHint: true, openWorldHint: false),
                 outputSchema: try contract.schema("DeploymentPage")
@@ -48,7 +49,8 @@ struct ToolCatalog: Sendable {
             Tool(
                 name: "create_deployment",
                 title: "Create a deployment",
-                description: "Queue a deployment of an OCI image. dry_run checks it against validation and the deployment policy without creating it. wait follows the deployment to its end, sending progress notifications.",
+                description:
+                    "Queue a deployment of an OCI image. dry_run checks it against validation and the deployment policy without creating it. wait follows the deployment to its end, sending progress notifications.",
                 inputSchema: Self.object(
                     (request.objectValue?["properties"]?.objectValue ?? [:]).merging([
                         "dry_run": ["type": "boolean", "default": false, "description": "Validate and check the policy only."],
@@ -77,7 +79,8 @@ struct ToolCatalog: Sendable {
                 inputSchema: Self.object(id, required: ["id"]),
                 annotations: .init(destructiveHint: true, idempotentHint: false, openWorldHint: true),
                 outputSchema: Self.object(
-                    ["deployment": deployment, "cancelled_now": ["type": "boolean"]], required: ["deployment", "cancelled_now"], closed: false
+                    ["deployment": deployment, "cancelled_now": ["type": "boolean"]], required: ["deployment", "cancelled_now"],
+                    closed: false
                 )
             ),
             Tool(
@@ -94,7 +97,8 @@ struct ToolCatalog: Sendable {
                 description: "Readiness of code-api, code-worker and code-mcp, with each readiness check.",
                 inputSchema: Self.object([:]),
                 annotations: .init(readOnlyHint: true, openWorldHint: false),
-                outputSchema: Self.object(["api": serviceHealth, "worker": serviceHealth, "mcp": serviceHealth], required: ["api", "worker", "mcp"])
+                outputSchema: Self.object(
+                    ["api": serviceHealth, "worker": serviceHealth, "mcp": serviceHealth], required: ["api", "worker", "mcp"])
             ),
         ]
     }

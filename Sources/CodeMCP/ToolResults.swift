@@ -8,7 +8,8 @@ enum ToolResults {
     static func result(_ value: some Encodable) throws -> CallTool.Result {
         let structured = try JSONValue.from(value)
         return CallTool.Result(
-            content: [.text(text: JSONValue.text(structured), annotations: nil, _meta: nil)], structuredContent: Optional(structured), isError: false
+            content: [.text(text: JSONValue.text(structured), annotations: nil, _meta: nil)], structuredContent: Optional(structured),
+            isError: false
         )
     }
 
@@ -20,7 +21,8 @@ enum ToolResults {
             structured = ["code": "api_unavailable", "detail": .string(failure.reason)]
         }
         return CallTool.Result(
-            content: [.text(text: JSONValue.text(structured), annotations: nil, _meta: nil)], structuredContent: Optional(structured), isError: true
+            content: [.text(text: JSONValue.text(structured), annotations: nil, _meta: nil)], structuredContent: Optional(structured),
+            isError: true
         )
     }
 }

@@ -19,7 +19,8 @@ public enum HealthProbe {
             let response = try await client.execute(request, timeout: TimeAmount(timeout))
             let status = Int(response.status.code)
             let body = try? await response.body.collect(upTo: 64 * 1024)
-            return Outcome(healthy: (200..<300).contains(status), status: status, summary: "HTTP \(status)", body: body.map { Data(buffer: $0) })
+            return Outcome(
+                healthy: (200..<300).contains(status), status: status, summary: "HTTP \(status)", body: body.map { Data(buffer: $0) })
         } catch let error as HTTPClientError where error == .deadlineExceeded {
             return Outcome(healthy: false, status: nil, summary: "no answer within \(timeout)", body: nil)
         } catch {

@@ -39,7 +39,7 @@ public enum JSONBody {
     static func checkContentType(_ request: Request) throws {
         let contentType = request.headers[.contentType].flatMap(MediaType.init(from:))
         guard let contentType, contentType.type == .application,
-              contentType.subType == "json" || contentType.subType.hasSuffix("+json")
+            contentType.subType == "json" || contentType.subType.hasSuffix("+json")
         else {
             throw ServiceError(.unsupportedMediaType, code: "unsupported_media_type", detail: "Send the body as application/json.")
         }

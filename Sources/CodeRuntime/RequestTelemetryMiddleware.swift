@@ -38,7 +38,8 @@ public struct RequestTelemetryMiddleware<Context: RequestContext>: RouterMiddlew
         } catch let error as HTTPError where error.status == .notFound && Self.isUnmatched(context) {
             // No route for this method: a path that exists with other methods gets 405 and `Allow`.
             let allowed = routes.methods(matching: request.uri.path)
-            let problem = allowed.isEmpty
+            let problem =
+                allowed.isEmpty
                 ? ServiceError.from(error)
                 : ServiceError(
                     .methodNotAllowed, code: "method_not_allowed",

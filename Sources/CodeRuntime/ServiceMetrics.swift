@@ -30,7 +30,8 @@ public final class ServiceMetrics: Sendable {
         self.factory = factory
         self.processMetrics = ProcessMetrics(registry: registry)
         registry.makeGauge(
-            descriptor: .init(namespace: "code", metricName: "build", unitName: "info", helpText: "Build of the running service; the value is always 1."),
+            descriptor: .init(
+                namespace: "code", metricName: "build", unitName: "info", helpText: "Build of the running service; the value is always 1."),
             labels: [("service", service), ("version", BuildInfo.version), ("revision", BuildInfo.revision)]
         ).set(1.0)
     }

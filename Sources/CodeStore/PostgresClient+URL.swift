@@ -27,7 +27,8 @@ extension PostgresClient.Configuration {
         case "verify-ca": tls = .require(tlsConfiguration(.noHostnameVerification))
         case "verify-full": tls = .require(tlsConfiguration(.fullVerification))
         default:
-            throw StoreError.invalidDatabaseURL("sslmode must be disable, allow, prefer, require, verify-ca or verify-full, not '\(sslMode)'")
+            throw StoreError.invalidDatabaseURL(
+                "sslmode must be disable, allow, prefer, require, verify-ca or verify-full, not '\(sslMode)'")
         }
         var configuration = PostgresClient.Configuration(
             host: host,

@@ -5,12 +5,14 @@ import PostgresNIO
 extension PostgresStore: APIKeyRepository {
     public func createKey(_ key: NewAPIKey) async throws -> APIKey {
         try await metrics.measure("key.create") {
-            let created = try await client.query("""
+            let created = try await client.query(
+                """
                 INSERT INTO api_keys (id, name, role, prefix, secret_hash, created_at, created_by)
                 VALUES (\(key.id), \(key.name), \(key.role.rawValue), \(key.prefix), \(key.secretHash),
                     \(key.createdAt.millisecondsSinceEpoch), \(key.createdBy))
                 RETURNING \(unescaped: APIKeyRecord.columns)
-                """, logger: logger).firstRecord { try APIKeyRecord($0) }
+                """, logger: logger
+            ).firstRecord { try APIKeyRecord($0) }
             guard let created else { throw StoreError.conflict("key was not created") }
             return try created.apiKey()
         }
@@ -19,13 +21,15 @@ extension PostgresStore: APIKeyRepository {
     public func ensureKey(_ key: NewAPIKey) async throws -> APIKey {
         try await metrics.measure("key.ensure") {
             // A key with this secret may exist (revoked or not): keep it as it is.
-            if let created = try await client.query("""
+            if let created = try await client.query(
+                """
                 INSERT INTO api_keys (id, name, role, prefix, secret_hash, created_at, created_by)
                 VALUES (\(key.id), \(key.name), \(key.role.rawValue), \(key.prefix), \(key.secretHash),
                     \(key.createdAt.millisecondsSinceEpoch), \(key.createdBy))
                 ON CONFLICT (secret_hash) DO NOTHING
                 RETURNING \(unescaped: APIKeyRecord.columns)
-                """, logger: logger).firstRecord({ try APIKeyRecord($0) }) {
+                """, logger: logger
+            ).firstRecord({ try APIKeyRecord($0) }) {
                 return try created.apiKey()
             }
             // Keys are never deleted, so the conflicting key is there to read.
@@ -44,10 +48,12 @@ extension PostgresStore: APIKeyRepository {
 
     public func keys(limit: Int, before: Int64?) async throws -> StorePage<APIKey> {
         try await metrics.measure("key.list") {
-            let rows = try await client.query("""
+            let rows = try await client.query(
+                """
                 SELECT \(unescaped: APIKeyRecord.columns) FROM api_keys WHERE seq < \(before ?? Int64.max)
                 ORDER BY seq DESC LIMIT \(StorePage<APIKey>.rowLimit(limit))
-                """, logger: logger).records { try APIKeyRecord($0) }
+                """, logger: logger
+            ).records { try APIKeyRecord($0) }
             return try StorePage(rows: rows, limit: limit, position: \.seq) { try $0.apiKey() }
         }
     }
@@ -56,10 +62,12 @@ extension PostgresStore: APIKeyRepository {
         try await metrics.measure("key.revoke") {
             // An already revoked key keeps its first revocation time. Revocation only ever goes one way, so
             // the read after a failed update needs no transaction.
-            if let revoked = try await client.query("""
+            if let revoked = try await client.query(
+                """
                 UPDATE api_keys SET revoked_at = \(now.millisecondsSinceEpoch) WHERE id = \(id) AND revoked_at IS NULL
                 RETURNING \(unescaped: APIKeyRecord.columns)
-                """, logger: logger).firstRecord({ try APIKeyRecord($0) }) {
+                """, logger: logger
+            ).firstRecord({ try APIKeyRecord($0) }) {
                 return try revoked.apiKey()
             }
             return try await client.query(

@@ -5,20 +5,24 @@ import PostgresNIO
 extension PostgresStore: AuditRepository {
     public func recordAudit(_ entry: NewAuditEntry) async throws {
         try await metrics.measure("audit.record") {
-            try await client.query("""
+            try await client.query(
+                """
                 INSERT INTO audit_log (at, key_id, action, target, outcome, status, request_id, method, path)
                 VALUES (\(entry.at.millisecondsSinceEpoch), \(entry.keyID), \(entry.action), \(entry.target), \(entry.outcome),
                     \(entry.status), \(entry.requestID), \(entry.method), \(entry.path))
-                """, logger: logger).drain()
+                """, logger: logger
+            ).drain()
         }
     }
 
     public func auditEntries(limit: Int, before: Int64?) async throws -> StorePage<AuditEntry> {
         try await metrics.measure("audit.list") {
-            let rows = try await client.query("""
+            let rows = try await client.query(
+                """
                 SELECT \(unescaped: AuditRecord.columns) FROM audit_log WHERE seq < \(before ?? Int64.max)
                 ORDER BY seq DESC LIMIT \(StorePage<AuditEntry>.rowLimit(limit))
-                """, logger: logger).records { try AuditRecord($0) }
+                """, logger: logger
+            ).records { try AuditRecord($0) }
             return StorePage(rows: rows, limit: limit, position: \.seq, item: \.entry)
         }
     }

@@ -8,27 +8,32 @@ extension PostgresStore: DeploymentRepository {
             let insert = try DeploymentInsert(new)
             let created = try await client.withTransaction(logger: logger) { connection -> DeploymentRecord? in
                 // A known (created_by, idempotency_key) inserts nothing and returns no row.
-                guard let created = try await connection.query("""
-                    INSERT INTO deployments (id, service, image, image_registry, image_repository, image_tag, image_digest,
-                        environment, strategy, replicas, health_url, labels, status, attempt, cancel_requested,
-                        created_by, idempotency_key, request_hash, created_at, updated_at)
-                    VALUES (\(insert.id), \(insert.service), \(insert.image), \(insert.imageRegistry), \(insert.imageRepository),
-                        \(insert.imageTag), \(insert.imageDigest), \(insert.environment), \(insert.strategy), \(insert.replicas),
-                        \(insert.healthURL), \(insert.labels), 'queued', 0, 0, \(insert.createdBy), \(insert.idempotencyKey),
-                        \(insert.requestHash), \(insert.createdAt), \(insert.createdAt))
-                    ON CONFLICT (created_by, idempotency_key) DO NOTHING
-                    RETURNING \(unescaped: DeploymentRecord.columns)
-                    """, logger: logger).firstRecord({ try DeploymentRecord($0) })
+                guard
+                    let created = try await connection.query(
+                        """
+                        INSERT INTO deployments (id, service, image, image_registry, image_repository, image_tag, image_digest,
+                            environment, strategy, replicas, health_url, labels, status, attempt, cancel_requested,
+                            created_by, idempotency_key, request_hash, created_at, updated_at)
+                        VALUES (\(insert.id), \(insert.service), \(insert.image), \(insert.imageRegistry), \(insert.imageRepository),
+                            \(insert.imageTag), \(insert.imageDigest), \(insert.environment), \(insert.strategy), \(insert.replicas),
+                            \(insert.healthURL), \(insert.labels), 'queued', 0, 0, \(insert.createdBy), \(insert.idempotencyKey),
+                            \(insert.requestHash), \(insert.createdAt), \(insert.createdAt))
+                        ON CONFLICT (created_by, idempotency_key) DO NOTHING
+                        RETURNING \(unescaped: DeploymentRecord.columns)
+                        """, logger: logger
+                    ).firstRecord({ try DeploymentRecord($0) })
                 else { return nil }
                 try await connection.insertEvent(StoreEvents.queued(new), logger: logger)
                 try await connection.notifyQueued(created.id, logger: logger)
                 return created
             }
             if let created { return .created(try created.deployment()) }
-            let earlier = try await client.query("""
+            let earlier = try await client.query(
+                """
                 SELECT \(unescaped: DeploymentRecord.columns) FROM deployments
                 WHERE created_by = \(new.createdBy) AND idempotency_key = \(new.idempotencyKey)
-                """, logger: logger).firstRecord { try DeploymentRecord($0) }
+                """, logger: logger
+            ).firstRecord { try DeploymentRecord($0) }
             guard let earlier else { throw StoreError.conflict("idempotent insert matched no row") }
             return try earlier.replay(of: new)
         }
@@ -64,7 +69,9 @@ extension PostgresStore: DeploymentRepository {
             }
             query.appendLiteral(" ORDER BY seq DESC LIMIT ")
             query.appendInterpolation(StorePage<Deployment>.rowLimit(filter.limit))
-            let rows = try await client.query(PostgresQuery(stringInterpolation: query), logger: logger).records { try DeploymentRecord($0) }
+            let rows = try await client.query(PostgresQuery(stringInterpolation: query), logger: logger).records {
+                try DeploymentRecord($0)
+            }
             return try StorePage(rows: rows, limit: filter.limit, position: \.seq) { try $0.deployment() }
         }
     }
@@ -73,21 +80,25 @@ extension PostgresStore: DeploymentRepository {
         try await metrics.measure("deployment.cancel") {
             let at = now.millisecondsSinceEpoch
             let transition = try await client.withTransaction(logger: logger) { connection -> CancelTransition in
-                if let cancelled = try await connection.query("""
+                if let cancelled = try await connection.query(
+                    """
                     UPDATE deployments SET status = 'cancelled', error = 'cancelled before a worker started it',
                         finished_at = \(at), updated_at = \(at)
                     WHERE id = \(id) AND status = 'queued'
                     RETURNING \(unescaped: DeploymentRecord.columns)
-                    """, logger: logger).firstRecord({ try DeploymentRecord($0) }) {
+                    """, logger: logger
+                ).firstRecord({ try DeploymentRecord($0) }) {
                     try await connection.insertEvent(StoreEvents.cancelledWhileQueued(id, by: keyID, at: now), logger: logger)
                     return .cancelled(cancelled)
                 }
                 // Running: the worker stops at its next step boundary or wait.
-                if let running = try await connection.query("""
+                if let running = try await connection.query(
+                    """
                     UPDATE deployments SET cancel_requested = 1, updated_at = \(at)
                     WHERE id = \(id) AND status = 'running'
                     RETURNING \(unescaped: DeploymentRecord.columns)
-                    """, logger: logger).firstRecord({ try DeploymentRecord($0) }) {
+                    """, logger: logger
+                ).firstRecord({ try DeploymentRecord($0) }) {
                     try await connection.insertEvent(StoreEvents.cancellationRequested(running, by: keyID, at: now), logger: logger)
                     return .cancelRequested(running)
                 }
@@ -101,11 +112,13 @@ extension PostgresStore: DeploymentRepository {
 
     public func events(deploymentID: String, after: Int64?, limit: Int) async throws -> StorePage<DeploymentEvent> {
         try await metrics.measure("event.list") {
-            let rows = try await client.query("""
+            let rows = try await client.query(
+                """
                 SELECT \(unescaped: EventRecord.columns) FROM deployment_events
                 WHERE deployment_id = \(deploymentID) AND seq > \(after ?? 0)
                 ORDER BY seq LIMIT \(StorePage<DeploymentEvent>.rowLimit(limit))
-                """, logger: logger).records { try EventRecord($0) }
+                """, logger: logger
+            ).records { try EventRecord($0) }
             return try StorePage(rows: rows, limit: limit, position: \.seq) { try $0.event() }
         }
     }

@@ -41,7 +41,8 @@ public final class PostgresStore: Store, Service, Sendable {
             try await connection.query(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)", logger: logger
             ).drain()
-            let applied = Set(try await connection.query("SELECT name FROM schema_migrations", logger: logger).records { try $0.decode(String.self) })
+            let applied = Set(
+                try await connection.query("SELECT name FROM schema_migrations", logger: logger).records { try $0.decode(String.self) })
             for migration in SchemaMigrations.postgres where !applied.contains(migration.name) {
                 for statement in migration.statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger).drain()

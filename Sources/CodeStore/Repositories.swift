@@ -12,7 +12,10 @@ public struct NewDeployment: Sendable {
     public var requestHash: String?
     public var createdAt: Date
 
-    public init(id: String = NewDeployment.makeID(), spec: DeploymentSpec, createdBy: String?, idempotencyKey: String? = nil, requestHash: String? = nil, createdAt: Date = Date()) {
+    public init(
+        id: String = NewDeployment.makeID(), spec: DeploymentSpec, createdBy: String?, idempotencyKey: String? = nil,
+        requestHash: String? = nil, createdAt: Date = Date()
+    ) {
         self.id = id
         self.spec = spec
         self.createdBy = createdBy
@@ -51,7 +54,10 @@ public struct DeploymentFilter: Sendable, Equatable {
     /// Only deployments older than this position (from a previous page's cursor).
     public var before: Int64?
 
-    public init(status: DeploymentStatus? = nil, service: String? = nil, environment: DeploymentEnvironment? = nil, limit: Int = 20, before: Int64? = nil) {
+    public init(
+        status: DeploymentStatus? = nil, service: String? = nil, environment: DeploymentEnvironment? = nil, limit: Int = 20,
+        before: Int64? = nil
+    ) {
         self.status = status
         self.service = service
         self.environment = environment
@@ -89,7 +95,10 @@ public struct NewAPIKey: Sendable {
     public var createdBy: String?
     public var createdAt: Date
 
-    public init(id: String = NewAPIKey.makeID(), name: String, role: Role, prefix: String, secretHash: String, createdBy: String?, createdAt: Date = Date()) {
+    public init(
+        id: String = NewAPIKey.makeID(), name: String, role: Role, prefix: String, secretHash: String, createdBy: String?,
+        createdAt: Date = Date()
+    ) {
         self.id = id
         self.name = name
         self.role = role
@@ -131,7 +140,10 @@ public struct NewAuditEntry: Sendable {
     public var method: String
     public var path: String
 
-    public init(at: Date, keyID: String?, action: String, target: String?, outcome: String, status: Int, requestID: String?, method: String, path: String) {
+    public init(
+        at: Date, keyID: String?, action: String, target: String?, outcome: String, status: Int, requestID: String?, method: String,
+        path: String
+    ) {
         self.at = at
         self.keyID = keyID
         self.action = action
@@ -193,7 +205,10 @@ public struct NewEvent: Sendable {
     public var durationMs: Int64?
     public var message: String
 
-    public init(at: Date = Date(), step: String, kind: DeploymentEvent.Kind, outcome: DeploymentEvent.Outcome? = nil, durationMs: Int64? = nil, message: String) {
+    public init(
+        at: Date = Date(), step: String, kind: DeploymentEvent.Kind, outcome: DeploymentEvent.Outcome? = nil, durationMs: Int64? = nil,
+        message: String
+    ) {
         self.at = at
         self.step = step
         self.kind = kind

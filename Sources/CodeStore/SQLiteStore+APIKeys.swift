@@ -6,12 +6,14 @@ extension SQLiteStore: APIKeyRepository {
     public func createKey(_ key: NewAPIKey) async throws -> APIKey {
         try await metrics.measure("key.create") {
             let created = try await pool.write { db in
-                try SQLRequest<APIKeyRecord>(literal: """
-                    INSERT INTO api_keys (id, name, role, prefix, secret_hash, created_at, created_by)
-                    VALUES (\(key.id), \(key.name), \(key.role.rawValue), \(key.prefix), \(key.secretHash),
-                        \(key.createdAt.millisecondsSinceEpoch), \(key.createdBy))
-                    RETURNING \(sql: APIKeyRecord.columns)
-                    """, cached: true).fetchOne(db)
+                try SQLRequest<APIKeyRecord>(
+                    literal: """
+                        INSERT INTO api_keys (id, name, role, prefix, secret_hash, created_at, created_by)
+                        VALUES (\(key.id), \(key.name), \(key.role.rawValue), \(key.prefix), \(key.secretHash),
+                            \(key.createdAt.millisecondsSinceEpoch), \(key.createdBy))
+                        RETURNING \(sql: APIKeyRecord.columns)
+                        """, cached: true
+                ).fetchOne(db)
             }
             guard let created else { throw StoreError.conflict("key was not created") }
             return try created.apiKey()
@@ -22,13 +24,15 @@ extension SQLiteStore: APIKeyRepository {
         try await metrics.measure("key.ensure") {
             let ensured = try await pool.write { db -> APIKeyRecord? in
                 // A key with this secret may exist (revoked or not): keep it as it is.
-                if let created = try SQLRequest<APIKeyRecord>(literal: """
-                    INSERT INTO api_keys (id, name, role, prefix, secret_hash, created_at, created_by)
-                    VALUES (\(key.id), \(key.name), \(key.role.rawValue), \(key.prefix), \(key.secretHash),
-                        \(key.createdAt.millisecondsSinceEpoch), \(key.createdBy))
-                    ON CONFLICT (secret_hash) DO NOTHING
-                    RETURNING \(sql: APIKeyRecord.columns)
-                    """, cached: true).fetchOne(db) {
+                if let created = try SQLRequest<APIKeyRecord>(
+                    literal: """
+                        INSERT INTO api_keys (id, name, role, prefix, secret_hash, created_at, created_by)
+                        VALUES (\(key.id), \(key.name), \(key.role.rawValue), \(key.prefix), \(key.secretHash),
+                            \(key.createdAt.millisecondsSinceEpoch), \(key.createdBy))
+                        ON CONFLICT (secret_hash) DO NOTHING
+                        RETURNING \(sql: APIKeyRecord.columns)
+                        """, cached: true
+                ).fetchOne(db) {
                     return created
                 }
                 return try Self.key(secretHash: key.secretHash, in: db)
@@ -47,10 +51,12 @@ extension SQLiteStore: APIKeyRepository {
     public func keys(limit: Int, before: Int64?) async throws -> StorePage<APIKey> {
         try await metrics.measure("key.list") {
             let rows = try await pool.read { db in
-                try SQLRequest<APIKeyRecord>(literal: """
-                    SELECT \(sql: APIKeyRecord.columns) FROM api_keys WHERE seq < \(before ?? Int64.max)
-                    ORDER BY seq DESC LIMIT \(StorePage<APIKey>.rowLimit(limit))
-                    """, cached: true).fetchAll(db)
+                try SQLRequest<APIKeyRecord>(
+                    literal: """
+                        SELECT \(sql: APIKeyRecord.columns) FROM api_keys WHERE seq < \(before ?? Int64.max)
+                        ORDER BY seq DESC LIMIT \(StorePage<APIKey>.rowLimit(limit))
+                        """, cached: true
+                ).fetchAll(db)
             }
             return try StorePage(rows: rows, limit: limit, position: \.seq) { try $0.apiKey() }
         }
@@ -60,10 +66,12 @@ extension SQLiteStore: APIKeyRepository {
         try await metrics.measure("key.revoke") {
             try await pool.write { db -> APIKeyRecord? in
                 // An already revoked key keeps its first revocation time.
-                if let revoked = try SQLRequest<APIKeyRecord>(literal: """
-                    UPDATE api_keys SET revoked_at = \(now.millisecondsSinceEpoch) WHERE id = \(id) AND revoked_at IS NULL
-                    RETURNING \(sql: APIKeyRecord.columns)
-                    """, cached: true).fetchOne(db) {
+                if let revoked = try SQLRequest<APIKeyRecord>(
+                    literal: """
+                        UPDATE api_keys SET revoked_at = \(now.millisecondsSinceEpoch) WHERE id = \(id) AND revoked_at IS NULL
+                        RETURNING \(sql: APIKeyRecord.columns)
+                        """, cached: true
+                ).fetchOne(db) {
                     return revoked
                 }
                 return try SQLRequest<APIKeyRecord>(
@@ -76,7 +84,8 @@ extension SQLiteStore: APIKeyRepository {
     public func recordKeyUse(id: String, at now: Date) async throws {
         try await metrics.measure("key.touch") {
             try await pool.write { db in
-                try db.cachedStatement(literal: "UPDATE api_keys SET last_used_at = \(now.millisecondsSinceEpoch) WHERE id = \(id)").execute()
+                try db.cachedStatement(literal: "UPDATE api_keys SET last_used_at = \(now.millisecondsSinceEpoch) WHERE id = \(id)")
+                    .execute()
             }
         }
     }

@@ -6,11 +6,13 @@ extension SQLiteStore: AuditRepository {
     public func recordAudit(_ entry: NewAuditEntry) async throws {
         try await metrics.measure("audit.record") {
             try await pool.write { db in
-                try db.cachedStatement(literal: """
-                    INSERT INTO audit_log (at, key_id, action, target, outcome, status, request_id, method, path)
-                    VALUES (\(entry.at.millisecondsSinceEpoch), \(entry.keyID), \(entry.action), \(entry.target), \(entry.outcome),
-                        \(entry.status), \(entry.requestID), \(entry.method), \(entry.path))
-                    """).execute()
+                try db.cachedStatement(
+                    literal: """
+                        INSERT INTO audit_log (at, key_id, action, target, outcome, status, request_id, method, path)
+                        VALUES (\(entry.at.millisecondsSinceEpoch), \(entry.keyID), \(entry.action), \(entry.target), \(entry.outcome),
+                            \(entry.status), \(entry.requestID), \(entry.method), \(entry.path))
+                        """
+                ).execute()
             }
         }
     }
@@ -18,10 +20,12 @@ extension SQLiteStore: AuditRepository {
     public func auditEntries(limit: Int, before: Int64?) async throws -> StorePage<AuditEntry> {
         try await metrics.measure("audit.list") {
             let rows = try await pool.read { db in
-                try SQLRequest<AuditRecord>(literal: """
-                    SELECT \(sql: AuditRecord.columns) FROM audit_log WHERE seq < \(before ?? Int64.max)
-                    ORDER BY seq DESC LIMIT \(StorePage<AuditEntry>.rowLimit(limit))
-                    """, cached: true).fetchAll(db)
+                try SQLRequest<AuditRecord>(
+                    literal: """
+                        SELECT \(sql: AuditRecord.columns) FROM audit_log WHERE seq < \(before ?? Int64.max)
+                        ORDER BY seq DESC LIMIT \(StorePage<AuditEntry>.rowLimit(limit))
+                        """, cached: true
+                ).fetchAll(db)
             }
             return StorePage(rows: rows, limit: limit, position: \.seq, item: \.entry)
         }

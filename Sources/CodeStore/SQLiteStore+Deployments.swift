@@ -9,27 +9,32 @@ extension SQLiteStore: DeploymentRepository {
             let queued = StoreEvents.queued(new)
             let created = try await pool.write { db -> DeploymentRecord? in
                 // A known (created_by, idempotency_key) inserts nothing and returns no row.
-                guard let created = try SQLRequest<DeploymentRecord>(literal: """
-                    INSERT INTO deployments (id, service, image, image_registry, image_repository, image_tag, image_digest,
-                        environment, strategy, replicas, health_url, labels, status, attempt, cancel_requested,
-                        created_by, idempotency_key, request_hash, created_at, updated_at)
-                    VALUES (\(insert.id), \(insert.service), \(insert.image), \(insert.imageRegistry), \(insert.imageRepository),
-                        \(insert.imageTag), \(insert.imageDigest), \(insert.environment), \(insert.strategy), \(insert.replicas),
-                        \(insert.healthURL), \(insert.labels), 'queued', 0, 0, \(insert.createdBy), \(insert.idempotencyKey),
-                        \(insert.requestHash), \(insert.createdAt), \(insert.createdAt))
-                    ON CONFLICT (created_by, idempotency_key) DO NOTHING
-                    RETURNING \(sql: DeploymentRecord.columns)
-                    """, cached: true).fetchOne(db)
+                guard
+                    let created = try SQLRequest<DeploymentRecord>(
+                        literal: """
+                            INSERT INTO deployments (id, service, image, image_registry, image_repository, image_tag, image_digest,
+                                environment, strategy, replicas, health_url, labels, status, attempt, cancel_requested,
+                                created_by, idempotency_key, request_hash, created_at, updated_at)
+                            VALUES (\(insert.id), \(insert.service), \(insert.image), \(insert.imageRegistry), \(insert.imageRepository),
+                                \(insert.imageTag), \(insert.imageDigest), \(insert.environment), \(insert.strategy), \(insert.replicas),
+                                \(insert.healthURL), \(insert.labels), 'queued', 0, 0, \(insert.createdBy), \(insert.idempotencyKey),
+                                \(insert.requestHash), \(insert.createdAt), \(insert.createdAt))
+                            ON CONFLICT (created_by, idempotency_key) DO NOTHING
+                            RETURNING \(sql: DeploymentRecord.columns)
+                            """, cached: true
+                    ).fetchOne(db)
                 else { return nil }
                 try db.insertEvent(queued)
                 return created
             }
             if let created { return .created(try created.deployment()) }
             let earlier = try await pool.read { db in
-                try SQLRequest<DeploymentRecord>(literal: """
-                    SELECT \(sql: DeploymentRecord.columns) FROM deployments
-                    WHERE created_by = \(new.createdBy) AND idempotency_key = \(new.idempotencyKey)
-                    """, cached: true).fetchOne(db)
+                try SQLRequest<DeploymentRecord>(
+                    literal: """
+                        SELECT \(sql: DeploymentRecord.columns) FROM deployments
+                        WHERE created_by = \(new.createdBy) AND idempotency_key = \(new.idempotencyKey)
+                        """, cached: true
+                ).fetchOne(db)
             }
             guard let earlier else { throw StoreError.conflict("idempotent insert matched no row") }
             return try earlier.replay(of: new)
@@ -56,10 +61,12 @@ extension SQLiteStore: DeploymentRepository {
             let whereClause: SQL = conditions.isEmpty ? "" : "WHERE \(conditions.joined(separator: " AND "))"
             // At most 16 statement texts (one per combination of filters), so caching them is bounded.
             let rows = try await pool.read { db in
-                try SQLRequest<DeploymentRecord>(literal: """
-                    SELECT \(sql: DeploymentRecord.columns) FROM deployments \(whereClause)
-                    ORDER BY seq DESC LIMIT \(StorePage<Deployment>.rowLimit(filter.limit))
-                    """, cached: true).fetchAll(db)
+                try SQLRequest<DeploymentRecord>(
+                    literal: """
+                        SELECT \(sql: DeploymentRecord.columns) FROM deployments \(whereClause)
+                        ORDER BY seq DESC LIMIT \(StorePage<Deployment>.rowLimit(filter.limit))
+                        """, cached: true
+                ).fetchAll(db)
             }
             return try StorePage(rows: rows, limit: filter.limit, position: \.seq) { try $0.deployment() }
         }
@@ -69,21 +76,25 @@ extension SQLiteStore: DeploymentRepository {
         try await metrics.measure("deployment.cancel") {
             let at = now.millisecondsSinceEpoch
             let transition = try await pool.write { db -> CancelTransition in
-                if let cancelled = try SQLRequest<DeploymentRecord>(literal: """
-                    UPDATE deployments SET status = 'cancelled', error = 'cancelled before a worker started it',
-                        finished_at = \(at), updated_at = \(at)
-                    WHERE id = \(id) AND status = 'queued'
-                    RETURNING \(sql: DeploymentRecord.columns)
-                    """, cached: true).fetchOne(db) {
+                if let cancelled = try SQLRequest<DeploymentRecord>(
+                    literal: """
+                        UPDATE deployments SET status = 'cancelled', error = 'cancelled before a worker started it',
+                            finished_at = \(at), updated_at = \(at)
+                        WHERE id = \(id) AND status = 'queued'
+                        RETURNING \(sql: DeploymentRecord.columns)
+                        """, cached: true
+                ).fetchOne(db) {
                     try db.insertEvent(StoreEvents.cancelledWhileQueued(id, by: keyID, at: now))
                     return .cancelled(cancelled)
                 }
                 // Running: the worker stops at its next step boundary or wait.
-                if let running = try SQLRequest<DeploymentRecord>(literal: """
-                    UPDATE deployments SET cancel_requested = 1, updated_at = \(at)
-                    WHERE id = \(id) AND status = 'running'
-                    RETURNING \(sql: DeploymentRecord.columns)
-                    """, cached: true).fetchOne(db) {
+                if let running = try SQLRequest<DeploymentRecord>(
+                    literal: """
+                        UPDATE deployments SET cancel_requested = 1, updated_at = \(at)
+                        WHERE id = \(id) AND status = 'running'
+                        RETURNING \(sql: DeploymentRecord.columns)
+                        """, cached: true
+                ).fetchOne(db) {
                     try db.insertEvent(StoreEvents.cancellationRequested(running, by: keyID, at: now))
                     return .cancelRequested(running)
                 }
@@ -97,11 +108,13 @@ extension SQLiteStore: DeploymentRepository {
     public func events(deploymentID: String, after: Int64?, limit: Int) async throws -> StorePage<DeploymentEvent> {
         try await metrics.measure("event.list") {
             let rows = try await pool.read { db in
-                try SQLRequest<EventRecord>(literal: """
-                    SELECT \(sql: EventRecord.columns) FROM deployment_events
-                    WHERE deployment_id = \(deploymentID) AND seq > \(after ?? 0)
-                    ORDER BY seq LIMIT \(StorePage<DeploymentEvent>.rowLimit(limit))
-                    """, cached: true).fetchAll(db)
+                try SQLRequest<EventRecord>(
+                    literal: """
+                        SELECT \(sql: EventRecord.columns) FROM deployment_events
+                        WHERE deployment_id = \(deploymentID) AND seq > \(after ?? 0)
+                        ORDER BY seq LIMIT \(StorePage<DeploymentEvent>.rowLimit(limit))
+                        """, cached: true
+                ).fetchAll(db)
             }
             return try StorePage(rows: rows, limit: limit, position: \.seq) { try $0.event() }
         }

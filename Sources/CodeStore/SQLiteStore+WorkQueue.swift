@@ -14,12 +14,14 @@ extension SQLiteStore: WorkQueue {
             // The choice and the claim are one statement under the write lock, so no two workers get the
             // same deployment.
             let claimed = try await pool.write { db in
-                try SQLRequest<DeploymentRecord>(literal: """
-                    UPDATE deployments SET status = 'running', lease_owner = \(worker), lease_expires_at = \(expires),
-                        attempt = attempt + 1, started_at = COALESCE(started_at, \(at)), updated_at = \(at)
-                    WHERE seq = (SELECT seq FROM deployments WHERE \(claimable) ORDER BY seq LIMIT 1)
-                    RETURNING \(sql: DeploymentRecord.columns)
-                    """, cached: true).fetchOne(db)
+                try SQLRequest<DeploymentRecord>(
+                    literal: """
+                        UPDATE deployments SET status = 'running', lease_owner = \(worker), lease_expires_at = \(expires),
+                            attempt = attempt + 1, started_at = COALESCE(started_at, \(at)), updated_at = \(at)
+                        WHERE seq = (SELECT seq FROM deployments WHERE \(claimable) ORDER BY seq LIMIT 1)
+                        RETURNING \(sql: DeploymentRecord.columns)
+                        """, cached: true
+                ).fetchOne(db)
             }
             return try claimed.map { Claim(deployment: try $0.deployment(), owner: worker) }
         }
@@ -36,11 +38,13 @@ extension SQLiteStore: WorkQueue {
                     literal: "SELECT \(sql: ExhaustedLeaseRecord.columns) FROM deployments WHERE \(exhausted) ORDER BY seq", cached: true
                 ).fetchAll(db)
                 for lease in expired {
-                    try db.cachedStatement(literal: """
-                        UPDATE deployments SET status = 'failed', error = \(reason), finished_at = \(at), updated_at = \(at),
-                            lease_owner = NULL, lease_expires_at = NULL
-                        WHERE id = \(lease.id)
-                        """).execute()
+                    try db.cachedStatement(
+                        literal: """
+                            UPDATE deployments SET status = 'failed', error = \(reason), finished_at = \(at), updated_at = \(at),
+                                lease_owner = NULL, lease_expires_at = NULL
+                            WHERE id = \(lease.id)
+                            """
+                    ).execute()
                     try db.insertEvent(StoreEvents.exhausted(lease, reason: reason, at: now))
                 }
                 return expired.map(\.id)
@@ -52,11 +56,13 @@ extension SQLiteStore: WorkQueue {
         try await metrics.measure("queue.renew") {
             let expires = now.addingTimeInterval(leaseDuration.seconds).millisecondsSinceEpoch
             let cancelRequested = try await pool.write { db in
-                try SQLRequest<Int64>(literal: """
-                    UPDATE deployments SET lease_expires_at = \(expires), updated_at = \(now.millisecondsSinceEpoch)
-                    WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND status = 'running'
-                    RETURNING cancel_requested
-                    """, cached: true).fetchOne(db)
+                try SQLRequest<Int64>(
+                    literal: """
+                        UPDATE deployments SET lease_expires_at = \(expires), updated_at = \(now.millisecondsSinceEpoch)
+                        WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND status = 'running'
+                        RETURNING cancel_requested
+                        """, cached: true
+                ).fetchOne(db)
             }
             return cancelRequested.map { .held(cancelRequested: $0 != 0) } ?? .lost
         }
@@ -65,7 +71,8 @@ extension SQLiteStore: WorkQueue {
     public func isCancelRequested(deploymentID: String) async throws -> Bool {
         try await metrics.measure("queue.cancel_requested") {
             let cancelRequested = try await pool.read { db in
-                try SQLRequest<Int64>(literal: "SELECT cancel_requested FROM deployments WHERE id = \(deploymentID)", cached: true).fetchOne(db)
+                try SQLRequest<Int64>(literal: "SELECT cancel_requested FROM deployments WHERE id = \(deploymentID)", cached: true)
+                    .fetchOne(db)
             }
             return (cancelRequested ?? 0) != 0
         }
@@ -85,12 +92,14 @@ extension SQLiteStore: WorkQueue {
         try await metrics.measure("queue.manifests") {
             try await pool.write { db in
                 guard try db.leaseIsHeld(claim) else { return false }
-                try db.cachedStatement(literal: """
-                    INSERT INTO deployment_manifests (deployment_id, attempt, rendered_at, compose, kubernetes)
-                    VALUES (\(claim.deployment.id), \(claim.attempt), \(now.millisecondsSinceEpoch), \(compose), \(kubernetes))
-                    ON CONFLICT (deployment_id) DO UPDATE SET attempt = excluded.attempt, rendered_at = excluded.rendered_at,
-                        compose = excluded.compose, kubernetes = excluded.kubernetes
-                    """).execute()
+                try db.cachedStatement(
+                    literal: """
+                        INSERT INTO deployment_manifests (deployment_id, attempt, rendered_at, compose, kubernetes)
+                        VALUES (\(claim.deployment.id), \(claim.attempt), \(now.millisecondsSinceEpoch), \(compose), \(kubernetes))
+                        ON CONFLICT (deployment_id) DO UPDATE SET attempt = excluded.attempt, rendered_at = excluded.rendered_at,
+                            compose = excluded.compose, kubernetes = excluded.kubernetes
+                        """
+                ).execute()
                 return true
             }
         }
@@ -101,12 +110,14 @@ extension SQLiteStore: WorkQueue {
         return try await metrics.measure("queue.finish") {
             let at = event.at.millisecondsSinceEpoch
             return try await pool.write { db in
-                let finished = try SQLRequest<String>(literal: """
-                    UPDATE deployments SET status = \(status.rawValue), error = \(error), finished_at = \(at), updated_at = \(at),
-                        lease_owner = NULL, lease_expires_at = NULL
-                    WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND status = 'running'
-                    RETURNING id
-                    """, cached: true).fetchOne(db)
+                let finished = try SQLRequest<String>(
+                    literal: """
+                        UPDATE deployments SET status = \(status.rawValue), error = \(error), finished_at = \(at), updated_at = \(at),
+                            lease_owner = NULL, lease_expires_at = NULL
+                        WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND status = 'running'
+                        RETURNING id
+                        """, cached: true
+                ).fetchOne(db)
                 guard finished != nil else { return false }
                 try db.insertEvent(EventInsert(claim, event))
                 return true
@@ -117,12 +128,14 @@ extension SQLiteStore: WorkQueue {
     public func release(_ claim: Claim, event: NewEvent) async throws -> Bool {
         try await metrics.measure("queue.release") {
             try await pool.write { db in
-                let released = try SQLRequest<String>(literal: """
-                    UPDATE deployments SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
-                        updated_at = \(event.at.millisecondsSinceEpoch)
-                    WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND status = 'running'
-                    RETURNING id
-                    """, cached: true).fetchOne(db)
+                let released = try SQLRequest<String>(
+                    literal: """
+                        UPDATE deployments SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
+                            updated_at = \(event.at.millisecondsSinceEpoch)
+                        WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND status = 'running'
+                        RETURNING id
+                        """, cached: true
+                ).fetchOne(db)
                 guard released != nil else { return false }
                 try db.insertEvent(EventInsert(claim, event))
                 return true
@@ -151,8 +164,10 @@ extension Database {
     /// Whether `claim` still holds its lease. Inside a write transaction the answer stays true until it
     /// commits: the transaction holds the write lock, so no other worker can take the lease over meanwhile.
     func leaseIsHeld(_ claim: Claim) throws -> Bool {
-        try SQLRequest<Int64>(literal: """
-            SELECT seq FROM deployments WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND status = 'running'
-            """, cached: true).fetchOne(self) != nil
+        try SQLRequest<Int64>(
+            literal: """
+                SELECT seq FROM deployments WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND status = 'running'
+                """, cached: true
+        ).fetchOne(self) != nil
     }
 }

@@ -12,11 +12,11 @@ enum SchemaMigrations {
     }
 
     static let sqlite: [Migration] = [
-        Migration(name: "0001_initial", statements: initial(serial: "INTEGER PRIMARY KEY AUTOINCREMENT", integer: "INTEGER")),
+        Migration(name: "0001_initial", statements: initial(serial: "INTEGER PRIMARY KEY AUTOINCREMENT", integer: "INTEGER"))
     ]
 
     static let postgres: [Migration] = [
-        Migration(name: "0001_initial", statements: initial(serial: "BIGSERIAL PRIMARY KEY", integer: "BIGINT")),
+        Migration(name: "0001_initial", statements: initial(serial: "BIGSERIAL PRIMARY KEY", integer: "BIGINT"))
     ]
 
     private static func initial(serial: String, integer: String) -> [String] {

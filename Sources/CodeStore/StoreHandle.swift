@@ -19,7 +19,8 @@ public struct StoreHandle: Sendable {
         case .sqlite(let path):
             return StoreHandle(store: try SQLiteStore(path: path, metricsFactory: metricsFactory), services: [])
         case .postgres(let url):
-            let store = PostgresStore(configuration: try .from(url: url, password: password), logger: logger, metricsFactory: metricsFactory)
+            let store = PostgresStore(
+                configuration: try .from(url: url, password: password), logger: logger, metricsFactory: metricsFactory)
             return StoreHandle(store: store, services: [store])
         }
     }
@@ -35,7 +36,7 @@ public struct StoreHandle: Sendable {
             }
             let result = try await body(store)
             group.cancelAll()
-            while let _ = try? await group.next() {}
+            while (try? await group.next()) != nil {}
             return result
         }
     }

@@ -25,7 +25,8 @@ public func buildApplication(settings: WorkerSettings, runtime: ServiceRuntime) 
     let router = runtime.makeRouter()
     router.group("/v1").add(middleware: OperatorKeyMiddleware(keys: store)).get("/worker") { _, _ -> Response in
         let body = try CodeJSON.encoder.encode(loop.status())
-        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     // The loop migrates the database before its first claim (code-api does too; migrations are
@@ -45,7 +46,8 @@ struct OperatorKeyMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         switch try await BearerAuthentication.authenticate(authorization: request.headers[.authorization], keys: keys) {
         case .failure(let failure):
-            throw ServiceError.unauthorized(failure == .missing ? "Send an API key as 'Authorization: Bearer <key>'." : "The API key is not valid.")
+            throw ServiceError.unauthorized(
+                failure == .missing ? "Send an API key as 'Authorization: Bearer <key>'." : "The API key is not valid.")
         case .success(let key) where !key.role.allows(.operator):
             throw ServiceError.forbidden("This needs the operator role; the key has \(key.role.rawValue).")
         case .success:

@@ -43,7 +43,9 @@ final class ClaimLoop: Service, Sendable {
         let step: NIOLockedValueBox<String>
     }
 
-    init(settings: WorkerSettings, store: any Store, postgres: PostgresStore?, metrics: WorkerMetrics, logger: Logger, httpClient: HTTPClient) {
+    init(
+        settings: WorkerSettings, store: any Store, postgres: PostgresStore?, metrics: WorkerMetrics, logger: Logger, httpClient: HTTPClient
+    ) {
         self.settings = settings
         self.store = store
         self.postgres = postgres
@@ -85,7 +87,7 @@ final class ClaimLoop: Service, Sendable {
             do {
                 try await store.migrate()
                 return
-            } catch where !Task.isCancelled {
+            } catch  where !Task.isCancelled {
                 logger.warning("migrations failed; retrying", metadata: ["error": .string("\(error)"), "retry_in": .string("\(delay)")])
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
@@ -98,8 +100,9 @@ final class ClaimLoop: Service, Sendable {
             state.draining = true
             return state.inFlight.values.map(\.control)
         }
-        logger.info("draining: no new claims; in-flight deployments are released", metadata: ["in_flight": .stringConvertible(controls.count)])
-        controls.forEach { $0.interrupt(.draining) }
+        logger.info(
+            "draining: no new claims; in-flight deployments are released", metadata: ["in_flight": .stringConvertible(controls.count)])
+        for control in controls { control.interrupt(.draining) }
         wakeup.signal()
     }
 
@@ -121,7 +124,9 @@ final class ClaimLoop: Service, Sendable {
                 }
                 if !busy {
                     do {
-                        if let claim = try await store.claimNext(worker: settings.workerID, now: Date(), leaseDuration: settings.leaseDuration, maxAttempts: settings.maxAttempts) {
+                        if let claim = try await store.claimNext(
+                            worker: settings.workerID, now: Date(), leaseDuration: settings.leaseDuration, maxAttempts: settings.maxAttempts
+                        ) {
                             start(claim, in: &pipelines)
                             idle = Self.minimumPollInterval
                             continue
@@ -213,7 +218,10 @@ final class ClaimLoop: Service, Sendable {
                 draining: state.draining,
                 queueDepth: state.queueDepth,
                 inFlight: state.inFlight.values
-                    .map { WorkerStatus.InFlight(deploymentID: $0.claim.deployment.id, attempt: $0.claim.attempt, step: $0.step.withLockedValue { $0 }) }
+                    .map {
+                        WorkerStatus.InFlight(
+                            deploymentID: $0.claim.deployment.id, attempt: $0.claim.attempt, step: $0.step.withLockedValue { $0 })
+                    }
                     .sorted { $0.deploymentID < $1.deploymentID },
                 counts: WorkerStatus.Counts(
                     claimed: state.claims,

@@ -24,7 +24,8 @@ public struct ManifestRenderer: Sendable {
         // Sorted keys make the output the same for the same deployment, whatever the dictionary order.
         encoder.options.sortKeys = true
         let compose = try encoder.encode(composeFile(deployment))
-        let kubernetes = try encoder.encode(kubernetesDeployment(deployment)) + "---\n" + (try encoder.encode(kubernetesService(deployment)))
+        let kubernetes =
+            try encoder.encode(kubernetesDeployment(deployment)) + "---\n" + (try encoder.encode(kubernetesService(deployment)))
         return Rendered(compose: compose, kubernetes: kubernetes)
     }
 
@@ -43,9 +44,18 @@ public struct ManifestRenderer: Sendable {
     /// Production gets the strategy document's figures; smaller environments a fraction of them.
     static func resources(for environment: DeploymentEnvironment) -> Resources {
         switch environment {
-        case .development: Resources(cpuLimit: "0.5", memoryLimit: "256M", cpuRequest: "0.1", memoryRequest: "64M", memoryLimitK8s: "256Mi", memoryRequestK8s: "64Mi")
-        case .staging: Resources(cpuLimit: "1.0", memoryLimit: "1G", cpuRequest: "0.25", memoryRequest: "256M", memoryLimitK8s: "1Gi", memoryRequestK8s: "256Mi")
-        case .production: Resources(cpuLimit: "2.0", memoryLimit: "2G", cpuRequest: "0.5", memoryRequest: "512M", memoryLimitK8s: "2Gi", memoryRequestK8s: "512Mi")
+        case .development:
+            Resources(
+                cpuLimit: "0.5", memoryLimit: "256M", cpuRequest: "0.1", memoryRequest: "64M", memoryLimitK8s: "256Mi",
+                memoryRequestK8s: "64Mi")
+        case .staging:
+            Resources(
+                cpuLimit: "1.0", memoryLimit: "1G", cpuRequest: "0.25", memoryRequest: "256M", memoryLimitK8s: "1Gi",
+                memoryRequestK8s: "256Mi")
+        case .production:
+            Resources(
+                cpuLimit: "2.0", memoryLimit: "2G", cpuRequest: "0.5", memoryRequest: "512M", memoryLimitK8s: "2Gi",
+                memoryRequestK8s: "512Mi")
         }
     }
 
@@ -67,34 +77,57 @@ public struct ManifestRenderer: Sendable {
     struct ComposeService: Encodable {
         let image: String
         let user: String
-        let read_only: Bool
-        let cap_drop: [String]
-        let security_opt: [String]
+        let readOnly: Bool
+        let capDrop: [String]
+        let securityOpt: [String]
         let tmpfs: [String]
         let healthcheck: Healthcheck
         let deploy: Deploy
         let logging: Logging
         let labels: [String: String]
 
+        enum CodingKeys: String, CodingKey {
+            case image, user, tmpfs, healthcheck, deploy, logging, labels
+            case readOnly = "read_only"
+            case capDrop = "cap_drop"
+            case securityOpt = "security_opt"
+        }
+
         struct Healthcheck: Encodable {
             let test: [String]
             let interval: String
             let timeout: String
             let retries: Int
-            let start_period: String
+            let startPeriod: String
+
+            enum CodingKeys: String, CodingKey {
+                case test, interval, timeout, retries
+                case startPeriod = "start_period"
+            }
         }
 
         struct Deploy: Encodable {
             let replicas: Int
-            let update_config: UpdateConfig
+            let updateConfig: UpdateConfig
             let resources: Resources
-            let restart_policy: RestartPolicy
+            let restartPolicy: RestartPolicy
+
+            enum CodingKeys: String, CodingKey {
+                case replicas, resources
+                case updateConfig = "update_config"
+                case restartPolicy = "restart_policy"
+            }
 
             struct UpdateConfig: Encodable {
                 let parallelism: Int
                 let order: String
-                let failure_action: String
+                let failureAction: String
                 let delay: String
+
+                enum CodingKeys: String, CodingKey {
+                    case parallelism, order, delay
+                    case failureAction = "failure_action"
+                }
             }
 
             struct Resources: Encodable {
@@ -123,30 +156,31 @@ public struct ManifestRenderer: Sendable {
         let update: ComposeService.Deploy.UpdateConfig
         switch deployment.strategy {
         case .rolling:
-            update = .init(parallelism: 1, order: "start-first", failure_action: "rollback", delay: "5s")
+            update = .init(parallelism: 1, order: "start-first", failureAction: "rollback", delay: "5s")
         case .recreate:
-            update = .init(parallelism: deployment.replicas, order: "stop-first", failure_action: "rollback", delay: "0s")
+            update = .init(parallelism: deployment.replicas, order: "stop-first", failureAction: "rollback", delay: "0s")
         case .blueGreen:
-            update = .init(parallelism: deployment.replicas, order: "start-first", failure_action: "rollback", delay: "0s")
+            update = .init(parallelism: deployment.replicas, order: "start-first", failureAction: "rollback", delay: "0s")
         case .canary:
-            update = .init(parallelism: 1, order: "start-first", failure_action: "pause", delay: "60s")
+            update = .init(parallelism: 1, order: "start-first", failureAction: "pause", delay: "60s")
         }
         let service = ComposeService(
             image: deployment.image,
             user: "\(Self.userID):\(Self.userID)",
-            read_only: true,
-            cap_drop: ["ALL"],
-            security_opt: ["no-new-privileges:true"],
+            readOnly: true,
+            capDrop: ["ALL"],
+            securityOpt: ["no-new-privileges:true"],
             tmpfs: ["/tmp:noexec,nosuid,size=100m"],
-            healthcheck: .init(test: ["CMD", "/app/service", "--health-check"], interval: "30s", timeout: "3s", retries: 3, start_period: "20s"),
+            healthcheck: .init(
+                test: ["CMD", "/app/service", "--health-check"], interval: "30s", timeout: "3s", retries: 3, startPeriod: "20s"),
             deploy: .init(
                 replicas: deployment.replicas,
-                update_config: update,
+                updateConfig: update,
                 resources: .init(
                     limits: .init(cpus: resources.cpuLimit, memory: resources.memoryLimit),
                     reservations: .init(cpus: resources.cpuRequest, memory: resources.memoryRequest)
                 ),
-                restart_policy: .init(condition: "any")
+                restartPolicy: .init(condition: "any")
             ),
             logging: .init(driver: "json-file", options: ["max-size": "100m", "max-file": "5"]),
             labels: Self.labels(deployment)
@@ -328,8 +362,12 @@ public struct ManifestRenderer: Sendable {
                 runAsNonRoot: true, runAsUser: Self.userID, runAsGroup: Self.userID, readOnlyRootFilesystem: true,
                 allowPrivilegeEscalation: false, privileged: false, capabilities: .init(drop: ["ALL"]), seccompProfile: securityProfile
             ),
-            livenessProbe: .init(httpGet: .init(path: "/health/live", port: "http"), initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3),
-            readinessProbe: .init(httpGet: .init(path: "/health/ready", port: "http"), initialDelaySeconds: 2, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3),
+            livenessProbe: .init(
+                httpGet: .init(path: "/health/live", port: "http"), initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 3,
+                failureThreshold: 3),
+            readinessProbe: .init(
+                httpGet: .init(path: "/health/ready", port: "http"), initialDelaySeconds: 2, periodSeconds: 5, timeoutSeconds: 3,
+                failureThreshold: 3),
             resources: .init(
                 requests: ["cpu": resources.cpuRequest, "memory": resources.memoryRequestK8s],
                 limits: ["cpu": resources.cpuLimit, "memory": resources.memoryLimitK8s]
@@ -347,7 +385,9 @@ public struct ManifestRenderer: Sendable {
                     metadata: .init(labels: labels),
                     spec: .init(
                         automountServiceAccountToken: false,
-                        securityContext: .init(runAsNonRoot: true, runAsUser: Self.userID, runAsGroup: Self.userID, fsGroup: Self.userID, seccompProfile: securityProfile),
+                        securityContext: .init(
+                            runAsNonRoot: true, runAsUser: Self.userID, runAsGroup: Self.userID, fsGroup: Self.userID,
+                            seccompProfile: securityProfile),
                         containers: [container],
                         volumes: [.init(name: "tmp", emptyDir: .init(medium: "Memory", sizeLimit: "100Mi"))]
                     )

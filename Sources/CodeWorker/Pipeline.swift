@@ -56,9 +56,11 @@ struct Pipeline: Sendable {
 
     private func runSteps() async -> PipelineOutcome {
         do {
-            try await event("claim", .info, message: claim.attempt == 1
-                ? "claimed by \(claim.owner)"
-                : "claimed by \(claim.owner) (attempt \(claim.attempt): the previous worker released it or its lease expired)")
+            try await event(
+                "claim", .info,
+                message: claim.attempt == 1
+                    ? "claimed by \(claim.owner)"
+                    : "claimed by \(claim.owner) (attempt \(claim.attempt): the previous worker released it or its lease expired)")
             try await runStep("validate") {
                 // The worker does not trust what it reads: the policy may have changed since the API
                 // accepted the deployment, and the row may not have come through the API at all.
@@ -96,7 +98,8 @@ struct Pipeline: Sendable {
         } catch Interruption.leaseLost {
             return leaseLost()
         } catch Interruption.cancelRequested {
-            return await end(.cancelled, error: "cancelled on request", message: "cancelled on request during \(step.withLockedValue { $0 })")
+            return await end(
+                .cancelled, error: "cancelled on request", message: "cancelled on request during \(step.withLockedValue { $0 })")
         } catch Interruption.draining {
             return await release("worker \(claim.owner) is shutting down; released for another worker")
         } catch let failure as RolloutFailure {
@@ -124,7 +127,9 @@ struct Pipeline: Sendable {
         } catch Interruption.leaseLost {
             return leaseLost()
         } catch {
-            logger.error("could not record the end of the deployment", metadata: ["deployment_id": .string(deployment.id), "status": .string(status.rawValue), "error": .string("\(error)")])
+            logger.error(
+                "could not record the end of the deployment",
+                metadata: ["deployment_id": .string(deployment.id), "status": .string(status.rawValue), "error": .string("\(error)")])
             return .abandoned
         }
     }
@@ -148,37 +153,52 @@ struct Pipeline: Sendable {
             return value
         } catch {
             let elapsed = ContinuousClock.now - start
-            let (outcome, message): (DeploymentEvent.Outcome, String) = switch error {
-            case Interruption.cancelRequested: (.cancelled, "\(name) interrupted: cancellation requested")
-            case Interruption.draining: (.skipped, "\(name) interrupted: worker shutting down")
-            case Interruption.leaseLost: (.failed, "\(name) interrupted: lease lost")
-            default: (.failed, "\(name) failed: \(error)")
-            }
+            let (outcome, message): (DeploymentEvent.Outcome, String) =
+                switch error {
+                case Interruption.cancelRequested: (.cancelled, "\(name) interrupted: cancellation requested")
+                case Interruption.draining: (.skipped, "\(name) interrupted: worker shutting down")
+                case Interruption.leaseLost: (.failed, "\(name) interrupted: lease lost")
+                default: (.failed, "\(name) failed: \(error)")
+                }
             metrics.stepDuration(name, outcome: outcome.rawValue).record(duration: elapsed)
             if (error as? Interruption) != .leaseLost {
-                _ = try? await store.appendEvent(claim, NewEvent(step: name, kind: .finished, outcome: outcome, durationMs: elapsed.milliseconds, message: message))
+                _ = try? await store.appendEvent(
+                    claim, NewEvent(step: name, kind: .finished, outcome: outcome, durationMs: elapsed.milliseconds, message: message))
             }
             throw error
         }
     }
 
     /// Appends an event; a refused (guarded) write means the lease is gone.
-    private func event(_ step: String, _ kind: DeploymentEvent.Kind, outcome: DeploymentEvent.Outcome? = nil, durationMs: Int64? = nil, message: String) async throws {
-        guard try await store.appendEvent(claim, NewEvent(step: step, kind: kind, outcome: outcome, durationMs: durationMs, message: message)) else {
+    private func event(
+        _ step: String, _ kind: DeploymentEvent.Kind, outcome: DeploymentEvent.Outcome? = nil, durationMs: Int64? = nil, message: String
+    ) async throws {
+        guard
+            try await store.appendEvent(claim, NewEvent(step: step, kind: kind, outcome: outcome, durationMs: durationMs, message: message))
+        else {
             throw Interruption.leaseLost
         }
     }
 
     private func finish(_ status: DeploymentStatus, error: String?, message: String) async throws -> PipelineOutcome {
-        let (eventOutcome, outcome): (DeploymentEvent.Outcome, PipelineOutcome) = switch status {
-        case .succeeded: (.succeeded, .succeeded)
-        case .cancelled: (.cancelled, .cancelled)
-        default: (.failed, .failed)
-        }
-        guard try await store.finish(claim, status: status, error: error, event: NewEvent(step: "finish", kind: .finished, outcome: eventOutcome, message: message)) else {
+        let (eventOutcome, outcome): (DeploymentEvent.Outcome, PipelineOutcome) =
+            switch status {
+            case .succeeded: (.succeeded, .succeeded)
+            case .cancelled: (.cancelled, .cancelled)
+            default: (.failed, .failed)
+            }
+        guard
+            try await store.finish(
+                claim, status: status, error: error,
+                event: NewEvent(step: "finish", kind: .finished, outcome: eventOutcome, message: message))
+        else {
             throw Interruption.leaseLost
         }
-        logger.info("deployment finished", metadata: ["deployment_id": .string(deployment.id), "status": .string(status.rawValue), "attempt": .stringConvertible(claim.attempt)])
+        logger.info(
+            "deployment finished",
+            metadata: [
+                "deployment_id": .string(deployment.id), "status": .string(status.rawValue), "attempt": .stringConvertible(claim.attempt),
+            ])
         return outcome
     }
 
@@ -194,7 +214,9 @@ struct Pipeline: Sendable {
 
     private func leaseLost() -> PipelineOutcome {
         metrics.leasesLost.increment()
-        logger.warning("lease lost; another worker owns the deployment now", metadata: ["deployment_id": .string(deployment.id), "attempt": .stringConvertible(claim.attempt)])
+        logger.warning(
+            "lease lost; another worker owns the deployment now",
+            metadata: ["deployment_id": .string(deployment.id), "attempt": .stringConvertible(claim.attempt)])
         return .leaseLost
     }
 

@@ -15,7 +15,9 @@ typealias ProgressReporter = @Sendable (_ message: String) async throws -> Void
 /// shutdown interrupt them promptly.
 protocol RolloutDriver: Sendable {
     var name: String { get }
-    func rollOut(_ deployment: Deployment, attempt: Int, manifests: ManifestRenderer.Rendered, control: PipelineControl, progress: ProgressReporter) async throws
+    func rollOut(
+        _ deployment: Deployment, attempt: Int, manifests: ManifestRenderer.Rendered, control: PipelineControl, progress: ProgressReporter)
+        async throws
 }
 
 /// A deterministic stand-in for an orchestrator: each replica takes `step` to update.
@@ -23,7 +25,9 @@ struct SimulatedDriver: RolloutDriver {
     let step: Duration
     var name: String { "simulated" }
 
-    func rollOut(_ deployment: Deployment, attempt: Int, manifests: ManifestRenderer.Rendered, control: PipelineControl, progress: ProgressReporter) async throws {
+    func rollOut(
+        _ deployment: Deployment, attempt: Int, manifests: ManifestRenderer.Rendered, control: PipelineControl, progress: ProgressReporter
+    ) async throws {
         for replica in 1...deployment.replicas {
             try await control.sleep(for: step)
             try await progress("replica \(replica)/\(deployment.replicas) updated (\(deployment.strategy.rawValue))")
@@ -58,7 +62,9 @@ struct WebhookDriver: RolloutDriver {
         return "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
     }
 
-    func rollOut(_ deployment: Deployment, attempt: Int, manifests: ManifestRenderer.Rendered, control: PipelineControl, progress: ProgressReporter) async throws {
+    func rollOut(
+        _ deployment: Deployment, attempt: Int, manifests: ManifestRenderer.Rendered, control: PipelineControl, progress: ProgressReporter
+    ) async throws {
         let deliveryID = UUID().uuidString.lowercased()
         // The contract's RolloutDelivery (openapi/openapi.yaml, `webhooks`).
         let body = try CodeJSON.encoder.encode(
@@ -124,7 +130,9 @@ struct WebhookDriver: RolloutDriver {
             }
             // Full jitter: a random wait up to the current backoff, so retrying workers do not stampede.
             let wait = backoff * Double.random(in: 0...1)
-            try await progress("webhook delivery \(delivery) failed (\(outcome)); retrying in \(wait.formatted(.units(allowed: [.seconds, .milliseconds])))")
+            try await progress(
+                "webhook delivery \(delivery) failed (\(outcome)); retrying in \(wait.formatted(.units(allowed: [.seconds, .milliseconds])))"
+            )
             try await control.sleep(for: wait)
             backoff = min(backoff * 2, settings.maximumBackoff)
         }

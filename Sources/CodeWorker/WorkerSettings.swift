@@ -116,7 +116,8 @@ public struct WorkerSettings: Sendable {
                 throw ConfigurationError("CODE_WEBHOOK_URL", "is required when CODE_ROLLOUT_DRIVER=webhook")
             }
             guard let secret = try environment.secret("CODE_WEBHOOK_SECRET") else {
-                throw ConfigurationError("CODE_WEBHOOK_SECRET", "is required when CODE_ROLLOUT_DRIVER=webhook (or CODE_WEBHOOK_SECRET_FILE)")
+                throw ConfigurationError(
+                    "CODE_WEBHOOK_SECRET", "is required when CODE_ROLLOUT_DRIVER=webhook (or CODE_WEBHOOK_SECRET_FILE)")
             }
             rollout = .webhook(
                 WebhookSettings(
@@ -127,7 +128,8 @@ public struct WorkerSettings: Sendable {
             )
         }
         let workerID = environment.string("WORKER_ID") ?? Self.defaultWorkerID()
-        guard (1...100).contains(workerID.count), workerID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) else {
+        guard (1...100).contains(workerID.count), workerID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) })
+        else {
             throw ConfigurationError("WORKER_ID", "must be 1-100 characters of letters, digits, '-', '_', '.' or ':'")
         }
         self.init(

@@ -61,9 +61,11 @@ struct Keys: AsyncParsableCommand {
             let secret = APIKeySecret.generate()
             let key = try await AdminCommand.withStore(settings) { store in
                 try await store.migrate()
-                return try await store.createKey(NewAPIKey(
-                    name: name, role: role, prefix: APIKeySecret.prefix(of: secret), secretHash: APIKeySecret.hash(secret), createdBy: nil
-                ))
+                return try await store.createKey(
+                    NewAPIKey(
+                        name: name, role: role, prefix: APIKeySecret.prefix(of: secret), secretHash: APIKeySecret.hash(secret),
+                        createdBy: nil
+                    ))
             }
             print("\(key.id) \(key.role.rawValue) \(secret)")
         }
@@ -91,7 +93,8 @@ enum AdminCommand {
         }
     }
 
-    static func withStore<T: Sendable>(_ settings: APISettings, _ body: @escaping @Sendable (any Store) async throws -> T) async throws -> T {
+    static func withStore<T: Sendable>(_ settings: APISettings, _ body: @escaping @Sendable (any Store) async throws -> T) async throws -> T
+    {
         var logger = Logger(label: "code-api")
         logger.logLevel = .warning
         return try await StoreHandle.open(settings.database, password: settings.databasePassword, logger: logger).withServices(body)

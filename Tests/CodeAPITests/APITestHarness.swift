@@ -47,7 +47,8 @@ func withAPI(
         let location = try DatabaseLocation(url: database.url)
         let admin = APIKeySecret.generate()
         let mcp = APIKeySecret.generate()
-        let settings = APISettings(database: location, adminKey: admin, mcpKey: mcp, policy: DeploymentPolicy(allowedRegistries: allowedRegistries))
+        let settings = APISettings(
+            database: location, adminKey: admin, mcpKey: mcp, policy: DeploymentPolicy(allowedRegistries: allowedRegistries))
         var logger = Logger(label: "code-api-test")
         logger.logLevel = .warning
         let runtime = ServiceRuntime(name: "code-api", settings: RuntimeSettings(host: "127.0.0.1", port: 0), logger: logger)
@@ -65,7 +66,8 @@ func withAPI(
 }
 
 func createKey(_ client: any TestClientProtocol, admin: String, role: Role, name: String? = nil) async throws -> String {
-    let response = try await client.call(.post, "/v1/keys", key: admin, json: ["name": name ?? "\(role.rawValue)-key", "role": role.rawValue])
+    let response = try await client.call(
+        .post, "/v1/keys", key: admin, json: ["name": name ?? "\(role.rawValue)-key", "role": role.rawValue])
     guard response.status == .created, let secret = try response.object()["secret"] as? String else {
         throw UnexpectedBody(text: "key creation answered \(response.status): \(String(buffer: response.body))")
     }
@@ -79,7 +81,10 @@ enum Requests {
         service: String = "web", image: String = "ghcr.io/acme/web:1.4.2", environment: String = "staging",
         replicas: Int = 2, extra: [String: Any] = [:]
     ) -> [String: Any] {
-        ["service": service, "image": image, "environment": environment, "strategy": "rolling", "replicas": replicas, "labels": ["team": "core"]]
-            .merging(extra) { _, new in new }
+        [
+            "service": service, "image": image, "environment": environment, "strategy": "rolling", "replicas": replicas,
+            "labels": ["team": "core"],
+        ]
+        .merging(extra) { _, new in new }
     }
 }

@@ -24,19 +24,35 @@ struct AccessTests {
     }
 
     static func newDeployment(_ api: APITestContext) async throws -> String {
-        try await api.client.call(.post, "/v1/deployments", key: api.keys.admin, json: Requests.deployment()).decode(Components.Schemas.Deployment.self).id
+        try await api.client.call(.post, "/v1/deployments", key: api.keys.admin, json: Requests.deployment()).decode(
+            Components.Schemas.Deployment.self
+        ).id
     }
 
     static let endpoints: [Endpoint] = [
         Endpoint(method: .get, label: "/v1/deployments", minimum: .viewer, success: .ok) { _ in ("/v1/deployments", nil) },
-        Endpoint(method: .post, label: "/v1/deployments", minimum: .operator, success: .created) { _ in ("/v1/deployments", Requests.deployment()) },
-        Endpoint(method: .post, label: "/v1/deployments/validate", minimum: .viewer, success: .ok) { _ in ("/v1/deployments/validate", Requests.deployment()) },
-        Endpoint(method: .get, label: "/v1/deployments/{id}", minimum: .viewer, success: .ok) { api in ("/v1/deployments/\(try await newDeployment(api))", nil) },
-        Endpoint(method: .post, label: "/v1/deployments/{id}/cancel", minimum: .operator, success: .ok) { api in ("/v1/deployments/\(try await newDeployment(api))/cancel", nil) },
-        Endpoint(method: .get, label: "/v1/deployments/{id}/events", minimum: .viewer, success: .ok) { api in ("/v1/deployments/\(try await newDeployment(api))/events", nil) },
-        Endpoint(method: .get, label: "/v1/deployments/{id}/manifests", minimum: .viewer, success: .notFound) { api in ("/v1/deployments/\(try await newDeployment(api))/manifests", nil) },
+        Endpoint(method: .post, label: "/v1/deployments", minimum: .operator, success: .created) { _ in
+            ("/v1/deployments", Requests.deployment())
+        },
+        Endpoint(method: .post, label: "/v1/deployments/validate", minimum: .viewer, success: .ok) { _ in
+            ("/v1/deployments/validate", Requests.deployment())
+        },
+        Endpoint(method: .get, label: "/v1/deployments/{id}", minimum: .viewer, success: .ok) { api in
+            ("/v1/deployments/\(try await newDeployment(api))", nil)
+        },
+        Endpoint(method: .post, label: "/v1/deployments/{id}/cancel", minimum: .operator, success: .ok) { api in
+            ("/v1/deployments/\(try await newDeployment(api))/cancel", nil)
+        },
+        Endpoint(method: .get, label: "/v1/deployments/{id}/events", minimum: .viewer, success: .ok) { api in
+            ("/v1/deployments/\(try await newDeployment(api))/events", nil)
+        },
+        Endpoint(method: .get, label: "/v1/deployments/{id}/manifests", minimum: .viewer, success: .notFound) { api in
+            ("/v1/deployments/\(try await newDeployment(api))/manifests", nil)
+        },
         Endpoint(method: .get, label: "/v1/policy", minimum: .viewer, success: .ok) { _ in ("/v1/policy", nil) },
-        Endpoint(method: .post, label: "/v1/keys", minimum: .admin, success: .created) { _ in ("/v1/keys", ["name": "matrix", "role": "viewer"]) },
+        Endpoint(method: .post, label: "/v1/keys", minimum: .admin, success: .created) { _ in
+            ("/v1/keys", ["name": "matrix", "role": "viewer"])
+        },
         Endpoint(method: .get, label: "/v1/keys", minimum: .admin, success: .ok) { _ in ("/v1/keys", nil) },
         Endpoint(method: .delete, label: "/v1/keys/{id}", minimum: .admin, success: .ok) { api in
             let response = try await api.client.call(.post, "/v1/keys", key: api.keys.admin, json: ["name": "doomed", "role": "viewer"])
@@ -52,7 +68,8 @@ struct AccessTests {
                 for role in [nil, Role.viewer, .operator, .admin] {
                     let (path, body) = try await endpoint.prepare(api)
                     let response = try await api.client.call(endpoint.method, path, key: api.keys.secret(for: role), json: body)
-                    let expected: HTTPResponse.Status = role == nil ? .unauthorized : (role!.allows(endpoint.minimum) ? endpoint.success : .forbidden)
+                    let expected: HTTPResponse.Status =
+                        role == nil ? .unauthorized : (role!.allows(endpoint.minimum) ? endpoint.success : .forbidden)
                     #expect(response.status == expected, "\(endpoint) as \(role?.rawValue ?? "anonymous")")
                     if expected == .unauthorized {
                         #expect(response.headers[.wwwAuthenticate] == "Bearer")
@@ -124,7 +141,9 @@ struct AccessTests {
             let revoked = try await api.client.call(.delete, "/v1/keys/\(id)", key: api.keys.admin)
             #expect(revoked.status == .ok)
             #expect(try revoked.decode(Components.Schemas.Key.self).revokedAt != nil)
-            #expect(try await api.client.call(.get, "/v1/deployments", key: secret).status == .unauthorized, "revoked keys stop working at once")
+            #expect(
+                try await api.client.call(.get, "/v1/deployments", key: secret).status == .unauthorized, "revoked keys stop working at once"
+            )
             let exposition = String(decoding: api.runtime.metrics.exposition(), as: UTF8.self)
             #expect(exposition.contains(#"code_auth_failures_total{reason="revoked"} 1"#))
 
@@ -144,7 +163,8 @@ struct AccessTests {
     @Test(arguments: TestBackend.available)
     func bootstrapKeysFromSettingsWork(backend: TestBackend) async throws {
         try await withAPI(backend) { api in
-            let keys = try await api.client.call(.get, "/v1/keys?limit=100", key: api.keys.admin).decode(Components.Schemas.KeyPage.self).items
+            let keys = try await api.client.call(.get, "/v1/keys?limit=100", key: api.keys.admin).decode(Components.Schemas.KeyPage.self)
+                .items
             #expect(keys.first { $0.name == "bootstrap-admin" }?.role == .admin)
             #expect(keys.first { $0.name == "code-mcp" }?.role == ._operator)
             #expect(try await api.client.call(.post, "/v1/deployments", key: api.keys.mcp, json: Requests.deployment()).status == .created)
@@ -155,7 +175,8 @@ struct AccessTests {
     @Test(arguments: TestBackend.available)
     func auditLogRecordsEveryMutatingRequest(backend: TestBackend) async throws {
         try await withAPI(backend) { api in
-            let created = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(), headers: [.xRequestID: "audit-req-1"])
+            let created = try await api.client.call(
+                .post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(), headers: [.xRequestID: "audit-req-1"])
             let deployment = try created.decode(Components.Schemas.Deployment.self)
             _ = try await api.client.call(.post, "/v1/deployments/\(deployment.id)/cancel", key: api.keys.operator)
             _ = try await api.client.call(.post, "/v1/deployments", key: api.keys.viewer, json: Requests.deployment())
@@ -164,10 +185,15 @@ struct AccessTests {
             _ = try await api.client.call(.get, "/v1/deployments", key: api.keys.viewer)
 
             let page = try await api.client.call(.get, "/v1/audit?limit=100", key: api.keys.admin).decode(Components.Schemas.AuditPage.self)
-            let operatorID = try await api.client.call(.get, "/v1/keys?limit=100", key: api.keys.admin).decode(Components.Schemas.KeyPage.self).items.first { $0.name == "operator-key" }?.id
+            let operatorID = try await api.client.call(.get, "/v1/keys?limit=100", key: api.keys.admin).decode(
+                Components.Schemas.KeyPage.self
+            ).items.first { $0.name == "operator-key" }?.id
             // Newest first; the two key creations of the harness come last.
             let recent = Array(page.items.prefix(5))
-            #expect(recent.map(\.action) == ["deployment.create", "deployment.create", "deployment.create", "deployment.cancel", "deployment.create"])
+            #expect(
+                recent.map(\.action) == [
+                    "deployment.create", "deployment.create", "deployment.create", "deployment.cancel", "deployment.create",
+                ])
             #expect(recent.map(\.outcome.rawValue) == ["failed", "unauthenticated", "denied", "succeeded", "succeeded"])
             #expect(recent.map(\.status) == [422, 401, 403, 200, 201])
             #expect(recent[4].target == deployment.id)
@@ -179,7 +205,8 @@ struct AccessTests {
             #expect(page.items.filter { $0.action == "key.create" }.count == 2)
 
             let first = try await api.client.call(.get, "/v1/audit?limit=2", key: api.keys.admin).decode(Components.Schemas.AuditPage.self)
-            let second = try await api.client.call(.get, "/v1/audit?limit=2&cursor=\(try #require(first.nextCursor))", key: api.keys.admin).decode(Components.Schemas.AuditPage.self)
+            let second = try await api.client.call(.get, "/v1/audit?limit=2&cursor=\(try #require(first.nextCursor))", key: api.keys.admin)
+                .decode(Components.Schemas.AuditPage.self)
             #expect(first.items.map(\.seq) + second.items.map(\.seq) == page.items.prefix(4).map(\.seq))
         }
     }
@@ -187,13 +214,18 @@ struct AccessTests {
     @Test(arguments: TestBackend.available)
     func createdDeploymentsAndQueriesAreMeasured(backend: TestBackend) async throws {
         try await withAPI(backend) { api in
-            _ = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(environment: "development"))
-            _ = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(environment: "staging"))
-            _ = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(environment: "staging"))
+            _ = try await api.client.call(
+                .post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(environment: "development"))
+            _ = try await api.client.call(
+                .post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(environment: "staging"))
+            _ = try await api.client.call(
+                .post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(environment: "staging"))
             let exposition = String(decoding: api.runtime.metrics.exposition(), as: UTF8.self)
             #expect(exposition.contains(#"code_deployments_created_total{environment="staging"} 2"#))
             #expect(exposition.contains(#"code_deployments_created_total{environment="development"} 1"#))
-            #expect(exposition.contains(#"code_db_query_duration_seconds_count{operation="deployment.create",backend="\#(backend.rawValue)"} 3"#))
+            #expect(
+                exposition.contains(
+                    #"code_db_query_duration_seconds_count{operation="deployment.create",backend="\#(backend.rawValue)"} 3"#))
         }
     }
 }
@@ -201,7 +233,8 @@ struct AccessTests {
 @Suite("OpenAPI document")
 struct OpenAPIDocumentTests {
     @Test func servedDocumentIsTheRepositoryFile() async throws {
-        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../openapi/openapi.yaml").standardized
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../openapi/openapi.yaml")
+            .standardized
         let expected = try String(contentsOf: file, encoding: .utf8)
         try await withAPI(.sqlite) { api in
             let response = try await api.client.call(.get, "/openapi.yaml")

@@ -5,18 +5,19 @@ import Testing
 struct ImageReferenceTests {
     static let digest = "sha256:" + String(repeating: "ab", count: 32)
 
-    @Test(arguments: [
-        ("nginx", "docker.io", "library/nginx", nil, nil),
-        ("nginx:1.25", "docker.io", "library/nginx", "1.25", nil),
-        ("acme/web:v2", "docker.io", "acme/web", "v2", nil),
-        ("ghcr.io/acme/web:1.2.3", "ghcr.io", "acme/web", "1.2.3", nil),
-        ("localhost:5000/team/app:dev", "localhost:5000", "team/app", "dev", nil),
-        ("localhost/app", "localhost", "app", nil, nil),
-        ("registry.example.com/a/b/c", "registry.example.com", "a/b/c", nil, nil),
-        ("my-registry:443/my_image__x/sub.part-name:Tag_1.0-rc", "my-registry:443", "my_image__x/sub.part-name", "Tag_1.0-rc", nil),
-        ("ghcr.io/acme/web@\(digest)", "ghcr.io", "acme/web", nil, digest),
-        ("ghcr.io/acme/web:1.0@\(digest)", "ghcr.io", "acme/web", "1.0", digest),
-    ] as [(String, String, String, String?, String?)])
+    @Test(
+        arguments: [
+            ("nginx", "docker.io", "library/nginx", nil, nil),
+            ("nginx:1.25", "docker.io", "library/nginx", "1.25", nil),
+            ("acme/web:v2", "docker.io", "acme/web", "v2", nil),
+            ("ghcr.io/acme/web:1.2.3", "ghcr.io", "acme/web", "1.2.3", nil),
+            ("localhost:5000/team/app:dev", "localhost:5000", "team/app", "dev", nil),
+            ("localhost/app", "localhost", "app", nil, nil),
+            ("registry.example.com/a/b/c", "registry.example.com", "a/b/c", nil, nil),
+            ("my-registry:443/my_image__x/sub.part-name:Tag_1.0-rc", "my-registry:443", "my_image__x/sub.part-name", "Tag_1.0-rc", nil),
+            ("ghcr.io/acme/web@\(digest)", "ghcr.io", "acme/web", nil, digest),
+            ("ghcr.io/acme/web:1.0@\(digest)", "ghcr.io", "acme/web", "1.0", digest),
+        ] as [(String, String, String, String?, String?)])
     func parsesValidReferences(text: String, registry: String, repository: String, tag: String?, digest: String?) throws {
         let reference = try ImageReference(parsing: text)
         #expect(reference.registry == registry)

@@ -10,7 +10,12 @@ import Testing
 struct MCPServerTests {
     @Test func sessionsAuthenticationAndOriginRules() async throws {
         try await withLiveStack { stack in
-            try await withMCP(stack.mcpSettings { $0.allowedOrigins = ["http://localhost:6274"]; $0.allowedHosts = ["127.0.0.1", "mcp"] }) { url, _ in
+            try await withMCP(
+                stack.mcpSettings {
+                    $0.allowedOrigins = ["http://localhost:6274"]
+                    $0.allowedHosts = ["127.0.0.1", "mcp"]
+                }
+            ) { url, _ in
                 // No token, or a wrong one: 401 with a Bearer challenge.
                 for token in [nil, "wrong-token-0123456789"] as [String?] {
                     let reply = try await RawMCPClient(url: url, token: token).call(1, "tools/list")
@@ -53,11 +58,21 @@ struct MCPServerTests {
 
     @Test func sessionsAreCappedAndExpireWhenIdle() async throws {
         try await withLiveStack { stack in
-            try await withMCP(stack.mcpSettings { $0.maxSessions = 2; $0.sessionIdleTimeout = .seconds(1) }) { url, runtime in
+            try await withMCP(
+                stack.mcpSettings {
+                    $0.maxSessions = 2
+                    $0.sessionIdleTimeout = .seconds(1)
+                }
+            ) { url, runtime in
                 let base = RawMCPClient(url: url, token: stack.token)
                 let first = try await base.initialized()
                 _ = try await base.initialized()
-                let refused = try await base.post(["jsonrpc": "2.0", "id": 0, "method": "initialize", "params": ["protocolVersion": "2025-11-25", "capabilities": [:] as [String: Any], "clientInfo": ["name": "x", "version": "1"]]])
+                let refused = try await base.post([
+                    "jsonrpc": "2.0", "id": 0, "method": "initialize",
+                    "params": [
+                        "protocolVersion": "2025-11-25", "capabilities": [:] as [String: Any], "clientInfo": ["name": "x", "version": "1"],
+                    ],
+                ])
                 #expect(refused.status == 503)
                 let metrics = String(decoding: runtime.metrics.exposition(), as: UTF8.self)
                 #expect(metrics.contains("code_mcp_sessions_open 2"))
@@ -74,34 +89,49 @@ struct MCPServerTests {
             try await withMCP(stack.mcpSettings()) { url, runtime in
                 let client = try await RawMCPClient(url: url, token: stack.token).initialized()
                 let listed = try #require(try await client.call(1, "tools/list").result(1)?["tools"] as? [[String: any Sendable]])
-                #expect(Set(listed.compactMap { $0["name"] as? String }) == ["list_deployments", "get_deployment", "create_deployment", "cancel_deployment", "get_manifests", "service_health"])
+                #expect(
+                    Set(listed.compactMap { $0["name"] as? String }) == [
+                        "list_deployments", "get_deployment", "create_deployment", "cancel_deployment", "get_manifests", "service_health",
+                    ])
                 #expect(listed.allSatisfy { $0["inputSchema"] is [String: any Sendable] && $0["outputSchema"] is [String: any Sendable] })
 
                 // dry_run: validation and policy without creating.
-                let dryRun = try await client.tool(2, "create_deployment", ["service": "web", "image": "ghcr.io/acme/web:1.0", "environment": "staging", "dry_run": true])
+                let dryRun = try await client.tool(
+                    2, "create_deployment", ["service": "web", "image": "ghcr.io/acme/web:1.0", "environment": "staging", "dry_run": true])
                 #expect(dryRun["isError"] as? Bool == false)
                 #expect((dryRun["structuredContent"] as? [String: any Sendable])?["valid"] as? Bool == true)
-                let refused = try await client.tool(3, "create_deployment", ["service": "web", "image": "nginx", "environment": "production", "dry_run": true])
+                let refused = try await client.tool(
+                    3, "create_deployment", ["service": "web", "image": "nginx", "environment": "production", "dry_run": true])
                 #expect(refused["isError"] as? Bool == true)
                 let problem = try #require(refused["structuredContent"] as? [String: any Sendable])
                 #expect(problem["code"] as? String == "policy_violation")
-                #expect((problem["violations"] as? [[String: any Sendable]])?.compactMap { $0["rule"] as? String } == ["production-requires-digest", "no-latest-outside-development"])
+                #expect(
+                    (problem["violations"] as? [[String: any Sendable]])?.compactMap { $0["rule"] as? String } == [
+                        "production-requires-digest", "no-latest-outside-development",
+                    ])
                 let content = try #require((refused["content"] as? [[String: any Sendable]])?.first?["text"] as? String)
                 #expect(content.contains("policy_violation"), "the same JSON as text")
-                #expect(try await client.tool(4, "list_deployments")["structuredContent"].flatMap { ($0 as? [String: any Sendable])?["items"] as? [Any] }?.isEmpty == true)
+                #expect(
+                    try await client.tool(4, "list_deployments")["structuredContent"].flatMap {
+                        ($0 as? [String: any Sendable])?["items"] as? [Any]
+                    }?.isEmpty == true)
 
                 // wait: follows the deployment to its end.
-                let waited = try await client.tool(5, "create_deployment", ["service": "web", "image": "ghcr.io/acme/web:1.0", "environment": "staging", "replicas": 2, "wait": true])
+                let waited = try await client.tool(
+                    5, "create_deployment",
+                    ["service": "web", "image": "ghcr.io/acme/web:1.0", "environment": "staging", "replicas": 2, "wait": true])
                 let outcome = try #require(waited["structuredContent"] as? [String: any Sendable])
                 let deployment = try #require(outcome["deployment"] as? [String: any Sendable])
                 let id = try #require(deployment["id"] as? String)
                 #expect(deployment["status"] as? String == "succeeded")
                 #expect((outcome["events"] as? [[String: any Sendable]])?.last?["step"] as? String == "finish")
 
-                let got = try #require(try await client.tool(6, "get_deployment", ["id": id])["structuredContent"] as? [String: any Sendable])
+                let got = try #require(
+                    try await client.tool(6, "get_deployment", ["id": id])["structuredContent"] as? [String: any Sendable])
                 #expect((got["deployment"] as? [String: any Sendable])?["id"] as? String == id)
                 #expect(((got["events"] as? [Any])?.count ?? 0) > 5)
-                let manifests = try #require(try await client.tool(7, "get_manifests", ["id": id])["structuredContent"] as? [String: any Sendable])
+                let manifests = try #require(
+                    try await client.tool(7, "get_manifests", ["id": id])["structuredContent"] as? [String: any Sendable])
                 #expect((manifests["kubernetes"] as? String)?.contains("runAsNonRoot: true") == true)
                 let listedNow = try await client.tool(8, "list_deployments", ["status": "succeeded", "limit": 5])
                 #expect(((listedNow["structuredContent"] as? [String: any Sendable])?["items"] as? [Any])?.count == 1)
@@ -131,12 +161,15 @@ struct MCPServerTests {
             try await withMCP(stack.mcpSettings()) { url, _ in
                 var client = try await RawMCPClient(url: url, token: stack.token).initialized()
                 client.extraHeaders = [("X-Request-ID", "mcp-trace-42")]
-                let created = try await client.tool(1, "create_deployment", ["service": "traced", "image": "ghcr.io/acme/traced:1.0", "environment": "development"])
+                let created = try await client.tool(
+                    1, "create_deployment", ["service": "traced", "image": "ghcr.io/acme/traced:1.0", "environment": "development"])
                 #expect(created["isError"] as? Bool == false)
                 // code-api's audit log records the request id code-mcp passed on.
-                let audit = try await LoopbackHTTP.request(.GET, stack.apiURL.absoluteString + "/v1/audit?limit=10", headers: [("Authorization", "Bearer \(stack.adminKey)")])
+                let audit = try await LoopbackHTTP.request(
+                    .GET, stack.apiURL.absoluteString + "/v1/audit?limit=10", headers: [("Authorization", "Bearer \(stack.adminKey)")])
                 let entries = try #require(try audit.json()["items"] as? [[String: Any]])
-                #expect(entries.contains { $0["request_id"] as? String == "mcp-trace-42" && $0["action"] as? String == "deployment.create" })
+                #expect(
+                    entries.contains { $0["request_id"] as? String == "mcp-trace-42" && $0["action"] as? String == "deployment.create" })
             }
         }
     }
@@ -145,15 +178,21 @@ struct MCPServerTests {
         try await withLiveStack(step: .seconds(30)) { stack in
             try await withMCP(stack.mcpSettings()) { url, _ in
                 let client = try await RawMCPClient(url: url, token: stack.token).initialized()
-                let created = try #require(try await client.tool(1, "create_deployment", ["service": "slow", "image": "ghcr.io/acme/slow:1.0", "environment": "development"])["structuredContent"] as? [String: any Sendable])
+                let created = try #require(
+                    try await client.tool(
+                        1, "create_deployment", ["service": "slow", "image": "ghcr.io/acme/slow:1.0", "environment": "development"])[
+                            "structuredContent"] as? [String: any Sendable])
                 let id = try #require((created["deployment"] as? [String: any Sendable])?["id"] as? String)
                 var status = ""
                 for attempt in 0..<200 where status != "running" {
                     let got = try await client.tool(100 + attempt, "get_deployment", ["id": id])
-                    status = ((got["structuredContent"] as? [String: any Sendable])?["deployment"] as? [String: any Sendable])?["status"] as? String ?? ""
+                    status =
+                        ((got["structuredContent"] as? [String: any Sendable])?["deployment"] as? [String: any Sendable])?["status"]
+                        as? String ?? ""
                     try await Task.sleep(for: .milliseconds(25))
                 }
-                let cancelled = try #require(try await client.tool(2, "cancel_deployment", ["id": id])["structuredContent"] as? [String: any Sendable])
+                let cancelled = try #require(
+                    try await client.tool(2, "cancel_deployment", ["id": id])["structuredContent"] as? [String: any Sendable])
                 #expect(cancelled["cancelled_now"] as? Bool == false, "a running deployment is cancelled by its worker")
                 #expect((cancelled["deployment"] as? [String: any Sendable])?["cancel_requested"] as? Bool == true)
             }
@@ -187,25 +226,36 @@ struct MCPServerTests {
                 let client = try await RawMCPClient(url: url, token: stack.token).initialized()
                 let resources = try await client.call(1, "resources/list").result(1)?["resources"] as? [[String: any Sendable]]
                 #expect(resources?.compactMap { $0["uri"] as? String } == ["code://policy"])
-                let templates = try await client.call(2, "resources/templates/list").result(2)?["resourceTemplates"] as? [[String: any Sendable]]
+                let templates =
+                    try await client.call(2, "resources/templates/list").result(2)?["resourceTemplates"] as? [[String: any Sendable]]
                 #expect(templates?.compactMap { $0["uriTemplate"] as? String } == ["code://deployments/{id}"])
-                let policy = try await client.call(3, "resources/read", ["uri": "code://policy"]).result(3)?["contents"] as? [[String: any Sendable]]
+                let policy =
+                    try await client.call(3, "resources/read", ["uri": "code://policy"]).result(3)?["contents"] as? [[String: any Sendable]]
                 #expect((policy?.first?["text"] as? String)?.contains("production-requires-digest") == true)
 
-                let created = try #require(try await client.tool(4, "create_deployment", ["service": "web", "image": "ghcr.io/acme/web:2.0", "environment": "staging", "wait": true])["structuredContent"] as? [String: any Sendable])
+                let created = try #require(
+                    try await client.tool(
+                        4, "create_deployment", ["service": "web", "image": "ghcr.io/acme/web:2.0", "environment": "staging", "wait": true])[
+                            "structuredContent"] as? [String: any Sendable])
                 let id = try #require((created["deployment"] as? [String: any Sendable])?["id"] as? String)
-                let deployment = try await client.call(5, "resources/read", ["uri": "code://deployments/\(id)"]).result(5)?["contents"] as? [[String: any Sendable]]
+                let deployment =
+                    try await client.call(5, "resources/read", ["uri": "code://deployments/\(id)"]).result(5)?["contents"]
+                    as? [[String: any Sendable]]
                 #expect((deployment?.first?["text"] as? String)?.contains(id) == true)
                 let unknown = try await client.call(6, "resources/read", ["uri": "code://nothing"])
                 #expect((unknown.response(6)?["error"] as? [String: any Sendable])?["code"] as? Int == -32602)
 
                 let prompts = try await client.call(7, "prompts/list").result(7)?["prompts"] as? [[String: any Sendable]]
                 #expect(Set(prompts?.compactMap { $0["name"] as? String } ?? []) == ["plan_deployment", "investigate_failed_deployment"])
-                let plan = try await client.call(8, "prompts/get", ["name": "plan_deployment", "arguments": ["service": "web", "image": "nginx:1", "environment": "production"]])
+                let plan = try await client.call(
+                    8, "prompts/get",
+                    ["name": "plan_deployment", "arguments": ["service": "web", "image": "nginx:1", "environment": "production"]])
                 #expect(plan.text.contains("production-requires-digest"))
-                let investigate = try await client.call(9, "prompts/get", ["name": "investigate_failed_deployment", "arguments": ["id": id]])
+                let investigate = try await client.call(
+                    9, "prompts/get", ["name": "investigate_failed_deployment", "arguments": ["id": id]])
                 #expect(investigate.text.contains("render finished"))
-                let missingArgument = try await client.call(10, "prompts/get", ["name": "plan_deployment", "arguments": ["service": "web"]])
+                let missingArgument = try await client.call(
+                    10, "prompts/get", ["name": "plan_deployment", "arguments": ["service": "web"]])
                 #expect((missingArgument.response(10)?["error"] as? [String: any Sendable])?["code"] as? Int == -32602)
 
                 let level = try await client.call(11, "logging/setLevel", ["level": "warning"])

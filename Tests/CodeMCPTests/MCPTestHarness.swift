@@ -23,7 +23,9 @@ struct LiveStack: Sendable {
     let token = "mcp-test-token-" + UUID().uuidString
 
     func mcpSettings(_ configure: (inout MCPSettings) -> Void = { _ in }) -> MCPSettings {
-        var settings = MCPSettings(apiURL: apiURL, workerURL: workerURL, apiKey: mcpKey, authTokens: [token], waitTimeout: .seconds(30), waitPollInterval: .milliseconds(50))
+        var settings = MCPSettings(
+            apiURL: apiURL, workerURL: workerURL, apiKey: mcpKey, authTokens: [token], waitTimeout: .seconds(30),
+            waitPollInterval: .milliseconds(50))
         configure(&settings)
         return settings
     }
@@ -43,11 +45,15 @@ func withLiveStack(step: Duration = .milliseconds(10), _ body: @escaping @Sendab
         let mcpKey = APIKeySecret.generate()
         let apiPort = freePort()
         let workerPort = freePort()
-        let apiRuntime = ServiceRuntime(name: "code-api", settings: RuntimeSettings(host: "127.0.0.1", port: apiPort), logger: quietLogger())
-        let api = try await CodeAPI.buildApplication(settings: APISettings(database: location, adminKey: adminKey, mcpKey: mcpKey), runtime: apiRuntime)
-        let workerRuntime = ServiceRuntime(name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: workerPort), logger: quietLogger())
+        let apiRuntime = ServiceRuntime(
+            name: "code-api", settings: RuntimeSettings(host: "127.0.0.1", port: apiPort), logger: quietLogger())
+        let api = try await CodeAPI.buildApplication(
+            settings: APISettings(database: location, adminKey: adminKey, mcpKey: mcpKey), runtime: apiRuntime)
+        let workerRuntime = ServiceRuntime(
+            name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: workerPort), logger: quietLogger())
         let worker = try await CodeWorker.buildApplication(
-            settings: WorkerSettings(database: location, workerID: "mcp-test-worker", rollout: .simulated(step: step), maximumPollInterval: .milliseconds(50)),
+            settings: WorkerSettings(
+                database: location, workerID: "mcp-test-worker", rollout: .simulated(step: step), maximumPollInterval: .milliseconds(50)),
             runtime: workerRuntime
         )
         let apiGroup = apiRuntime.makeServiceGroup(api)
@@ -58,10 +64,11 @@ func withLiveStack(step: Duration = .milliseconds(10), _ body: @escaping @Sendab
             group.addTask { try await workerGroup.run() }
             _ = try await LoopbackHTTP.waitUntilAnswering("http://127.0.0.1:\(workerPort)/health/ready")
             do {
-                try await body(LiveStack(
-                    apiURL: URL(string: "http://127.0.0.1:\(apiPort)")!, workerURL: URL(string: "http://127.0.0.1:\(workerPort)")!,
-                    adminKey: adminKey, mcpKey: mcpKey
-                ))
+                try await body(
+                    LiveStack(
+                        apiURL: URL(string: "http://127.0.0.1:\(apiPort)")!, workerURL: URL(string: "http://127.0.0.1:\(workerPort)")!,
+                        adminKey: adminKey, mcpKey: mcpKey
+                    ))
             } catch {
                 await workerGroup.triggerGracefulShutdown()
                 await apiGroup.triggerGracefulShutdown()
@@ -130,7 +137,9 @@ struct RawMCPClient: Sendable {
         if response.headers["Content-Type"].first?.hasPrefix("text/event-stream") == true {
             for line in text.split(separator: "\n") where line.hasPrefix("data:") {
                 let payload = line.dropFirst(5).trimmingCharacters(in: .whitespaces)
-                if let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: any Sendable] { messages.append(object) }
+                if let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: any Sendable] {
+                    messages.append(object)
+                }
             }
         } else if let object = try? JSONSerialization.jsonObject(with: data) as? [String: any Sendable] {
             messages.append(object)
@@ -142,7 +151,10 @@ struct RawMCPClient: Sendable {
     func initialized() async throws -> RawMCPClient {
         let reply = try await post([
             "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": ["protocolVersion": "2025-11-25", "capabilities": [:] as [String: Any], "clientInfo": ["name": "swift-test", "version": "1"]],
+            "params": [
+                "protocolVersion": "2025-11-25", "capabilities": [:] as [String: Any],
+                "clientInfo": ["name": "swift-test", "version": "1"],
+            ],
         ])
         guard reply.status == 200, let session = reply.headers["Mcp-Session-Id"].first else {
             throw UnexpectedBody(text: "initialize answered \(reply.status): \(reply.text)")

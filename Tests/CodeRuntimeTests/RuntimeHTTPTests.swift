@@ -35,7 +35,9 @@ struct Payload: Decodable, Sendable {
 }
 
 /// A runtime with a few routes that exercise the shared behaviour.
-func makeTestApplication(logs: CapturedLogs = CapturedLogs(), ready: @escaping @Sendable () async throws -> Void = {}) -> (some ApplicationProtocol, ServiceRuntime) {
+func makeTestApplication(logs: CapturedLogs = CapturedLogs(), ready: @escaping @Sendable () async throws -> Void = {}) -> (
+    some ApplicationProtocol, ServiceRuntime
+) {
     let runtime = ServiceRuntime(name: "code-test", settings: RuntimeSettings(host: "127.0.0.1", port: 0), logger: logs.logger)
     runtime.health.register("dependency", timeout: .milliseconds(300), ready)
     let router = runtime.makeRouter()
@@ -144,7 +146,9 @@ struct RuntimeHTTPTests {
                 #expect(text.contains("process_cpu_seconds_total"))
                 #expect(text.contains("process_open_fds"))
                 #expect(text.contains("process_start_time_seconds"))
-                #expect(text.contains(#"code_build_info{service="code-test",version="\#(BuildInfo.version)",revision="\#(BuildInfo.revision)"} 1"#))
+                #expect(
+                    text.contains(
+                        #"code_build_info{service="code-test",version="\#(BuildInfo.version)",revision="\#(BuildInfo.revision)"} 1"#))
             }
         }
     }
@@ -226,11 +230,14 @@ struct RuntimeHTTPTests {
                 #expect($0.status == .ok)
                 #expect(String(buffer: $0.body) == "a 2")
             }
-            try await client.execute(uri: "/payloads", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "{}")) {
+            try await client.execute(uri: "/payloads", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "{}"))
+            {
                 #expect($0.status == .unsupportedMediaType)
                 #expect(problem($0)?.code == "unsupported_media_type")
             }
-            try await client.execute(uri: "/payloads", method: .post, headers: json, body: ByteBuffer(string: String(repeating: " ", count: 65) + "{}")) {
+            try await client.execute(
+                uri: "/payloads", method: .post, headers: json, body: ByteBuffer(string: String(repeating: " ", count: 65) + "{}")
+            ) {
                 #expect($0.status == .contentTooLarge)
                 #expect(problem($0)?.code == "payload_too_large")
             }
@@ -238,13 +245,16 @@ struct RuntimeHTTPTests {
                 #expect($0.status == .badRequest)
                 #expect(problem($0)?.code == "malformed_json")
             }
-            try await client.execute(uri: "/payloads", method: .post, headers: json, body: ByteBuffer(string: #"{"name":"a","count":"two"}"#)) {
+            try await client.execute(
+                uri: "/payloads", method: .post, headers: json, body: ByteBuffer(string: #"{"name":"a","count":"two"}"#)
+            ) {
                 #expect($0.status == .unprocessableContent)
                 let body = try #require(problem($0))
                 #expect(body.code == "validation_failed")
                 #expect(body.errors == [.init(field: "count", message: "must be an integer")])
             }
-            try await client.execute(uri: "/payloads", method: .post, headers: json, body: ByteBuffer(string: #"{"count":1}"#)) { response in
+            try await client.execute(uri: "/payloads", method: .post, headers: json, body: ByteBuffer(string: #"{"count":1}"#)) {
+                response in
                 #expect(problem(response)?.errors == [.init(field: "name", message: "is required")])
             }
         }

@@ -48,7 +48,8 @@ struct SettingsTests {
     }
 
     @Test func invalidLogLevelIsRejected() {
-        #expect(throws: ConfigurationError("LOG_LEVEL", "expected one of trace, debug, info, notice, warning, error, critical, got 'loud'")) {
+        #expect(throws: ConfigurationError("LOG_LEVEL", "expected one of trace, debug, info, notice, warning, error, critical, got 'loud'"))
+        {
             try RuntimeSettings(from: EnvironmentSettings(environment: ["LOG_LEVEL": "loud"]), defaultPort: 8000)
         }
     }

@@ -30,10 +30,15 @@ struct DeploymentRepositoryTests {
     func idempotencyKeyReplaysTheSameRequestAndRefusesAnother(backend: TestBackend) async throws {
         try await withStore(backend) { store in
             let first = try await store.createDeployment(Fixtures.newDeployment(idempotencyKey: "k1", requestHash: "h1"))
-            guard case .created(let deployment) = first else { Issue.record("first request must create"); return }
+            guard case .created(let deployment) = first else {
+                Issue.record("first request must create")
+                return
+            }
             let replay = try await store.createDeployment(Fixtures.newDeployment(idempotencyKey: "k1", requestHash: "h1"))
             #expect(replay == .replayed(deployment))
-            #expect(try await store.events(deploymentID: deployment.id, after: nil, limit: 10).items.map(\.step) == ["queue"], "a replay writes nothing")
+            #expect(
+                try await store.events(deploymentID: deployment.id, after: nil, limit: 10).items.map(\.step) == ["queue"],
+                "a replay writes nothing")
             await #expect(throws: StoreError.idempotencyMismatch(existingID: deployment.id)) {
                 try await store.createDeployment(Fixtures.newDeployment(idempotencyKey: "k1", requestHash: "h2"))
             }
@@ -104,7 +109,8 @@ struct DeploymentRepositoryTests {
         try await withStore(backend) { store in
             let queued = try await store.createDeployment(Fixtures.newDeployment()).deployment
             guard case .cancelled(let cancelled) = try await store.cancelDeployment(id: queued.id, by: "key_a", at: Date()) else {
-                Issue.record("a queued deployment is cancelled at once"); return
+                Issue.record("a queued deployment is cancelled at once")
+                return
             }
             #expect(cancelled.status == .cancelled)
             #expect(cancelled.finishedAt != nil)
@@ -116,7 +122,8 @@ struct DeploymentRepositoryTests {
             let claim = try #require(try await store.claimNext(worker: "w1", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3))
             #expect(claim.deployment.id == running.id)
             guard case .cancelRequested(let requested) = try await store.cancelDeployment(id: running.id, by: "key_a", at: Date()) else {
-                Issue.record("a running deployment gets a cancellation request"); return
+                Issue.record("a running deployment gets a cancellation request")
+                return
             }
             #expect(requested.status == .running)
             #expect(requested.cancelRequested)

@@ -41,7 +41,8 @@ struct KeyAndAuditRepositoryTests {
 
             let revoked = try #require(try await store.revokeKey(id: key.id, at: Date()))
             #expect(revoked.revokedAt != nil)
-            #expect(try await store.revokeKey(id: key.id, at: Date().addingTimeInterval(60)) == revoked, "revoking twice keeps the first time")
+            #expect(
+                try await store.revokeKey(id: key.id, at: Date().addingTimeInterval(60)) == revoked, "revoking twice keeps the first time")
             #expect(try await store.revokeKey(id: "key_missing", at: Date()) == nil)
         }
     }
@@ -79,11 +80,12 @@ struct KeyAndAuditRepositoryTests {
     func auditEntriesAreKeptNewestFirst(backend: TestBackend) async throws {
         try await withStore(backend) { store in
             for index in 0..<3 {
-                try await store.recordAudit(NewAuditEntry(
-                    at: Date(), keyID: index == 0 ? nil : "key_\(index)", action: "deployment.create", target: "dep_\(index)",
-                    outcome: index == 0 ? "unauthenticated" : "succeeded", status: index == 0 ? 401 : 201, requestID: "r\(index)",
-                    method: "POST", path: "/v1/deployments"
-                ))
+                try await store.recordAudit(
+                    NewAuditEntry(
+                        at: Date(), keyID: index == 0 ? nil : "key_\(index)", action: "deployment.create", target: "dep_\(index)",
+                        outcome: index == 0 ? "unauthenticated" : "succeeded", status: index == 0 ? 401 : 201, requestID: "r\(index)",
+                        method: "POST", path: "/v1/deployments"
+                    ))
             }
             let page = try await store.auditEntries(limit: 2, before: nil)
             #expect(page.items.map(\.target) == ["dep_2", "dep_1"])

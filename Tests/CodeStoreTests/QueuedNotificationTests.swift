@@ -19,12 +19,15 @@ struct QueuedNotificationTests {
                     #expect(try await received.next()?.payload == first.id)
 
                     // The replay inserts nothing, so it notifies nobody: the next notice is the second deployment's.
-                    #expect(try await store.createDeployment(Fixtures.newDeployment(idempotencyKey: "n1", requestHash: "h1")) == .replayed(first))
+                    #expect(
+                        try await store.createDeployment(Fixtures.newDeployment(idempotencyKey: "n1", requestHash: "h1"))
+                            == .replayed(first))
                     let second = try await store.createDeployment(Fixtures.newDeployment()).deployment
                     #expect(try await received.next()?.payload == second.id)
 
                     // A lease that was not held releases nothing and notifies nobody; a held one does.
-                    let claim = try #require(try await store.claimNext(worker: "w", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3))
+                    let claim = try #require(
+                        try await store.claimNext(worker: "w", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3))
                     var stranger = claim
                     stranger.owner = "someone-else"
                     #expect(try await !store.release(stranger, event: NewEvent(step: "release", kind: .info, message: "not mine")))

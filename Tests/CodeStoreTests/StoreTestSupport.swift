@@ -22,10 +22,12 @@ enum Fixtures {
         service: String = "web", image: String = "ghcr.io/acme/web:1.2.3", environment: DeploymentEnvironment = .staging,
         replicas: Int = 2, labels: [String: String] = ["team": "core"]
     ) -> DeploymentSpec {
-        try! DeploymentSpec.validate(DeploymentRequest(
-            service: service, image: image, environment: environment.rawValue, strategy: "rolling", replicas: replicas,
-            healthURL: "http://web.internal/health", labels: labels
-        )).get()
+        try! DeploymentSpec.validate(
+            DeploymentRequest(
+                service: service, image: image, environment: environment.rawValue, strategy: "rolling", replicas: replicas,
+                healthURL: "http://web.internal/health", labels: labels
+            )
+        ).get()
     }
 
     static func newDeployment(

@@ -33,7 +33,9 @@ struct WorkQueueTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for worker in 0..<6 {
                     group.addTask {
-                        while let claim = try await store.claimNext(worker: "w\(worker)", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3) {
+                        while let claim = try await store.claimNext(
+                            worker: "w\(worker)", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3)
+                        {
                             claimed.withLockedValue { $0.append(claim.deployment.id) }
                         }
                     }
@@ -62,12 +64,21 @@ struct WorkQueueTests {
             #expect(try await store.renewLease(original, now: later, leaseDuration: .seconds(30)) == .lost)
             #expect(try await !store.appendEvent(original, NewEvent(step: "rollout", kind: .info, message: "late")))
             #expect(try await !store.saveManifests(original, compose: "x", kubernetes: "y", at: later))
-            #expect(try await !store.finish(original, status: .failed, error: "late", event: NewEvent(step: "finish", kind: .finished, outcome: .failed, message: "late")))
+            #expect(
+                try await !store.finish(
+                    original, status: .failed, error: "late",
+                    event: NewEvent(step: "finish", kind: .finished, outcome: .failed, message: "late")))
             #expect(try await !store.release(original, event: NewEvent(step: "release", kind: .info, message: "late")))
 
             #expect(try await store.saveManifests(takeover, compose: "compose: yes", kubernetes: "kind: Deployment", at: later))
-            #expect(try await store.finish(takeover, status: .succeeded, error: nil, event: NewEvent(at: later, step: "finish", kind: .finished, outcome: .succeeded, message: "done")))
-            #expect(try await !store.finish(takeover, status: .failed, error: "twice", event: NewEvent(step: "finish", kind: .finished, outcome: .failed, message: "twice")), "a deployment ends once")
+            #expect(
+                try await store.finish(
+                    takeover, status: .succeeded, error: nil,
+                    event: NewEvent(at: later, step: "finish", kind: .finished, outcome: .succeeded, message: "done")))
+            #expect(
+                try await !store.finish(
+                    takeover, status: .failed, error: "twice",
+                    event: NewEvent(step: "finish", kind: .finished, outcome: .failed, message: "twice")), "a deployment ends once")
 
             let final = try #require(try await store.deployment(id: original.deployment.id))
             #expect(final.status == .succeeded)
@@ -89,11 +100,13 @@ struct WorkQueueTests {
             let deployment = try await store.createDeployment(Fixtures.newDeployment()).deployment
             var now = Date()
             for attempt in 1...2 {
-                let claim = try #require(try await store.claimNext(worker: "w\(attempt)", now: now, leaseDuration: .seconds(1), maxAttempts: 2))
+                let claim = try #require(
+                    try await store.claimNext(worker: "w\(attempt)", now: now, leaseDuration: .seconds(1), maxAttempts: 2))
                 #expect(claim.attempt == attempt)
                 now = now.addingTimeInterval(2)
             }
-            #expect(try await store.claimNext(worker: "w3", now: now, leaseDuration: .seconds(1), maxAttempts: 2) == nil, "no third attempt")
+            #expect(
+                try await store.claimNext(worker: "w3", now: now, leaseDuration: .seconds(1), maxAttempts: 2) == nil, "no third attempt")
             #expect(try await store.failExhausted(now: now, maxAttempts: 2) == [deployment.id])
             #expect(try await store.failExhausted(now: now, maxAttempts: 2).isEmpty)
             let failed = try #require(try await store.deployment(id: deployment.id))
@@ -113,7 +126,10 @@ struct WorkQueueTests {
             let again = try #require(try await store.claimNext(worker: "b", now: Date(), leaseDuration: .seconds(300), maxAttempts: 1))
             #expect(again.deployment.id == claim.deployment.id)
             #expect(again.attempt == 2, "the attempt count tells the takeover, and a release is not held against max attempts")
-            #expect(try await store.deployments(matching: DeploymentFilter(status: .running, limit: 10)).items.map(\.id) == [claim.deployment.id])
+            #expect(
+                try await store.deployments(matching: DeploymentFilter(status: .running, limit: 10)).items.map(\.id) == [
+                    claim.deployment.id
+                ])
         }
     }
 
@@ -124,7 +140,8 @@ struct WorkQueueTests {
             let start = Date()
             var owners: [String: String] = [:]
             for worker in 0..<3 {
-                let claim = try #require(try await store.claimNext(worker: "w\(worker)", now: start, leaseDuration: .seconds(1), maxAttempts: 1))
+                let claim = try #require(
+                    try await store.claimNext(worker: "w\(worker)", now: start, leaseDuration: .seconds(1), maxAttempts: 1))
                 owners[claim.deployment.id] = claim.owner
             }
             // Every worker does housekeeping, so several may find the same expired leases at once.
@@ -163,7 +180,8 @@ struct WorkQueueTests {
             _ = try await store.createDeployment(Fixtures.newDeployment())
             let claim = try #require(try await store.claimNext(worker: "a", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3))
             await #expect(throws: StoreError.invalidArgument("finish needs a final status, not running")) {
-                try await store.finish(claim, status: .running, error: nil, event: NewEvent(step: "finish", kind: .finished, message: "not final"))
+                try await store.finish(
+                    claim, status: .running, error: nil, event: NewEvent(step: "finish", kind: .finished, message: "not final"))
             }
             let unchanged = try #require(try await store.deployment(id: claim.deployment.id))
             #expect(unchanged.status == .running)

@@ -2,7 +2,7 @@ import Foundation
 import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A loopback port that was free a moment ago (bound to port 0, read back, closed).
@@ -33,7 +33,8 @@ public func executableURL(_ name: String) -> URL {
     var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     // On Linux the runner is `<products>/code-servicesPackageTests.xctest`; elsewhere it may sit inside a bundle.
     while !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent(name).path),
-          directory.pathComponents.count > 2 {
+        directory.pathComponents.count > 2
+    {
         directory.deleteLastPathComponent()
     }
     return directory.appendingPathComponent(name)

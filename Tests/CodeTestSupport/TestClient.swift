@@ -45,4 +45,3 @@ extension TestResponse {
         return try JSONDecoder().decode(ProblemDetails.self, from: Data(buffer: body))
     }
 }
-

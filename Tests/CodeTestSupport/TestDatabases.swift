@@ -36,7 +36,8 @@ public struct TestDatabase: Sendable {
                 try? FileManager.default.removeItem(at: directory)
             }
         case .postgres:
-            guard let admin = ProcessInfo.processInfo.environment["CODE_TEST_POSTGRES_URL"], var components = URLComponents(string: admin) else {
+            guard let admin = ProcessInfo.processInfo.environment["CODE_TEST_POSTGRES_URL"], var components = URLComponents(string: admin)
+            else {
                 throw NoPostgresServer()
             }
             let name = "code_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")

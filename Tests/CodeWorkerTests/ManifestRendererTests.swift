@@ -1,17 +1,21 @@
 import CodeDomain
-@testable import CodeWorker
 import Foundation
 import Testing
 import Yams
 
+@testable import CodeWorker
+
 @Suite("Hardened manifests")
 struct ManifestRendererTests {
-    static func deployment(strategy: DeploymentStrategy = .rolling, environment: DeploymentEnvironment = .production, replicas: Int = 3) throws -> Deployment {
+    static func deployment(strategy: DeploymentStrategy = .rolling, environment: DeploymentEnvironment = .production, replicas: Int = 3)
+        throws -> Deployment
+    {
         let image = "ghcr.io/acme/web@sha256:" + String(repeating: "ab", count: 32)
         return Deployment(
             id: "dep_1", service: "web", image: image, imageRef: try ImageReference(parsing: image), environment: environment,
             strategy: strategy, replicas: replicas, healthURL: nil, labels: ["team": "core"], status: .running, attempt: 1, error: nil,
-            cancelRequested: false, leaseOwner: "w", leaseExpiresAt: nil, createdBy: nil, createdAt: Date(), updatedAt: Date(), startedAt: nil, finishedAt: nil
+            cancelRequested: false, leaseOwner: "w", leaseExpiresAt: nil, createdBy: nil, createdAt: Date(), updatedAt: Date(),
+            startedAt: nil, finishedAt: nil
         )
     }
 

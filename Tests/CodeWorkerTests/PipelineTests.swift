@@ -22,13 +22,17 @@ struct PipelineTests {
             #expect(finished.error == nil)
             #expect(finished.leaseOwner == nil)
             let events = try await worker.events(queued.id)
-            #expect(events.map { "\($0.step):\($0.kind.rawValue)" } == [
-                "queue:info", "claim:info",
-                "validate:started", "validate:finished", "render:started", "render:finished",
-                "rollout:started", "rollout:info", "rollout:info", "rollout:info", "rollout:finished",
-                "verify:finished", "finish:finished",
-            ])
-            #expect(events.filter { $0.kind == .finished && $0.step != "verify" && $0.step != "finish" }.allSatisfy { $0.outcome == .succeeded && $0.durationMs != nil })
+            #expect(
+                events.map { "\($0.step):\($0.kind.rawValue)" } == [
+                    "queue:info", "claim:info",
+                    "validate:started", "validate:finished", "render:started", "render:finished",
+                    "rollout:started", "rollout:info", "rollout:info", "rollout:info", "rollout:finished",
+                    "verify:finished", "finish:finished",
+                ])
+            #expect(
+                events.filter { $0.kind == .finished && $0.step != "verify" && $0.step != "finish" }.allSatisfy {
+                    $0.outcome == .succeeded && $0.durationMs != nil
+                })
             #expect(events.first { $0.step == "verify" }?.outcome == .skipped)
             #expect(events.dropFirst().allSatisfy { $0.workerID != nil && $0.attempt == 1 })
             let manifests = try #require(try await worker.store.manifests(deploymentID: queued.id))
@@ -49,7 +53,10 @@ struct PipelineTests {
             var keys: [Role: String] = [:]
             for role in Role.allCases {
                 let secret = APIKeySecret.generate()
-                _ = try await worker.store.createKey(NewAPIKey(name: role.rawValue, role: role, prefix: APIKeySecret.prefix(of: secret), secretHash: APIKeySecret.hash(secret), createdBy: nil))
+                _ = try await worker.store.createKey(
+                    NewAPIKey(
+                        name: role.rawValue, role: role, prefix: APIKeySecret.prefix(of: secret), secretHash: APIKeySecret.hash(secret),
+                        createdBy: nil))
                 keys[role] = secret
             }
             #expect(try await worker.client.call(.get, "/v1/worker", key: nil).status == .unauthorized)
@@ -68,7 +75,8 @@ struct PipelineTests {
 
     @Test(arguments: TestBackend.available)
     func cancellationInterruptsARunningRollout(backend: TestBackend) async throws {
-        try await withWorker(backend, configure: { $0.rollout = .simulated(step: .seconds(30)) }) { worker in
+        let slowRollout: @Sendable (inout WorkerSettings) -> Void = { $0.rollout = .simulated(step: .seconds(30)) }
+        try await withWorker(backend, configure: slowRollout) { worker in
             let queued = try await worker.enqueue(replicas: 2)
             // Wait until the rollout step has begun, then ask to cancel.
             let deadline = ContinuousClock.now + .seconds(20)
@@ -90,7 +98,10 @@ struct PipelineTests {
 
     @Test(arguments: TestBackend.available)
     func workerAppliesThePolicyAgain(backend: TestBackend) async throws {
-        try await withWorker(backend, configure: { $0.policy = DeploymentPolicy(allowedRegistries: ["registry.internal"]) }) { worker in
+        let internalRegistryOnly: @Sendable (inout WorkerSettings) -> Void = {
+            $0.policy = DeploymentPolicy(allowedRegistries: ["registry.internal"])
+        }
+        try await withWorker(backend, configure: internalRegistryOnly) { worker in
             let queued = try await worker.enqueue()
             let finished = try await worker.waitUntilFinished(queued.id)
             #expect(finished.status == .failed)
@@ -136,17 +147,27 @@ struct PipelineTests {
             let storeHandle = try StoreHandle.open(location, logger: quietLogger())
             try await storeHandle.withServices { store in
                 try await store.migrate()
-                let spec = try DeploymentSpec.validate(DeploymentRequest(service: "web", image: "ghcr.io/a/web:1", environment: "staging", replicas: 2)).get()
+                let spec = try DeploymentSpec.validate(
+                    DeploymentRequest(service: "web", image: "ghcr.io/a/web:1", environment: "staging", replicas: 2)
+                ).get()
                 let queued = try await store.createDeployment(NewDeployment(spec: spec, createdBy: nil)).deployment
 
                 // The first worker is slow; it is stopped in the middle of the rollout.
-                let runtime = ServiceRuntime(name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: freePort(), shutdownTimeout: .seconds(10)), logger: quietLogger())
-                let slow = try await buildApplication(settings: workerSettings(location) { $0.rollout = .simulated(step: .seconds(60)); $0.workerID = "first" }, runtime: runtime)
+                let runtime = ServiceRuntime(
+                    name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: freePort(), shutdownTimeout: .seconds(10)),
+                    logger: quietLogger())
+                let slow = try await buildApplication(
+                    settings: workerSettings(location) {
+                        $0.rollout = .simulated(step: .seconds(60))
+                        $0.workerID = "first"
+                    }, runtime: runtime)
                 let group = runtime.makeServiceGroup(slow)
                 try await withThrowingTaskGroup(of: Void.self) { tasks in
                     tasks.addTask { try await group.run() }
                     let deadline = ContinuousClock.now + .seconds(20)
-                    while try await store.events(deploymentID: queued.id, after: nil, limit: 100).items.contains(where: { $0.step == "rollout" }) == false {
+                    while try await store.events(deploymentID: queued.id, after: nil, limit: 100).items.contains(where: {
+                        $0.step == "rollout"
+                    }) == false {
                         guard ContinuousClock.now < deadline else { throw ProcessTimeout(command: "rollout start", timeout: .seconds(20)) }
                         try await Task.sleep(for: .milliseconds(20))
                     }
@@ -160,7 +181,8 @@ struct PipelineTests {
                 #expect(released.leaseOwner == nil)
 
                 // Another worker takes it at once and finishes it.
-                let second = ServiceRuntime(name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: 0), logger: quietLogger())
+                let second = ServiceRuntime(
+                    name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: 0), logger: quietLogger())
                 let fast = try await buildApplication(settings: workerSettings(location) { $0.workerID = "second" }, runtime: second)
                 try await fast.test(.router) { _ in
                     let deadline = ContinuousClock.now + .seconds(20)

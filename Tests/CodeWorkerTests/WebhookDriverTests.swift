@@ -2,7 +2,6 @@ import CodeDomain
 import CodeRuntime
 import CodeStore
 import CodeTestSupport
-@testable import CodeWorker
 import Crypto
 import Foundation
 import HTTPTypes
@@ -10,6 +9,8 @@ import Hummingbird
 import HummingbirdTesting
 import NIOConcurrencyHelpers
 import Testing
+
+@testable import CodeWorker
 
 /// A real HTTP receiver on loopback that checks the signature and answers from a script.
 final class WebhookReceiver: Sendable {
@@ -25,7 +26,9 @@ final class WebhookReceiver: Sendable {
         let router = Router()
         router.post("/rollouts") { request, _ -> Response in
             let body = Data(buffer: try await request.body.collect(upTo: 1 << 20))
-            let expected = "sha256=" + HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(self.secret.utf8)))
+            let expected =
+                "sha256="
+                + HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(self.secret.utf8)))
                 .map { String(format: "%02x", $0) }.joined()
             let signature = request.headers[HTTPField.Name("X-Code-Signature-256")!]
             let index = self.deliveries.withLockedValue { deliveries -> Int in
@@ -107,6 +110,8 @@ struct WebhookDriverTests {
 
     @Test func signatureIsHMACSHA256OfTheBody() {
         // Known answer from `printf '{"a":1}' | openssl dgst -sha256 -hmac key`.
-        #expect(WebhookDriver.signature(of: Data(#"{"a":1}"#.utf8), secret: "key") == "sha256=88a67f24bbcdaed0e6c997404bb79a743baf44c6bab2f4c27328e3009d22e342")
+        #expect(
+            WebhookDriver.signature(of: Data(#"{"a":1}"#.utf8), secret: "key")
+                == "sha256=88a67f24bbcdaed0e6c997404bb79a743baf44c6bab2f4c27328e3009d22e342")
     }
 }

@@ -22,9 +22,11 @@ struct WorkerTestContext: Sendable {
         service: String = "web", image: String = "ghcr.io/acme/web:2.0", environment: DeploymentEnvironment = .staging,
         replicas: Int = 2, healthURL: String? = nil
     ) async throws -> Deployment {
-        let spec = try DeploymentSpec.validate(DeploymentRequest(
-            service: service, image: image, environment: environment.rawValue, replicas: replicas, healthURL: healthURL
-        )).get()
+        let spec = try DeploymentSpec.validate(
+            DeploymentRequest(
+                service: service, image: image, environment: environment.rawValue, replicas: replicas, healthURL: healthURL
+            )
+        ).get()
         return try await store.createDeployment(NewDeployment(spec: spec, createdBy: "key_test")).deployment
     }
 
@@ -50,7 +52,8 @@ struct WorkerTestContext: Sendable {
 func workerSettings(_ location: DatabaseLocation, _ configure: (inout WorkerSettings) -> Void = { _ in }) -> WorkerSettings {
     var settings = WorkerSettings(
         database: location, workerID: "test-worker-\(UUID().uuidString.prefix(6))", concurrency: 4, leaseDuration: .seconds(30),
-        rollout: .simulated(step: .milliseconds(20)), verifyTimeout: .seconds(5), verifyInterval: .milliseconds(50), maximumPollInterval: .milliseconds(100)
+        rollout: .simulated(step: .milliseconds(20)), verifyTimeout: .seconds(5), verifyInterval: .milliseconds(50),
+        maximumPollInterval: .milliseconds(100)
     )
     configure(&settings)
     return settings

@@ -42,7 +42,8 @@ struct ServiceExecutableTests {
         defer { companion?.stop() }
         if service == "code-mcp" {
             let apiPort = freePort()
-            companion = try ServiceProcess("code-api", environment: Self.environment(for: "code-api", port: apiPort, metricsPort: 0, directory: directory))
+            companion = try ServiceProcess(
+                "code-api", environment: Self.environment(for: "code-api", port: apiPort, metricsPort: 0, directory: directory))
             _ = try await LoopbackHTTP.waitUntilAnswering("http://127.0.0.1:\(apiPort)/health/ready")
             environment["CODE_API_URL"] = "http://127.0.0.1:\(apiPort)"
         }
@@ -88,11 +89,13 @@ struct ServiceStartupFailureTests {
         let directory = try ServiceFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let port = freePort()
-        let occupant = try ServiceProcess("code-api", environment: ServiceExecutableTests.environment(for: "code-api", port: port, metricsPort: 0, directory: directory))
+        let occupant = try ServiceProcess(
+            "code-api", environment: ServiceExecutableTests.environment(for: "code-api", port: port, metricsPort: 0, directory: directory))
         defer { occupant.stop() }
         _ = try await LoopbackHTTP.waitUntilAnswering("http://127.0.0.1:\(port)/health/live")
 
-        let second = try ServiceProcess(service, environment: ServiceExecutableTests.environment(for: service, port: port, metricsPort: 0, directory: directory))
+        let second = try ServiceProcess(
+            service, environment: ServiceExecutableTests.environment(for: service, port: port, metricsPort: 0, directory: directory))
         defer { second.stop() }
         let status = await second.waitForExit(timeout: .seconds(15))
         #expect(status != nil && status != 0, "\(service) must exit with an error; output: \(second.standardOutput.suffix(2000))")

@@ -16,6 +16,7 @@ public struct __STEM__Settings: Sendable {
     }
 
     public init(from environment: EnvironmentSettings) throws(ConfigurationError) {
-        self.init(authTokens: try environment.bearerTokens("AUTH_TOKENS", purpose: "the bearer tokens clients of __NAME__ use", required: false))
+        self.init(
+            authTokens: try environment.bearerTokens("AUTH_TOKENS", purpose: "the bearer tokens clients of __NAME__ use", required: false))
     }
 }
