@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import CodeConfiguration
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -44,6 +45,7 @@ public struct ServiceRuntime: Sendable {
         routes.load(router.routes.map { (path: $0.path.description, method: $0.method.rawValue) })
         var app = Application(
             router: router,
+            server: server,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: name),
             logger: logger
         )
@@ -51,13 +53,20 @@ public struct ServiceRuntime: Sendable {
             app.addServices(
                 Application(
                     router: metrics.makeRouter(),
-                    configuration: .init(address: .hostname(settings.host, port: metricsPort), serverName: name),
+                    server: server,
+                    configuration: .init(address: .hostname(settings.metricsHost, port: metricsPort), serverName: name),
                     logger: logger
                 )
             )
         }
         app.addServices(services)
         return app
+    }
+
+    /// HTTP/1.1 with the idle timeout: without one, a client that opens connections and sends nothing (or a
+    /// request head a byte at a time) holds them forever.
+    private var server: HTTPServerBuilder {
+        .http1(configuration: .init(idleTimeout: TimeAmount(settings.idleTimeout)))
     }
 }
 

@@ -12,12 +12,14 @@ struct SettingsTests {
         #expect(settings.metricsPort == 9090)
         #expect(settings.logLevel == .info)
         #expect(settings.shutdownTimeout == .seconds(10))
+        #expect(settings.metricsHost == "0.0.0.0", "the metrics listener binds HOST unless METRICS_HOST says otherwise")
+        #expect(settings.idleTimeout == .seconds(30))
     }
 
     @Test func valuesAreReadFromTheirVariables() throws {
         let environment = EnvironmentSettings(environment: [
             "HOST": "127.0.0.1", "PORT": "9000", "METRICS_PORT": "0", "LOG_LEVEL": "DEBUG",
-            "LOG_FORMAT": "text", "SHUTDOWN_TIMEOUT": "2.5",
+            "LOG_FORMAT": "text", "SHUTDOWN_TIMEOUT": "2.5", "METRICS_HOST": "10.0.0.5", "HTTP_IDLE_TIMEOUT": "75",
         ])
         let settings = try RuntimeSettings(from: environment, defaultPort: 8000)
         #expect(settings.host == "127.0.0.1")
@@ -26,6 +28,8 @@ struct SettingsTests {
         #expect(settings.logLevel == .debug)
         #expect(settings.logFormat == .text)
         #expect(settings.shutdownTimeout == .milliseconds(2500))
+        #expect(settings.metricsHost == "10.0.0.5")
+        #expect(settings.idleTimeout == .seconds(75))
     }
 
     @Test(arguments: [
@@ -34,6 +38,7 @@ struct SettingsTests {
         ("METRICS_PORT", "-1", "METRICS_PORT: expected an integer from 0 to 65535, got '-1'"),
         ("LOG_FORMAT", "xml", "LOG_FORMAT: expected one of json, text, got 'xml'"),
         ("SHUTDOWN_TIMEOUT", "soon", "SHUTDOWN_TIMEOUT: expected a number of seconds from 0.0 to 3600.0, got 'soon'"),
+        ("HTTP_IDLE_TIMEOUT", "0", "HTTP_IDLE_TIMEOUT: expected a number of seconds from 1.0 to 3600.0, got '0'"),
     ])
     func invalidValuesNameTheVariable(variable: String, value: String, message: String) {
         #expect(throws: ConfigurationError.self) {
