@@ -10,13 +10,17 @@ import OpenAPIRuntime
 ///
 /// Authenticates `Authorization: Bearer <key>` against the store on every request, so a revoked key stops
 /// working at once on every replica, and makes the key the request's `Identity`. Roles are checked by each
-/// handler, next to what it does. Every mutating request (anything but GET and HEAD) is recorded in the
-/// audit log with its outcome, including requests refused for a missing or wrong key; the action is named
-/// after the contract's operation id (`AuditAction`), so the routes are known in one place, the document.
+/// handler, next to what it does. Every authenticated mutating request (anything but GET and HEAD) is
+/// recorded in the audit log with its outcome; the action is named after the contract's operation id
+/// (`AuditAction`), so the routes are known in one place, the document.
+///
+/// A request without a valid key writes nothing to the database: anyone can send those, as many and as
+/// long as they like. They are counted (`code_auth_failures_total{reason}`) and logged, sampled.
 struct AccessMiddleware: ServerMiddleware {
     let store: any APIKeyRepository & AuditRepository
     let metrics: APIMetrics
     let logger: Logger
+    let refusalLog: SampledLog
     /// `last_used_at` is written at most this often per key, so reads do not turn into writes.
     static let lastUsedResolution: TimeInterval = 60
 
@@ -35,7 +39,14 @@ struct AccessMiddleware: ServerMiddleware {
             let error = ServiceError.unauthorized(
                 failure == .missing ? "Send an API key as 'Authorization: Bearer <key>'." : "The API key is not valid."
             )
-            if audited { await audit(request, action: action, key: nil, status: error.status.code, location: nil) }
+            refusalLog.record { suppressed in
+                requestLogger.warning(
+                    "refused a request without a valid API key",
+                    metadata: [
+                        "reason": .string(failure.rawValue), "action": .string(action.name), "method": .string(request.method.rawValue),
+                        "similar_lines_suppressed": .stringConvertible(suppressed),
+                    ])
+            }
             throw error
         case .success(let key):
             await recordUse(of: key)
@@ -70,7 +81,6 @@ struct AccessMiddleware: ServerMiddleware {
         let outcome: String
         switch status {
         case 200..<400: outcome = "succeeded"
-        case 401: outcome = "unauthenticated"
         case 403: outcome = "denied"
         default: outcome = "failed"
         }
@@ -80,14 +90,32 @@ struct AccessMiddleware: ServerMiddleware {
         do {
             try await store.recordAudit(
                 NewAuditEntry(
-                    at: Date(), keyID: key?.id, action: action.name, target: target, outcome: outcome, status: status,
-                    requestID: RequestScope.current?.requestID, method: request.method.rawValue, path: path
+                    at: Date(), keyID: key?.id, action: action.name, target: AuditLimits.bounded(target, to: AuditLimits.target),
+                    outcome: outcome, status: status,
+                    requestID: AuditLimits.bounded(RequestScope.current?.requestID, to: AuditLimits.requestID),
+                    method: request.method.rawValue, path: AuditLimits.bounded(path, to: AuditLimits.path)
                 )
             )
         } catch {
             // The change itself happened (or was refused); losing its audit line is reported, not hidden.
             requestLogger.error("could not write the audit log", metadata: ["action": .string(action.name), "error": .string("\(error)")])
         }
+    }
+}
+
+/// Bounds on what an audit row stores of a request, whoever sent it: an id or path longer than any the API
+/// serves is cut (and marked), so a row costs at most a few hundred bytes.
+enum AuditLimits {
+    static let target = 128
+    static let requestID = 128
+    static let path = 512
+
+    static func bounded(_ value: String, to limit: Int) -> String {
+        value.count <= limit ? value : String(value.prefix(limit - 1)) + "…"
+    }
+
+    static func bounded(_ value: String?, to limit: Int) -> String? {
+        value.map { bounded($0, to: limit) }
     }
 }
 

@@ -31,7 +31,8 @@ public func buildApplication(settings: APISettings, runtime: ServiceRuntime) asy
         on: router,
         configuration: .init(dateTranscoder: .iso8601WithFractionalSeconds),
         middlewares: [
-            AccessMiddleware(store: store, metrics: metrics, logger: runtime.logger), DeploymentRequestDiagnosis(),
+            AccessMiddleware(store: store, metrics: metrics, logger: runtime.logger, refusalLog: SampledLog()),
+            DeploymentRequestDiagnosis(),
             LocationHeaderDecoding(),
         ]
     )
