@@ -8,7 +8,9 @@ project's promises, so that no overlay combination can quietly run a service wit
   root; except where compose.dev.yaml runs it from the toolchain image (`development` target), which
   relaxes that on purpose;
 - every other container (PostgreSQL, the log collector, the one-shot secrets-init, test helpers)
-  has a read-only root, no capability and no new privileges.
+  has a read-only root, no capability and no new privileges;
+- every container of every combination, the development one included, has memory, CPU and
+  process-count limits: defence in depth against a leak or a fork loop wherever it runs.
 
     python3 scripts/check-compose-hardening.py CONFIG.json [COMBINATION]
 
@@ -28,7 +30,7 @@ def service_problems(name: str, config: dict, listed: dict) -> list[str]:
     problems = []
     build = config.get("build") or {}
     if build.get("target") == "development":
-        return []
+        return limit_problems(config)
     args = build.get("args") or {}
     if build and build.get("target") != "service":
         problems.append(f"built from target {build.get('target')!r}, not 'service'")
@@ -47,17 +49,18 @@ def service_problems(name: str, config: dict, listed: dict) -> list[str]:
     if not any(entry.split(":", 1)[0] == "/tmp" and {"noexec", "nosuid"} <= set(entry.split(":", 1)[1].split(","))
                for entry in config.get("tmpfs") or [] if ":" in entry):
         problems.append(f"no noexec,nosuid tmpfs on /tmp: {config.get('tmpfs')}")
-    limits = ((config.get("deploy") or {}).get("resources") or {}).get("limits") or {}
-    for limit in ("memory", "cpus", "pids"):
-        if not limits.get(limit):
-            problems.append(f"no {limit} limit")
     if str(config.get("user") or "1001").split(":")[0] in ("0", "root"):
         problems.append(f"runs as {config.get('user')}")
     return problems + container_problems(config)
 
 
+def limit_problems(config: dict) -> list[str]:
+    limits = ((config.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+    return [f"no {limit} limit" for limit in ("memory", "cpus", "pids") if not limits.get(limit)]
+
+
 def container_problems(config: dict) -> list[str]:
-    problems = []
+    problems = limit_problems(config)
     if config.get("read_only") is not True:
         problems.append("root file system is not read-only")
     if config.get("cap_drop") != ["ALL"] or config.get("cap_add"):

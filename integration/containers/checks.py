@@ -28,6 +28,34 @@ def pid_of(container: str) -> int:
     return pid
 
 
+def resource_limits(container: str) -> dict:
+    """Memory, CPU and process-count limits, as Docker was told and as the kernel enforces them: the
+    container's cgroup (v2 or v1) read from the host."""
+    info = inspect(container)
+    host = info["HostConfig"]
+    name = info["Name"].lstrip("/")
+    assert host["Memory"] > 0, f"{name}: no memory limit"
+    assert host["NanoCpus"] > 0 or host["CpuQuota"] > 0, f"{name}: no CPU limit"
+    assert (host["PidsLimit"] or 0) > 0, f"{name}: no pids limit"
+    pid = pid_of(container)
+    cgroup = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    unified = [line.split(":", 2)[2] for line in cgroup if line.startswith("0::")]
+    if unified and Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        base = Path("/sys/fs/cgroup") / unified[0].lstrip("/")
+        enforced = {"memory": (base / "memory.max").read_text().strip(), "pids": (base / "pids.max").read_text().strip()}
+    else:
+        paths = {line.split(":", 2)[1]: line.split(":", 2)[2] for line in cgroup}
+        memory = next(path for controllers, path in paths.items() if "memory" in controllers.split(","))
+        pids = next(path for controllers, path in paths.items() if "pids" in controllers.split(","))
+        enforced = {
+            "memory": Path(f"/sys/fs/cgroup/memory{memory}/memory.limit_in_bytes").read_text().strip(),
+            "pids": Path(f"/sys/fs/cgroup/pids{pids}/pids.max").read_text().strip(),
+        }
+    assert enforced["memory"] == str(host["Memory"]), f"{name}: cgroup memory limit {enforced['memory']}, Docker says {host['Memory']}"
+    assert enforced["pids"] == str(host["PidsLimit"]), f"{name}: cgroup pids limit {enforced['pids']}, Docker says {host['PidsLimit']}"
+    return {"memory": host["Memory"], "cpus": (host["NanoCpus"] or 0) / 1e9, "pids": host["PidsLimit"]}
+
+
 def process_identity(container: str) -> dict:
     """uid/gid 1001, no capability in any set, no_new_privs, seccomp filter mode; every thread."""
     pid = pid_of(container)

@@ -38,3 +38,10 @@ def test_root_file_system_is_read_only_and_tmp_writable(stack, service):
 @pytest.mark.parametrize("service", SERVICES)
 def test_tmp_is_noexec(stack, service):
     checks.tmp_is_noexec(stack.container(service))
+
+
+def test_every_running_container_has_memory_cpu_and_pids_limits(stack):
+    running = stack.containers()
+    assert len(running) >= len(SERVICES), running
+    for container in running:
+        checks.resource_limits(container)

@@ -75,6 +75,9 @@ def test_prod_containers_have_the_same_hardening(prod):
         checks.runtime_filter(container)
         checks.read_only_root(container, ("/tmp",))
     checks.tmp_is_noexec(prod.container("api"))
+    # Every container of the stack, PostgreSQL and the receiver included, runs within limits.
+    for container in prod.containers():
+        checks.resource_limits(container)
 
 
 def test_prod_deployments_succeed_spread_over_both_workers_through_the_webhook(prod):
