@@ -155,3 +155,20 @@ def database_url(request, workdir):
     if request.param == "sqlite":
         return f"sqlite://{workdir}/code.db"
     return request.getfixturevalue("postgres_database")
+
+
+DRILL_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def drill_figures():
+    """Lines of figures a drill measured: printed in a section of their own at the end of the run, so that
+    CI logs carry them without -s."""
+    return DRILL_FIGURES
+
+
+def pytest_terminal_summary(terminalreporter):
+    if DRILL_FIGURES:
+        terminalreporter.section("drill figures")
+        for line in DRILL_FIGURES:
+            terminalreporter.write_line(line)

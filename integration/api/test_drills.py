@@ -7,7 +7,7 @@
 - slow clients: 500 silent connections do not keep a new client from being served, and the idle
   timeout closes them.
 
-Each prints its figures (pytest -s shows them; docs/reliability.md has the table). Every wait is bounded.
+Each reports its figures in the run's "drill figures" section (docs/reliability.md has the table). Every wait is bounded.
 """
 import asyncio
 import os
@@ -99,8 +99,10 @@ async def load(base: str, key: str, pid: int, seconds: float, connections: int) 
 
         await asyncio.gather(sample(), *(mixed_requests(session, base, key, ids, tally, stop_at) for _ in range(connections)))
         elapsed = time.monotonic() - started
-    first, last = (samples[mark] for mark in sorted(samples))
+    early_mark, end_mark = sorted(samples)
+    first, last = samples[early_mark], samples[end_mark]
     return {
+        "early_mark": early_mark,
         "requests": tally.responses, "per_second": tally.responses / elapsed, "by_status": tally.by_status,
         "socket_errors": tally.socket_errors, "server_errors": tally.server_errors,
         "rss_early_kib": first, "rss_end_kib": last, "rss_growth": (last - first) / first,
@@ -114,15 +116,15 @@ def drill_database(request, workdir):
     return "postgres", request.getfixturevalue("postgres_database")
 
 
-def test_load_256_connections_mixed_reads_and_writes(services, drill_database):
+def test_load_256_connections_mixed_reads_and_writes(services, drill_database, drill_figures):
     backend, url = drill_database
     admin = new_key()
     api = services("code-api", {"DATABASE_URL": url, "CODE_ADMIN_KEY": admin, "LOG_LEVEL": "warning"})
     figures = asyncio.run(load(api.url, admin, api.process.pid, LOAD_SECONDS, LOAD_CONNECTIONS))
-    print(
-        f"\nload drill [{backend}]: {LOAD_CONNECTIONS} connections, {LOAD_SECONDS:.0f} s: {figures['requests']} responses "
+    drill_figures.append(
+        f"load drill [{backend}]: {LOAD_CONNECTIONS} connections, {LOAD_SECONDS:.0f} s: {figures['requests']} responses "
         f"({figures['per_second']:.0f}/s) {figures['by_status']}, socket errors {len(figures['socket_errors'])}, "
-        f"RSS {figures['rss_early_kib'] / 1024:.1f} MiB at 10 s, {figures['rss_end_kib'] / 1024:.1f} MiB at the end "
+        f"RSS {figures['rss_early_kib'] / 1024:.1f} MiB at {figures['early_mark']:.0f} s, {figures['rss_end_kib'] / 1024:.1f} MiB at the end "
         f"({figures['rss_growth']:+.1%})"
     )
     assert not figures["socket_errors"], figures["socket_errors"][:10]
@@ -174,7 +176,7 @@ async def sigterm_under_load(api, key: str, shutdown_timeout: float) -> dict:
     }
 
 
-def test_sigterm_under_load_finishes_accepted_requests_and_exits_0(services, workdir):
+def test_sigterm_under_load_finishes_accepted_requests_and_exits_0(services, workdir, drill_figures):
     admin = new_key()
     shutdown_timeout = 10.0
     api = services(
@@ -182,8 +184,8 @@ def test_sigterm_under_load_finishes_accepted_requests_and_exits_0(services, wor
         {"DATABASE_URL": f"sqlite://{workdir}/code.db", "CODE_ADMIN_KEY": admin, "LOG_LEVEL": "warning", "SHUTDOWN_TIMEOUT": str(shutdown_timeout)},
     )
     figures = asyncio.run(sigterm_under_load(api, admin, shutdown_timeout))
-    print(
-        f"\nSIGTERM drill: {figures['responses']} responses {figures['by_status']}; held request answered "
+    drill_figures.append(
+        f"SIGTERM drill: {figures['responses']} responses {figures['by_status']}; held request answered "
         f"{figures['held_request']!r}; {figures['refused_after_signal']} requests refused after the signal (new connections); "
         f"exit {figures['exit_status']} {figures['exit_seconds']:.2f} s after SIGTERM"
     )
@@ -194,7 +196,7 @@ def test_sigterm_under_load_finishes_accepted_requests_and_exits_0(services, wor
     assert figures["exit_seconds"] <= shutdown_timeout, figures
 
 
-def test_500_silent_connections_do_not_keep_a_new_client_out(services, workdir):
+def test_500_silent_connections_do_not_keep_a_new_client_out(services, workdir, drill_figures):
     admin = new_key()
     idle_timeout = 3
     api = services(
@@ -225,8 +227,10 @@ def test_500_silent_connections_do_not_keep_a_new_client_out(services, workdir):
                 closed += connection.recv(1) == b""
             except (socket.timeout, ConnectionResetError):
                 closed += 0
-        print(f"\nslow-client drill: 500 silent connections open; a new client served in {served_in * 1000:.0f} ms ({answers}); "
-              f"{closed}/500 closed by the server within {idle_timeout} s idle timeout + 5 s")
+        drill_figures.append(
+            f"slow-client drill: 500 silent connections open; a new client served in {served_in * 1000:.0f} ms ({answers}); "
+            f"{closed}/500 closed by the server within {idle_timeout} s idle timeout + 5 s"
+        )
         assert answers == ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK"], answers
         assert served_in < 2.0, served_in
         assert closed == 500, closed
