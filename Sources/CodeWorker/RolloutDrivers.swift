@@ -140,12 +140,24 @@ struct WebhookDriver: RolloutDriver {
 }
 
 /// Polls `health_url` until it answers 2xx, within `timeout`.
+///
+/// The URL is the deployment author's, so every poll goes through `HealthURLGuard` first (resolved
+/// and vetted again each time, then pinned) on a client of its own that follows no redirect. A
+/// rejected address ends the step at once; events record only healthy or unhealthy with the status
+/// code, never the body, an error's text or a resolved address.
 struct HealthVerifier: Sendable {
+    /// Its event loop group runs the per-poll clients.
     let client: HTTPClient
     let timeout: Duration
     let interval: Duration
 
-    func verify(_ url: String, control: PipelineControl, progress: ProgressReporter) async throws {
+    enum Poll: Equatable {
+        case healthy(status: Int)
+        case unhealthy(summary: String)
+    }
+
+    func verify(_ url: String, allowlist: HealthURLAllowlist, control: PipelineControl, progress: ProgressReporter) async throws {
+        guard let parsed = URL(string: url) else { throw RolloutFailure(description: HealthURLGuard.addressNotAllowed) }
         let deadline = ContinuousClock.now + timeout
         var polls = 0
         var last = "no answer yet"
@@ -153,15 +165,61 @@ struct HealthVerifier: Sendable {
             try control.checkpoint()
             polls += 1
             let remaining = deadline - ContinuousClock.now
-            let outcome = await HealthProbe.probe(url: url, timeout: min(remaining, .seconds(5)), client: client)
-            if outcome.healthy {
-                try await progress("\(url) answered \(outcome.summary) after \(polls) poll(s)")
+            switch try await poll(parsed, allowlist: allowlist, timeout: min(remaining, .seconds(5))) {
+            case .healthy(let status):
+                try await progress("health_url answered HTTP \(status) (healthy) after \(polls) poll(s)")
                 return
+            case .unhealthy(let summary):
+                last = summary
             }
-            last = outcome.summary
             try await control.sleep(for: min(interval, max(.zero, deadline - ContinuousClock.now)))
         }
-        throw RolloutFailure(description: "\(url) did not answer 2xx within \(timeout) (\(polls) polls; last: \(last))")
+        throw RolloutFailure(description: "health_url did not answer 2xx within \(timeout) (\(polls) polls; last: \(last))")
+    }
+
+    /// One GET of `url` after vetting where it leads; throws `RolloutFailure` when it may not be reached.
+    func poll(_ url: URL, allowlist: HealthURLAllowlist, timeout: Duration) async throws(RolloutFailure) -> Poll {
+        switch await HealthURLGuard(allowlist: allowlist, resolveTimeout: timeout).vet(url) {
+        case .rejected(let reason):
+            throw RolloutFailure(description: reason)
+        case .unresolved:
+            return .unhealthy(summary: "host not resolved")
+        case .connect(let host, let pinnedAddress):
+            // A client per poll: `dnsOverride` pins this poll's vetted address, and no connection
+            // outlives the poll to be reused after the name has changed.
+            let client = HTTPClient.withoutRedirects(on: self.client, dnsOverride: pinnedAddress.map { [host: $0] } ?? [:])
+            let result = await Self.get(url, client: client, timeout: timeout)
+            try? await client.shutdown()
+            return result
+        }
+    }
+
+    private static func get(_ url: URL, client: HTTPClient, timeout: Duration) async -> Poll {
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = .GET
+        request.headers.add(name: "User-Agent", value: "code-worker/\(BuildInfo.version)")
+        do {
+            let response = try await client.execute(request, timeout: TimeAmount(timeout))
+            // Read a little and drop it: the body is the target's business, never recorded.
+            _ = try? await response.body.collect(upTo: 4096)
+            let status = Int(response.status.code)
+            return (200..<300).contains(status) ? .healthy(status: status) : .unhealthy(summary: "HTTP \(status) (unhealthy)")
+        } catch let error as HTTPClientError where error == .deadlineExceeded {
+            return .unhealthy(summary: "no answer within \(timeout)")
+        } catch {
+            // The error's text may name addresses or internals of the network: only its class is kept.
+            return .unhealthy(summary: "no connection")
+        }
+    }
+}
+
+extension HTTPClient {
+    /// A client on `parent`'s event loop group that follows no redirect; the caller shuts it down.
+    static func withoutRedirects(on parent: HTTPClient, dnsOverride: [String: String] = [:]) -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.dnsOverride = dnsOverride
+        return HTTPClient(eventLoopGroup: parent.eventLoopGroup, configuration: configuration)
     }
 }
 

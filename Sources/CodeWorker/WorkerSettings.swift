@@ -51,6 +51,10 @@ public struct WorkerSettings: Sendable {
     /// How long `verify` polls a deployment's `health_url` before failing it.
     public var verifyTimeout: Duration
     public var verifyInterval: Duration
+    /// What `health_url` may reach beyond public addresses (`CODE_HEALTH_URL_ALLOW`): by default no
+    /// loopback, private, link-local or internal name, so that a deployment cannot make the worker probe
+    /// its own network.
+    public var healthURLAllowlist: HealthURLAllowlist
     /// The longest wait between claim attempts when idle. SQLite has no notifications, so this bounds the
     /// time from insert to claim; PostgreSQL is woken by NOTIFY and polls as a fallback.
     public var maximumPollInterval: Duration
@@ -82,8 +86,8 @@ public struct WorkerSettings: Sendable {
         database: DatabaseLocation, databasePassword: String? = nil, workerID: String = WorkerSettings.defaultWorkerID(),
         concurrency: Int = Defaults.concurrency, leaseDuration: Duration = Defaults.leaseDuration, maxAttempts: Int = Defaults.maxAttempts,
         rollout: Rollout = .simulated(step: Defaults.simulatedStep), verifyTimeout: Duration = Defaults.verifyTimeout,
-        verifyInterval: Duration = Defaults.verifyInterval, maximumPollInterval: Duration = Defaults.maximumPollInterval,
-        policy: DeploymentPolicy = DeploymentPolicy()
+        verifyInterval: Duration = Defaults.verifyInterval, healthURLAllowlist: HealthURLAllowlist = .none,
+        maximumPollInterval: Duration = Defaults.maximumPollInterval, policy: DeploymentPolicy = DeploymentPolicy()
     ) {
         self.database = database
         self.databasePassword = databasePassword
@@ -94,6 +98,7 @@ public struct WorkerSettings: Sendable {
         self.rollout = rollout
         self.verifyTimeout = verifyTimeout
         self.verifyInterval = verifyInterval
+        self.healthURLAllowlist = healthURLAllowlist
         self.maximumPollInterval = maximumPollInterval
         self.policy = policy
     }
@@ -127,6 +132,12 @@ public struct WorkerSettings: Sendable {
                 )
             )
         }
+        let healthURLAllowlist: HealthURLAllowlist
+        do {
+            healthURLAllowlist = try HealthURLAllowlist(parsing: environment.list("CODE_HEALTH_URL_ALLOW"))
+        } catch {
+            throw ConfigurationError("CODE_HEALTH_URL_ALLOW", "\(error); expected comma-separated CIDR blocks, addresses or host names")
+        }
         let workerID = environment.string("WORKER_ID") ?? Self.defaultWorkerID()
         guard (1...100).contains(workerID.count), workerID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) })
         else {
@@ -142,6 +153,7 @@ public struct WorkerSettings: Sendable {
             rollout: rollout,
             verifyTimeout: try environment.seconds("CODE_VERIFY_TIMEOUT", default: Defaults.verifyTimeout, in: 0.1...3600),
             verifyInterval: try environment.seconds("CODE_VERIFY_INTERVAL", default: Defaults.verifyInterval, in: 0.01...60),
+            healthURLAllowlist: healthURLAllowlist,
             maximumPollInterval: .milliseconds(
                 try environment.int(
                     "CODE_POLL_INTERVAL_MS", default: Int(Defaults.maximumPollInterval / .milliseconds(1)), in: 10...60_000
