@@ -42,23 +42,30 @@ struct RolloutFailure: Error, CustomStringConvertible {
 
 /// POSTs the manifests as JSON to a URL that performs the rollout (a CD system, a GitOps bridge).
 ///
-/// The body is signed with HMAC-SHA256 of the shared secret in `X-Code-Signature-256: sha256=<hex>`
-/// (the scheme GitHub webhooks use), so the receiver can check it came from this worker. 5xx answers,
-/// timeouts and network errors are retried with exponential backoff and full jitter; a 4xx is final,
-/// since repeating the same request cannot fix it. `X-Code-Delivery` is the same for every attempt of
-/// one delivery, so a receiver can drop duplicates.
+/// Each attempt carries `X-Code-Timestamp: <unix seconds>` and `X-Code-Signature: sha256=<hex>`, the
+/// HMAC-SHA256 of `<timestamp>.<body>` with the shared secret (the Stripe and Slack scheme): the
+/// receiver checks that it came from this worker and, by refusing old timestamps, that it is not a
+/// replay (docs/services/code-worker.md). 5xx answers, timeouts and network errors are retried with
+/// exponential backoff and full jitter; a 4xx is final, since repeating the same request cannot fix it,
+/// and so is a 3xx: redirects are never followed (a followed 302 would turn the POST into a GET that a
+/// 2xx would then "accept"). `X-Code-Delivery` is the same for every attempt of one delivery, so a
+/// receiver can drop duplicates.
 struct WebhookDriver: RolloutDriver {
     let settings: WorkerSettings.WebhookSettings
+    /// Its event loop group runs the driver's own client, which follows no redirect.
     let client: HTTPClient
     let metrics: WorkerMetrics
     let logger: Logger
     var name: String { "webhook" }
 
-    static let signatureHeader = "X-Code-Signature-256"
+    static let timestampHeader = "X-Code-Timestamp"
+    static let signatureHeader = "X-Code-Signature"
     static let deliveryHeader = "X-Code-Delivery"
 
-    static func signature(of body: Data, secret: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8)))
+    static func signature(of body: Data, timestamp: Int, secret: String) -> String {
+        var signed = Data("\(timestamp).".utf8)
+        signed.append(body)
+        let mac = HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: Data(secret.utf8)))
         return "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
     }
 
@@ -73,15 +80,30 @@ struct WebhookDriver: RolloutDriver {
                 manifests: .init(compose: manifests.compose, kubernetes: manifests.kubernetes)
             )
         )
-        let signature = Self.signature(of: body, secret: settings.secret)
+        let client = HTTPClient.withoutRedirects(on: self.client)
+        do {
+            try await deliver(body, deliveryID: deliveryID, client: client, control: control, progress: progress)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try? await client.shutdown()
+    }
+
+    private func deliver(
+        _ body: Data, deliveryID: String, client: HTTPClient, control: PipelineControl, progress: ProgressReporter
+    ) async throws {
         var backoff = settings.initialBackoff
         for delivery in 1...settings.maxAttempts {
             try control.checkpoint()
+            // Signed per attempt: a retry after backoff is still inside the receiver's replay window.
+            let timestamp = Int(Date().timeIntervalSince1970)
             var request = HTTPClientRequest(url: settings.url.absoluteString)
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/json")
             request.headers.add(name: "User-Agent", value: "code-worker/\(BuildInfo.version)")
-            request.headers.add(name: Self.signatureHeader, value: signature)
+            request.headers.add(name: Self.timestampHeader, value: String(timestamp))
+            request.headers.add(name: Self.signatureHeader, value: Self.signature(of: body, timestamp: timestamp, secret: settings.secret))
             request.headers.add(name: Self.deliveryHeader, value: deliveryID)
             request.body = .bytes(ByteBuffer(bytes: body))
             // Only the HTTP exchange is in the `do`: an interruption or cancellation from anywhere else
@@ -99,6 +121,9 @@ struct WebhookDriver: RolloutDriver {
                 case 200..<300:
                     metrics.webhookAttempts("success").increment()
                     answer = .accepted(status: status)
+                case 300..<400:
+                    metrics.webhookAttempts("redirect").increment()
+                    throw RolloutFailure(description: "webhook answered HTTP \(status), a redirect, which is not followed; not retried")
                 case 400..<500 where status != 408 && status != 429:
                     metrics.webhookAttempts("client_error").increment()
                     throw RolloutFailure(description: "webhook refused the rollout with HTTP \(status); not retried")

@@ -35,6 +35,7 @@ public struct WorkerSettings: Sendable {
         public static let webhookMaxAttempts = 5
         public static let webhookInitialBackoff: Duration = .milliseconds(500)
         public static let webhookMaximumBackoff: Duration = .seconds(10)
+        public static let webhookSecretMinimumBytes = 32
     }
 
     public var database: DatabaseLocation
@@ -123,6 +124,14 @@ public struct WorkerSettings: Sendable {
             guard let secret = try environment.secret("CODE_WEBHOOK_SECRET") else {
                 throw ConfigurationError(
                     "CODE_WEBHOOK_SECRET", "is required when CODE_ROLLOUT_DRIVER=webhook (or CODE_WEBHOOK_SECRET_FILE)")
+            }
+            // An HMAC key is as strong as it is long: 32 bytes is SHA-256's output, below which a short,
+            // guessable secret would let anyone forge rollouts.
+            guard secret.utf8.count >= Defaults.webhookSecretMinimumBytes else {
+                throw ConfigurationError(
+                    "CODE_WEBHOOK_SECRET",
+                    "must be at least \(Defaults.webhookSecretMinimumBytes) bytes (it has \(secret.utf8.count)); "
+                        + "e.g. `head -c 32 /dev/urandom | base64`")
             }
             rollout = .webhook(
                 WebhookSettings(
