@@ -86,10 +86,12 @@ struct Pipeline: Sendable {
             }
             if let healthURL = deployment.healthURL {
                 try await runStep("verify") {
-                    try await verifier.verify(healthURL, control: control) { message in
+                    // A health_url the allowlist rejects fails the deployment at once (RolloutFailure):
+                    // retrying cannot change the policy, and each retry would be another probe.
+                    try await verifier.verify(healthURL, allowlist: settings.healthURLAllowlist, control: control) { message in
                         try await event("verify", .info, message: message)
                     }
-                    return "\(healthURL) is healthy"
+                    return "health_url is healthy"
                 }
             } else {
                 try await event("verify", .finished, outcome: .skipped, durationMs: 0, message: "no health_url: nothing to verify")

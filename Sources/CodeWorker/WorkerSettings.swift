@@ -35,6 +35,7 @@ public struct WorkerSettings: Sendable {
         public static let webhookMaxAttempts = 5
         public static let webhookInitialBackoff: Duration = .milliseconds(500)
         public static let webhookMaximumBackoff: Duration = .seconds(10)
+        public static let webhookSecretMinimumBytes = 32
     }
 
     public var database: DatabaseLocation
@@ -51,6 +52,10 @@ public struct WorkerSettings: Sendable {
     /// How long `verify` polls a deployment's `health_url` before failing it.
     public var verifyTimeout: Duration
     public var verifyInterval: Duration
+    /// What `health_url` may reach beyond public addresses (`CODE_HEALTH_URL_ALLOW`): by default no
+    /// loopback, private, link-local or internal name, so that a deployment cannot make the worker probe
+    /// its own network.
+    public var healthURLAllowlist: HealthURLAllowlist
     /// The longest wait between claim attempts when idle. SQLite has no notifications, so this bounds the
     /// time from insert to claim; PostgreSQL is woken by NOTIFY and polls as a fallback.
     public var maximumPollInterval: Duration
@@ -82,8 +87,8 @@ public struct WorkerSettings: Sendable {
         database: DatabaseLocation, databasePassword: String? = nil, workerID: String = WorkerSettings.defaultWorkerID(),
         concurrency: Int = Defaults.concurrency, leaseDuration: Duration = Defaults.leaseDuration, maxAttempts: Int = Defaults.maxAttempts,
         rollout: Rollout = .simulated(step: Defaults.simulatedStep), verifyTimeout: Duration = Defaults.verifyTimeout,
-        verifyInterval: Duration = Defaults.verifyInterval, maximumPollInterval: Duration = Defaults.maximumPollInterval,
-        policy: DeploymentPolicy = DeploymentPolicy()
+        verifyInterval: Duration = Defaults.verifyInterval, healthURLAllowlist: HealthURLAllowlist = .none,
+        maximumPollInterval: Duration = Defaults.maximumPollInterval, policy: DeploymentPolicy = DeploymentPolicy()
     ) {
         self.database = database
         self.databasePassword = databasePassword
@@ -94,6 +99,7 @@ public struct WorkerSettings: Sendable {
         self.rollout = rollout
         self.verifyTimeout = verifyTimeout
         self.verifyInterval = verifyInterval
+        self.healthURLAllowlist = healthURLAllowlist
         self.maximumPollInterval = maximumPollInterval
         self.policy = policy
     }
@@ -119,6 +125,14 @@ public struct WorkerSettings: Sendable {
                 throw ConfigurationError(
                     "CODE_WEBHOOK_SECRET", "is required when CODE_ROLLOUT_DRIVER=webhook (or CODE_WEBHOOK_SECRET_FILE)")
             }
+            // An HMAC key is as strong as it is long: 32 bytes is SHA-256's output, below which a short,
+            // guessable secret would let anyone forge rollouts.
+            guard secret.utf8.count >= Defaults.webhookSecretMinimumBytes else {
+                throw ConfigurationError(
+                    "CODE_WEBHOOK_SECRET",
+                    "must be at least \(Defaults.webhookSecretMinimumBytes) bytes (it has \(secret.utf8.count)); "
+                        + "e.g. `head -c 32 /dev/urandom | base64`")
+            }
             rollout = .webhook(
                 WebhookSettings(
                     url: url, secret: secret,
@@ -126,6 +140,12 @@ public struct WorkerSettings: Sendable {
                     maxAttempts: try environment.int("CODE_WEBHOOK_MAX_ATTEMPTS", default: Defaults.webhookMaxAttempts, in: 1...20)
                 )
             )
+        }
+        let healthURLAllowlist: HealthURLAllowlist
+        do {
+            healthURLAllowlist = try HealthURLAllowlist(parsing: environment.list("CODE_HEALTH_URL_ALLOW"))
+        } catch {
+            throw ConfigurationError("CODE_HEALTH_URL_ALLOW", "\(error); expected comma-separated CIDR blocks, addresses or host names")
         }
         let workerID = environment.string("WORKER_ID") ?? Self.defaultWorkerID()
         guard (1...100).contains(workerID.count), workerID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) })
@@ -142,6 +162,7 @@ public struct WorkerSettings: Sendable {
             rollout: rollout,
             verifyTimeout: try environment.seconds("CODE_VERIFY_TIMEOUT", default: Defaults.verifyTimeout, in: 0.1...3600),
             verifyInterval: try environment.seconds("CODE_VERIFY_INTERVAL", default: Defaults.verifyInterval, in: 0.01...60),
+            healthURLAllowlist: healthURLAllowlist,
             maximumPollInterval: .milliseconds(
                 try environment.int(
                     "CODE_POLL_INTERVAL_MS", default: Int(Defaults.maximumPollInterval / .milliseconds(1)), in: 10...60_000

@@ -53,7 +53,8 @@ func workerSettings(_ location: DatabaseLocation, _ configure: (inout WorkerSett
     var settings = WorkerSettings(
         database: location, workerID: "test-worker-\(UUID().uuidString.prefix(6))", concurrency: 4, leaseDuration: .seconds(30),
         rollout: .simulated(step: .milliseconds(20)), verifyTimeout: .seconds(5), verifyInterval: .milliseconds(50),
-        maximumPollInterval: .milliseconds(100)
+        // The tests' health endpoints listen on loopback, which health_url may not reach by default.
+        healthURLAllowlist: try! HealthURLAllowlist(parsing: ["127.0.0.1"]), maximumPollInterval: .milliseconds(100)
     )
     configure(&settings)
     return settings

@@ -1,9 +1,11 @@
 """Webhook receiver for the container suite (compose.e2e.yaml): the rollout target of code-worker's
 webhook driver inside the project's network. Python 3 standard library only.
 
-POST /hooks/rollout  checks X-Code-Signature-256 (HMAC-SHA256 of the body with the secret in
-                     WEBHOOK_SECRET_FILE); answers 503 to the first attempt of each delivery (the worker
-                     must retry) and 200 to the next; 401 to a bad signature.
+POST /hooks/rollout  checks X-Code-Signature (HMAC-SHA256 of "<X-Code-Timestamp>.<body>" with the
+                     secret in WEBHOOK_SECRET_FILE) and that the timestamp is within 5 minutes of this
+                     clock (docs/services/code-worker.md); answers 503 to the first attempt of each
+                     delivery (the worker must retry) and 200 to the next; 401 to a bad signature or a
+                     stale timestamp.
 GET  /healthz        200: a deployment's health_url, polled by the worker's verify step.
 GET  /deliveries     what arrived, as JSON, for the test (published on 127.0.0.1 only).
 """
@@ -14,12 +16,24 @@ import os
 import signal
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SECRET = open(os.environ.get("WEBHOOK_SECRET_FILE", "/run/secrets/webhook_secret"), "rb").read().strip()
 deliveries = []
 health_checks = []
 lock = threading.Lock()
+REPLAY_WINDOW_SECONDS = 300
+
+
+def verify(headers, body):
+    """The signature covers the timestamp, and the timestamp must be recent: a captured delivery can be
+    neither replayed later nor re-dated."""
+    timestamp = headers.get("X-Code-Timestamp", "")
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > REPLAY_WINDOW_SECONDS:
+        return False
+    expected = "sha256=" + hmac.new(SECRET, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, headers.get("X-Code-Signature", ""))
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -32,8 +46,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        expected = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
-        valid = hmac.compare_digest(expected, self.headers.get("X-Code-Signature-256", ""))
+        valid = verify(self.headers, body)
         delivery = self.headers.get("X-Code-Delivery")
         try:
             payload = json.loads(body)

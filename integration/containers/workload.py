@@ -256,42 +256,82 @@ def first_attempt_fails(index, attempt):
     return 503 if attempt == 1 else 200
 
 
+REPLAY_WINDOW_SECONDS = 300
+
+
+def webhook_signature(secret: bytes, timestamp: str, body: bytes) -> str:
+    """X-Code-Signature of a delivery: HMAC-SHA256 of `<X-Code-Timestamp>.<body>` with the shared secret."""
+    return "sha256=" + hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def verify_webhook(secret: bytes, headers, body: bytes, now=None) -> bool:
+    """What a receiver must check (docs/services/code-worker.md): the signature covers the timestamp and
+    the body, and the timestamp is within REPLAY_WINDOW_SECONDS of the receiver's clock, so a captured
+    delivery cannot be replayed later, nor its timestamp changed."""
+    timestamp = headers.get("X-Code-Timestamp", "")
+    if not timestamp.isdigit() or abs((time.time() if now is None else now) - int(timestamp)) > REPLAY_WINDOW_SECONDS:
+        return False
+    return hmac.compare_digest(webhook_signature(secret, timestamp, body), headers.get("X-Code-Signature", ""))
+
+
 class WebhookReceiver:
-    """A rollout webhook receiver on loopback that checks the HMAC-SHA256 signature: 401 to a bad one,
-    otherwise `answer(index, attempt)` (the delivery's index among all POSTs, and its attempt number
-    for its `X-Code-Delivery`); 200 to GET (as a health_url). Used by derive.py and the worker suite."""
+    """A rollout webhook receiver on loopback that verifies deliveries as the documentation says
+    (verify_webhook): 401 to a bad signature or a stale timestamp, otherwise `answer(index, attempt)` (the
+    delivery's index among all POSTs, and its attempt number for its `X-Code-Delivery`); 200 to GET (as a
+    health_url). A POST to /moved is redirected (302) to /elsewhere, which counts what reaches it. Used by
+    derive.py and the worker suite."""
 
     def __init__(self, secret, host="127.0.0.1", answer=first_attempt_fails):
-        self.secret = secret.encode()
+        self.secret = secret.strip().encode()
         self.deliveries = []
         self.health_checks = 0
+        self.elsewhere = 0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                expected = "sha256=" + hmac.new(receiver.secret, body, hashlib.sha256).hexdigest()
-                valid = hmac.compare_digest(expected, self.headers.get("X-Code-Signature-256", ""))
-                receiver.deliveries.append({"valid": valid, "delivery": self.headers.get("X-Code-Delivery"), "body": json.loads(body or b"{}")})
+                if self.path == "/moved":
+                    return self.answer(302, location="/elsewhere")
+                if self.path == "/elsewhere":
+                    receiver.elsewhere += 1
+                    return self.answer(200)
+                valid = verify_webhook(receiver.secret, self.headers, body)
+                try:
+                    payload = json.loads(body or b"{}")
+                except ValueError:
+                    payload = None
+                receiver.deliveries.append({
+                    "valid": valid, "delivery": self.headers.get("X-Code-Delivery"), "body": payload, "raw": body,
+                    "timestamp": self.headers.get("X-Code-Timestamp"), "signature": self.headers.get("X-Code-Signature"),
+                })
                 attempt = sum(1 for d in receiver.deliveries if d["delivery"] == self.headers.get("X-Code-Delivery"))
-                status = 401 if not valid else answer(len(receiver.deliveries) - 1, attempt)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.answer(401 if not valid else answer(len(receiver.deliveries) - 1, attempt))
 
             def do_GET(self):
+                if self.path == "/elsewhere":
+                    receiver.elsewhere += 1
+                    return self.answer(200)
                 receiver.health_checks += 1
                 self.send_response(200)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
 
+            def answer(self, status, location=None):
+                self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def log_message(self, *args):
                 pass
 
         self.server = ThreadingHTTPServer((host, 0), Handler)
         self.port = self.server.server_address[1]
-        self.url = f"http://{host}:{self.port}/hooks/rollout"
+        self.base_url = f"http://{host}:{self.port}"
+        self.url = f"{self.base_url}/hooks/rollout"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
