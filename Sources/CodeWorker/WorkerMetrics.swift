@@ -21,7 +21,8 @@ struct WorkerMetrics: Sendable {
     var inFlight: Meter { Meter(label: "code_worker_in_flight", factory: factory) }
     /// `code_worker_leases_lost_total`
     var leasesLost: Counter { Counter(label: "code_worker_leases_lost_total", factory: factory) }
-    /// `code_worker_webhook_attempts_total{result}`: success, client_error, server_error, timeout, network_error.
+    /// `code_worker_webhook_attempts_total{result}`: success, client_error, server_error, redirect, timeout,
+    /// network_error.
     func webhookAttempts(_ result: String) -> Counter {
         Counter(label: "code_worker_webhook_attempts_total", dimensions: [("result", result)], factory: factory)
     }

@@ -270,7 +270,7 @@ def scenario_postgres(bin_dir: Path, trace_dir: Path, secrets: dict, work: Path)
                 "DATABASE_URL": database, "CODE_ROLLOUT_DRIVER": "webhook",
                 "CODE_WEBHOOK_URL": f"http://localhost:{receiver.port}/hooks/rollout",
                 "CODE_WEBHOOK_SECRET_FILE": secrets["webhook_secret"], "CODE_WEBHOOK_TIMEOUT": "5", "CODE_WEBHOOK_MAX_ATTEMPTS": "5",
-                "CODE_VERIFY_INTERVAL": "0.2", "WORKER_ID": f"seccomp-worker-{index}",
+                "CODE_VERIFY_INTERVAL": "0.2", "WORKER_ID": f"seccomp-worker-{index}", "CODE_HEALTH_URL_ALLOW": "localhost",
             }))
         mcp = run_service(bin_dir, trace_dir, "code-mcp", "pg-mcp", {
             "CODE_API_URL": api.host_url, "CODE_WORKER_URL": started[1].host_url,
