@@ -130,6 +130,7 @@ actor SessionTransport: Transport, HTTPContextProviding {
         let (stream, continuation) = AsyncThrowingStream<Data, any Swift.Error>.makeStream()
         requestStreams[requestID] = continuation
         httpRequestContexts[requestID] = request
+        events.reopen(stream: requestID)
         prime(stream: requestID, continuation, protocolVersion: Self.protocolVersion(of: request))
         incomingContinuation.yield(request.body ?? Data())
         return .stream(stream, headers: streamHeaders())
@@ -268,8 +269,10 @@ struct SessionEventStore {
     private var head = 0
     private var counter = 0
     private(set) var retainedBytes = 0
-    /// Request streams whose answer was sent: nothing more will be added to them.
+    /// Request streams whose answer was sent (nothing more will be added to them), among those with
+    /// events kept: both forget a stream once its last event is evicted.
     private var finishedStreams: Set<String> = []
+    private var keptPerStream: [String: Int] = [:]
 
     init(byteBudget: Int) {
         self.byteBudget = max(0, byteBudget)
@@ -284,23 +287,36 @@ struct SessionEventStore {
         guard event.cost <= byteBudget else { return event.id }
         events.append(event)
         retainedBytes += event.cost
+        keptPerStream[stream, default: 0] += 1
         while retainedBytes > byteBudget, head < events.count {
-            retainedBytes -= events[head].cost
+            let evicted = events[head]
+            retainedBytes -= evicted.cost
             head += 1
+            keptPerStream[evicted.stream, default: 1] -= 1
+            if keptPerStream[evicted.stream] == 0 {
+                keptPerStream.removeValue(forKey: evicted.stream)
+                finishedStreams.remove(evicted.stream)
+            }
         }
         // Compact once the evicted prefix is at least half the array.
         if head > 0, head * 2 >= events.count {
             events.removeFirst(head)
             head = 0
-            let kept = Set(events.map(\.stream))
-            finishedStreams.formIntersection(kept)
         }
         return event.id
     }
 
     mutating func finish(stream: String) {
-        finishedStreams.insert(stream)
+        if keptPerStream[stream] != nil { finishedStreams.insert(stream) }
     }
+
+    /// A new request reuses the id of an answered one: its stream is open again.
+    mutating func reopen(stream: String) {
+        finishedStreams.remove(stream)
+    }
+
+    /// Streams tracked as ended; never more than the streams with events kept.
+    var finishedStreamCount: Int { finishedStreams.count }
 
     /// The messages after `eventID` on its stream, and whether that stream has ended; nil when `eventID`
     /// is not kept.
@@ -318,6 +334,7 @@ struct SessionEventStore {
         head = 0
         retainedBytes = 0
         finishedStreams.removeAll()
+        keptPerStream.removeAll()
     }
 }
 

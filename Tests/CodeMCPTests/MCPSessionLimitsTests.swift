@@ -18,6 +18,12 @@ struct MCPSessionLimitsTests {
         #expect(store.replay(after: ids[0]) == nil, "evicted")
         #expect(
             store.replay(after: ids[98])?.events.count == 0, "kept, and nothing of its stream after it")
+        // Ended streams are remembered only while they have events kept.
+        for index in 0..<100 { store.finish(stream: "\(index)") }
+        #expect(store.finishedStreamCount == 3)
+        #expect(store.replay(after: ids[99])?.finished == true)
+        store.reopen(stream: "99")
+        #expect(store.replay(after: ids[99])?.finished == false, "a new request with the same id")
         // An event larger than the whole budget is not kept at all.
         let huge = store.append(stream: "big", message: Data(count: 20_000))
         #expect(store.replay(after: huge) == nil)
@@ -26,6 +32,8 @@ struct MCPSessionLimitsTests {
         var none = SessionEventStore(byteBudget: 0)
         #expect(none.replay(after: none.append(stream: "1", message: nil)) == nil)
         #expect(none.retainedEvents == 0)
+        none.finish(stream: "1")
+        #expect(none.finishedStreamCount == 0)
     }
 
     @Test func sessionsEndAtTheirMaximumLifetimeEvenWhenBusy() async throws {
