@@ -8,7 +8,8 @@ import OpenAPIAsyncHTTPClient
 import OpenAPIRuntime
 
 /// code-api as code-mcp calls it: the client generated from openapi/openapi.yaml over async-http-client,
-/// sending code-mcp's operator key, its User-Agent, and the id of the MCP request that caused the call.
+/// sending code-mcp's operator key, its User-Agent, the MCP client's label (`X-Code-Client`) and the id
+/// of the MCP request that caused the call.
 /// Any answer but a 2xx becomes an `APIFailure` (`APICallMiddleware`), so callers read the success case.
 func makeCodeAPIClient(settings: MCPSettings, httpClient: HTTPClient) -> Client {
     Client(
@@ -56,6 +57,15 @@ struct APICallMiddleware: ClientMiddleware {
         request.headerFields[.authorization] = "Bearer \(apiKey)"
         request.headerFields[.userAgent] = Self.userAgent
         if let requestID = APIRequestID.current { request.headerFields[.xRequestID] = requestID }
+        if let client = MCPClientIdentity.current {
+            request.headerFields[.xCodeClient] = client.label
+            // Keys are each client's own: two agents choosing the same key must not get each other's
+            // deployment. The generated client percent-encodes header values; the key is namespaced
+            // decoded, and sent as it is (the contract allows any visible ASCII).
+            if let key = request.headerFields[.idempotencyKey] {
+                request.headerFields[.idempotencyKey] = client.namespaced(idempotencyKey: key.removingPercentEncoding ?? key)
+            }
+        }
         let response: HTTPResponse
         let bytes: Data
         do {

@@ -19,6 +19,8 @@ struct MCPEndpoint: Sendable {
 
     /// JSON-RPC messages are small; this bounds what one POST can make the server buffer.
     static let maximumBodyBytes = 1024 * 1024
+    /// The one spelling of the request id a session's handlers read.
+    static let requestIDHeader = "X-Request-ID"
 
     init(settings: MCPSettings, sessions: SessionManager) {
         self.settings = settings
@@ -45,18 +47,22 @@ struct MCPEndpoint: Sendable {
 
     func handle<Context: Hummingbird.RequestContext>(_ request: Request, context: Context) async throws -> Response {
         var headers: [String: String] = [:]
-        for field in request.headers {
+        // The client's X-Request-ID stays out: handlers get the id the runtime's middleware accepted or
+        // generated (and echoed), never the raw header.
+        for field in request.headers where field.name != .xRequestID {
             headers[field.name.canonicalName] = headers[field.name.canonicalName].map { "\($0), \(field.value)" } ?? field.value
         }
         // HTTP/1.1's Host header is the authority in HTTPTypes.
         if let authority = request.head.authority { headers[HTTPHeaderName.host] = authority }
-        if let requestID = context.requestID { headers["X-Request-ID"] = requestID }
+        if let requestID = RequestScope.current?.requestID ?? context.requestID { headers[Self.requestIDHeader] = requestID }
 
         let probe = MCP.HTTPRequest(method: request.method.rawValue, headers: headers, body: nil, path: request.uri.path)
         if let refusal = originValidator.validate(probe, context: HTTPValidationContext(httpMethod: request.method.rawValue)) {
             return Self.response(refusal)
         }
-        guard tokens.accepts(authorization: request.headers[.authorization]) else {
+        guard tokens.accepts(authorization: request.headers[.authorization]),
+            let client = MCPClientIdentity(authorization: request.headers[.authorization])
+        else {
             throw ServiceError.unauthorized("Send an MCP token as 'Authorization: Bearer <token>'.")
         }
 
@@ -70,7 +76,7 @@ struct MCPEndpoint: Sendable {
             }
         }
         let mcpRequest = MCP.HTTPRequest(method: request.method.rawValue, headers: headers, body: body, path: request.uri.path)
-        return Self.response(await sessions.handle(mcpRequest))
+        return Self.response(await sessions.handle(mcpRequest, client: client))
     }
 
     static func response(_ response: MCP.HTTPResponse) -> Response {

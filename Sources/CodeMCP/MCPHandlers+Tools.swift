@@ -105,6 +105,7 @@ extension MCPHandlers {
             let validation = try await api.validateDeployment(body: .json(input.request)).ok.body.json
             return try ToolResults.result(CreateOutput(dryRun: true, valid: validation.valid, imageRef: validation.imageRef))
         }
+        // APICallMiddleware puts the client's label in front of the key.
         let created = try await api.createDeployment(headers: .init(idempotencyKey: input.idempotencyKey), body: .json(input.request))
             .created.body.json
         await reporter.log(.info, "created deployment \(created.id) of \(created.image) to \(created.environment.rawValue)")

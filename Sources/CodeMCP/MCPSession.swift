@@ -22,22 +22,19 @@ struct WeakSession: Sendable {
     var session: MCPSession? { box.withLockedValue { $0.session } }
 }
 
-/// One MCP session: its own `Server` and Streamable HTTP transport.
+/// One MCP session: its own `Server` and Streamable HTTP transport, and the client whose token opened it.
 final class MCPSession: Sendable {
     let id: String
+    let client: MCPClientIdentity
     let server: Server
-    let transport: StatefulHTTPServerTransport
+    let transport: SessionTransport
     /// `logging/setLevel`: log notifications below this level are not sent.
     let logLevel = NIOLockedValueBox(LogLevel.info)
 
-    init(id: String, server: Server, transport: StatefulHTTPServerTransport) {
+    init(id: String, client: MCPClientIdentity, server: Server, transport: SessionTransport) {
         self.id = id
+        self.client = client
         self.server = server
         self.transport = transport
     }
-}
-
-struct FixedSessionID: SessionIDGenerator {
-    let id: String
-    func generateSessionID() -> String { id }
 }

@@ -11,6 +11,10 @@ public struct MCPSettings: Sendable {
         public static let allowedOrigins = ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]
         public static let sessionIdleTimeout: Duration = .seconds(1800)
         public static let maxSessions = 100
+        /// A session ends this long after it opened, however busy (8 hours: a working day's agent session).
+        public static let sessionMaxLifetime: Duration = .seconds(8 * 3600)
+        /// What a session keeps for `Last-Event-ID` replay: its most recent messages up to this many bytes.
+        public static let sessionReplayBytes = 512 * 1024
         public static let apiTimeout: Duration = .seconds(10)
         public static let waitTimeout: Duration = .seconds(300)
         public static let waitPollInterval: Duration = .milliseconds(250)
@@ -29,6 +33,10 @@ public struct MCPSettings: Sendable {
     /// `Origin` values accepted on `/mcp` when a request has one: `scheme://host[:port]`, `:*` for any port.
     public var allowedOrigins: [String]
     public var sessionIdleTimeout: Duration
+    /// `MCP_SESSION_MAX_LIFETIME`: seconds from opening after which a session ends even if in use.
+    public var sessionMaxLifetime: Duration
+    /// `MCP_SESSION_REPLAY_BYTES`: the replay buffer of each session, in bytes (0: no replay).
+    public var sessionReplayBytes: Int
     public var maxSessions: Int
     /// Timeout of each call to code-api.
     public var apiTimeout: Duration
@@ -40,7 +48,8 @@ public struct MCPSettings: Sendable {
     public init(
         apiURL: URL, workerURL: URL, apiKey: String, authTokens: [String],
         allowedHosts: [String] = Defaults.allowedHosts, allowedOrigins: [String] = Defaults.allowedOrigins,
-        sessionIdleTimeout: Duration = Defaults.sessionIdleTimeout, maxSessions: Int = Defaults.maxSessions,
+        sessionIdleTimeout: Duration = Defaults.sessionIdleTimeout, sessionMaxLifetime: Duration = Defaults.sessionMaxLifetime,
+        sessionReplayBytes: Int = Defaults.sessionReplayBytes, maxSessions: Int = Defaults.maxSessions,
         apiTimeout: Duration = Defaults.apiTimeout, waitTimeout: Duration = Defaults.waitTimeout,
         waitPollInterval: Duration = Defaults.waitPollInterval
     ) {
@@ -51,6 +60,8 @@ public struct MCPSettings: Sendable {
         self.allowedHosts = allowedHosts
         self.allowedOrigins = allowedOrigins
         self.sessionIdleTimeout = sessionIdleTimeout
+        self.sessionMaxLifetime = sessionMaxLifetime
+        self.sessionReplayBytes = sessionReplayBytes
         self.maxSessions = maxSessions
         self.apiTimeout = apiTimeout
         self.waitTimeout = waitTimeout
@@ -75,6 +86,10 @@ public struct MCPSettings: Sendable {
             allowedHosts: hosts.isEmpty ? Defaults.allowedHosts : hosts,
             allowedOrigins: origins.isEmpty ? Defaults.allowedOrigins : origins,
             sessionIdleTimeout: try environment.seconds("MCP_SESSION_IDLE_TIMEOUT", default: Defaults.sessionIdleTimeout, in: 1...86_400),
+            sessionMaxLifetime: try environment.seconds(
+                "MCP_SESSION_MAX_LIFETIME", default: Defaults.sessionMaxLifetime, in: 1...604_800),
+            sessionReplayBytes: try environment.int(
+                "MCP_SESSION_REPLAY_BYTES", default: Defaults.sessionReplayBytes, in: 0...(64 * 1024 * 1024)),
             maxSessions: try environment.int("MCP_MAX_SESSIONS", default: Defaults.maxSessions, in: 1...10_000),
             apiTimeout: try environment.seconds("CODE_API_TIMEOUT", default: Defaults.apiTimeout, in: 0.1...300),
             waitTimeout: try environment.seconds("MCP_WAIT_TIMEOUT", default: Defaults.waitTimeout, in: 1...3600)

@@ -7,9 +7,17 @@ import NIOConcurrencyHelpers
 import ServiceLifecycle
 
 /// Creates, routes to, expires and caps MCP sessions. One `Server` per session, as the SDK intends;
-/// sessions end on DELETE, after `MCP_SESSION_IDLE_TIMEOUT` without requests, and on shutdown.
+/// sessions end on DELETE, after `MCP_SESSION_IDLE_TIMEOUT` without requests, `MCP_SESSION_MAX_LIFETIME`
+/// after they opened, and on shutdown. A session answers only the token that opened it: for any other
+/// token its id does not exist (404).
 actor SessionManager: Service {
-    private var sessions: [String: (session: MCPSession, lastActivity: ContinuousClock.Instant)] = [:]
+    private struct Entry {
+        let session: MCPSession
+        let opened: ContinuousClock.Instant
+        var lastActivity: ContinuousClock.Instant
+    }
+
+    private var sessions: [String: Entry] = [:]
     /// Sessions being opened: `open` awaits, and the actor serves other requests meanwhile, so the cap
     /// counts these too.
     private var opening = 0
@@ -25,9 +33,9 @@ actor SessionManager: Service {
         self.metrics = metrics
     }
 
-    func handle(_ request: MCP.HTTPRequest) async -> MCP.HTTPResponse {
+    func handle(_ request: MCP.HTTPRequest, client: MCPClientIdentity) async -> MCP.HTTPResponse {
         let sessionID = request.header(HTTPHeaderName.sessionID)
-        if let sessionID, let entry = sessions[sessionID] {
+        if let sessionID, let entry = sessions[sessionID], entry.session.client.isSameClient(as: client) {
             sessions[sessionID]?.lastActivity = .now
             let response = await entry.session.transport.handleRequest(request)
             if request.method.uppercased() == "DELETE", response.statusCode == 200 {
@@ -38,27 +46,32 @@ actor SessionManager: Service {
         if let sessionID {
             return .error(statusCode: 404, .invalidRequest("Not Found: session \(sessionID) does not exist or expired"))
         }
-        guard request.method.uppercased() == "POST", let body = request.body, Self.isInitializeRequest(body) else {
-            return .error(statusCode: 400, .invalidRequest("Bad Request: missing \(HTTPHeaderName.sessionID) header"))
-        }
+        // Only a valid `initialize` opens a session: anything else is refused before one exists.
+        let missingSession = MCP.HTTPResponse.error(
+            statusCode: 400, .invalidRequest("Bad Request: missing \(HTTPHeaderName.sessionID) header"))
+        guard request.method.uppercased() == "POST" else { return missingSession }
+        let envelope = JSONRPCEnvelope(request.body ?? Data())
+        if let refusal = envelope.refusal(sessionID: nil) { return refusal }
+        guard envelope.isInitializeRequest else { return missingSession }
         guard sessions.count + opening < settings.maxSessions else {
             logger.warning("session limit reached", metadata: ["limit": .stringConvertible(settings.maxSessions)])
             return .error(
                 statusCode: 503, .internalError("Service Unavailable: the server holds its maximum of \(settings.maxSessions) sessions"),
                 extraHeaders: ["Retry-After": "5"])
         }
-        return await open(request)
+        return await open(request, client: client)
     }
 
-    private func open(_ request: MCP.HTTPRequest) async -> MCP.HTTPResponse {
+    private func open(_ request: MCP.HTTPRequest, client: MCPClientIdentity) async -> MCP.HTTPResponse {
         opening += 1
         let id = UUID().uuidString.lowercased()
-        let transport = StatefulHTTPServerTransport(
-            sessionIDGenerator: FixedSessionID(id: id),
+        let transport = SessionTransport(
+            sessionID: id,
             // Host and Origin are checked before a request reaches a session (see MCPEndpoint).
             validationPipeline: StandardValidationPipeline(validators: [
                 AcceptHeaderValidator(mode: .sseRequired), ContentTypeValidator(), ProtocolVersionValidator(), SessionValidator(),
             ]),
+            replayByteBudget: settings.sessionReplayBytes,
             logger: logger
         )
         let server = Server(
@@ -71,7 +84,7 @@ actor SessionManager: Service {
                 logging: .init(), prompts: .init(listChanged: false), resources: .init(subscribe: false, listChanged: false),
                 tools: .init(listChanged: false))
         )
-        let session = MCPSession(id: id, server: server, transport: transport)
+        let session = MCPSession(id: id, client: client, server: server, transport: transport)
         await register(on: session)
         do {
             try await server.start(transport: transport)
@@ -81,13 +94,15 @@ actor SessionManager: Service {
             return .error(statusCode: 500, .internalError("could not start a session"))
         }
         opening -= 1
-        sessions[id] = (session, .now)
+        sessions[id] = Entry(session: session, opened: .now, lastActivity: .now)
         metrics.sessionsOpen.increment()
         let response = await transport.handleRequest(request)
         if case .error = response {
             await close(id, reason: "initialization failed")
         } else {
-            logger.info("MCP session opened", metadata: ["session_id": .string(id), "sessions": .stringConvertible(sessions.count)])
+            logger.info(
+                "MCP session opened",
+                metadata: ["session_id": .string(id), "client": .string(client.label), "sessions": .stringConvertible(sessions.count)])
         }
         return response
     }
@@ -96,16 +111,23 @@ actor SessionManager: Service {
         guard let entry = sessions.removeValue(forKey: id) else { return }
         await entry.session.server.stop()
         metrics.sessionsOpen.decrement()
-        logger.info("MCP session closed", metadata: ["session_id": .string(id), "reason": .string(reason)])
+        logger.info(
+            "MCP session closed",
+            metadata: ["session_id": .string(id), "client": .string(entry.session.client.label), "reason": .string(reason)])
     }
 
-    /// Closes sessions idle for longer than `MCP_SESSION_IDLE_TIMEOUT`.
-    func expireIdleSessions() async {
-        let expired = sessions.filter { ContinuousClock.now - $0.value.lastActivity > settings.sessionIdleTimeout }.map(\.key)
-        for id in expired {
-            // `close` awaits, and a request may have reached the session meanwhile: look again.
-            guard let entry = sessions[id], ContinuousClock.now - entry.lastActivity > settings.sessionIdleTimeout else { continue }
-            await close(id, reason: "idle for longer than \(settings.sessionIdleTimeout)")
+    /// Closes sessions idle for longer than `MCP_SESSION_IDLE_TIMEOUT`, and those open for longer than
+    /// `MCP_SESSION_MAX_LIFETIME` however busy: whatever a session accumulates lasts no longer than that.
+    func expireSessions() async {
+        for id in Array(sessions.keys) {
+            // `close` awaits, and a request may have reached a session meanwhile: look at each afresh.
+            guard let entry = sessions[id] else { continue }
+            let now = ContinuousClock.now
+            if now - entry.opened > settings.sessionMaxLifetime {
+                await close(id, reason: "open for longer than \(settings.sessionMaxLifetime)")
+            } else if now - entry.lastActivity > settings.sessionIdleTimeout {
+                await close(id, reason: "idle for longer than \(settings.sessionIdleTimeout)")
+            }
         }
     }
 
@@ -116,11 +138,11 @@ actor SessionManager: Service {
     }
 
     nonisolated func run() async throws {
-        let sweep = min(settings.sessionIdleTimeout / 4, .seconds(30))
+        let sweep = min(settings.sessionIdleTimeout / 4, settings.sessionMaxLifetime / 4, .seconds(30))
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try? await Task.sleep(for: sweep)
-                await self.expireIdleSessions()
+                await self.expireSessions()
             }
         }
         await closeAll(reason: "server shutting down")
@@ -133,10 +155,11 @@ actor SessionManager: Service {
         let metrics = self.metrics
         let server = session.server
         let weak = WeakSession(session)
+        let client = session.client
         await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: handlers.catalog.tools) }
         await server.withMethodHandler(CallTool.self) { params in
             let start = ContinuousClock.now
-            let requestID = Server.currentHandlerContext?.httpContext?.header("X-Request-ID")
+            let requestID = Self.requestID()
             let reporter = MCPHandlers.Reporter(
                 notify: { progress, message in
                     guard let token = params._meta?.progressToken, let session = weak.session else { return }
@@ -149,7 +172,9 @@ actor SessionManager: Service {
                 }
             )
             do {
-                let result = try await handlers.call(params.name, arguments: params.arguments, requestID: requestID, reporter: reporter)
+                let result = try await MCPClientIdentity.$current.withValue(client) {
+                    try await handlers.call(params.name, arguments: params.arguments, requestID: requestID, reporter: reporter)
+                }
                 metrics.recordToolCall(
                     params.name, known: handlers.catalog.names, outcome: result.isError == true ? "error" : "ok", since: start)
                 return result
@@ -163,12 +188,13 @@ actor SessionManager: Service {
             ListResourceTemplates.Result(templates: MCPHandlers.resourceTemplates)
         }
         await server.withMethodHandler(ReadResource.self) { params in
-            try await handlers.read(params.uri, requestID: Server.currentHandlerContext?.httpContext?.header("X-Request-ID"))
+            try await MCPClientIdentity.$current.withValue(client) { try await handlers.read(params.uri, requestID: Self.requestID()) }
         }
         await server.withMethodHandler(ListPrompts.self) { _ in ListPrompts.Result(prompts: MCPHandlers.prompts) }
         await server.withMethodHandler(GetPrompt.self) { params in
-            try await handlers.prompt(
-                params.name, arguments: params.arguments, requestID: Server.currentHandlerContext?.httpContext?.header("X-Request-ID"))
+            try await MCPClientIdentity.$current.withValue(client) {
+                try await handlers.prompt(params.name, arguments: params.arguments, requestID: Self.requestID())
+            }
         }
         await server.withMethodHandler(SetLoggingLevel.self) { params in
             weak.session?.logLevel.withLockedValue { $0 = params.level }
@@ -176,14 +202,12 @@ actor SessionManager: Service {
         }
     }
 
-    /// Whether a POST body is the JSON-RPC `initialize` request that opens a session.
-    static func isInitializeRequest(_ body: Data) -> Bool {
-        struct Message: Decodable {
-            let method: String?
-            let id: Value?
+    /// The request id of the HTTP request a handler serves: the one the runtime's telemetry middleware
+    /// accepted or generated, which `MCPEndpoint` puts in place of whatever the client sent.
+    static func requestID() -> String? {
+        Server.currentHandlerContext?.httpContext?.header(MCPEndpoint.requestIDHeader).flatMap {
+            RequestIdentifier.isAcceptable($0) ? $0 : nil
         }
-        guard let message = try? JSONDecoder().decode(Message.self, from: body) else { return false }
-        return message.method == "initialize" && message.id != nil
     }
 
     /// Severity order of MCP log levels (RFC 5424).

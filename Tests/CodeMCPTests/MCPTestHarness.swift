@@ -7,9 +7,11 @@ import CodeStore
 import CodeTestSupport
 import CodeWorker
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
@@ -175,5 +177,89 @@ struct RawMCPClient: Sendable {
         let reply = try await call(id, "tools/call", ["name": name, "arguments": arguments])
         guard let result = reply.result(id) else { throw UnexpectedBody(text: "tools/call \(name): \(reply.text)") }
         return result
+    }
+}
+
+/// A loopback HTTP proxy in front of the real code-api that records the headers of every request it
+/// forwards, so a test sees what code-mcp sent.
+struct RecordingProxy: HTTPResponder {
+    typealias Context = BasicRequestContext
+    let target: URL
+    let seen = NIOLockedValueBox<[HTTPFields]>([])
+
+    /// Hop-by-hop and framing headers the proxy sets itself.
+    static let notForwarded: Set<String> = ["host", "connection", "transfer-encoding", "content-length", "keep-alive"]
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        seen.withLockedValue { $0.append(request.headers) }
+        var forwarded = HTTPClientRequest(url: target.absoluteString + request.uri.description)
+        forwarded.method = NIOHTTP1.HTTPMethod(rawValue: request.method.rawValue)
+        for field in request.headers where !Self.notForwarded.contains(field.name.canonicalName) {
+            forwarded.headers.add(name: field.name.rawName, value: field.value)
+        }
+        forwarded.body = .bytes(try await request.body.collect(upTo: 1 << 20))
+        let answer = try await HTTPClient.shared.execute(forwarded, timeout: .seconds(30))
+        var headers = HTTPFields()
+        for header in answer.headers where !Self.notForwarded.contains(header.name.lowercased()) {
+            if let name = HTTPField.Name(header.name) { headers.append(HTTPField(name: name, value: header.value)) }
+        }
+        let body = try await answer.body.collect(upTo: 16 << 20)
+        return Response(status: .init(code: Int(answer.status.code)), headers: headers, body: .init(byteBuffer: body))
+    }
+
+    /// The values of header `name` in the requests seen so far.
+    func values(of name: String) -> [String] {
+        let field = HTTPField.Name(name)!
+        return seen.withLockedValue { $0.compactMap { $0[field] } }
+    }
+}
+
+/// Runs a `RecordingProxy` to `target` on a loopback port for `body`.
+func withRecordingProxy(to target: URL, _ body: @escaping @Sendable (URL, RecordingProxy) async throws -> Void) async throws {
+    let proxy = RecordingProxy(target: target)
+    let app = Application(responder: proxy, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: quietLogger())
+    try await app.test(.live) { client in
+        try await body(URL(string: "http://127.0.0.1:\(client.port!)")!, proxy)
+    }
+}
+
+extension RawMCPClient.Reply {
+    /// The SSE event ids of the reply, in order.
+    var eventIDs: [String] {
+        text.split(separator: "\n").filter { $0.hasPrefix("id:") }.map { $0.dropFirst(3).trimmingCharacters(in: .whitespaces) }
+    }
+
+    /// The JSON-RPC error code of an error reply.
+    var errorCode: Int? {
+        (messages.first?["error"] as? [String: any Sendable])?["code"] as? Int
+    }
+}
+
+extension RawMCPClient {
+    /// Resumes a stream with `Last-Event-ID`; returns the status, and the body when the stream ends within
+    /// `timeout` (a stream that is resumed stays open while its request is unanswered).
+    func resume(after eventID: String, timeout: Duration = .seconds(5)) async throws -> (status: Int, text: String?) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .GET
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let sessionID {
+            request.headers.add(name: "Mcp-Session-Id", value: sessionID)
+            request.headers.add(name: "MCP-Protocol-Version", value: "2025-11-25")
+        }
+        request.headers.add(name: "Last-Event-ID", value: eventID)
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let status = Int(response.status.code)
+        let body = try? await withThrowingTaskGroup(of: String?.self) { group in
+            group.addTask { String(decoding: Data(buffer: try await response.body.collect(upTo: 16 << 20)), as: UTF8.self) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        return (status, body ?? nil)
     }
 }

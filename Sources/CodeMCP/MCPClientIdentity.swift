@@ -1,0 +1,49 @@
+@preconcurrency import Crypto
+import Foundation
+import HTTPTypes
+
+/// Who an MCP client is, from its bearer token: the SHA-256 digest of the token (a session belongs to
+/// the token that opened it) and a short label for code-api (`mcp:` and the digest's first 12 hex
+/// digits), sent as `X-Code-Client` on every call and put in front of its idempotency keys, so that
+/// agents sharing code-mcp's API key stay apart in the audit log and cannot replay each other's keys.
+/// The label names the token without revealing it; MCP tokens carry no names of their own.
+struct MCPClientIdentity: Sendable {
+    let digest: [UInt8]
+    let label: String
+
+    /// The identity of the token in an `Authorization: Bearer` header (read as `BearerTokens` reads it).
+    init?(authorization header: String?) {
+        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
+        self.init(token: header.dropFirst(7).trimmingCharacters(in: .whitespaces))
+    }
+
+    init(token: String) {
+        digest = Array(SHA256.hash(data: Data(token.utf8)))
+        label = "mcp:" + digest.prefix(6).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Whether `other` is the same token, compared in constant time.
+    func isSameClient(as other: MCPClientIdentity) -> Bool {
+        digest.count == other.digest.count && zip(digest, other.digest).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    /// The client's idempotency key as code-api receives it: `<label>:<key>`. The contract allows 1-255
+    /// visible ASCII characters; a key too long to carry the label becomes `<label>:sha256:<its digest>`,
+    /// still the same for the same key.
+    func namespaced(idempotencyKey key: String) -> String {
+        let prefix = label + ":"
+        if prefix.utf8.count + key.utf8.count <= Self.maximumIdempotencyKeyLength { return prefix + key }
+        return prefix + "sha256:" + SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static let maximumIdempotencyKeyLength = 255
+
+    /// The client a tool call, resource read or prompt serves, for the calls it makes to code-api.
+    @TaskLocal static var current: MCPClientIdentity?
+}
+
+extension HTTPField.Name {
+    /// The MCP client behind a call to code-api; code-api records it in its audit log.
+    static let xCodeClient = HTTPField.Name("X-Code-Client")!
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+}
