@@ -2,8 +2,9 @@ import Foundation
 import Logging
 import MCP
 
-/// The Streamable HTTP transport of one session: the SDK's `StatefulHTTPServerTransport` (swift-sdk 0.12)
-/// with a bounded replay buffer.
+/// The Streamable HTTP transport of one session: the SDK's `StatefulHTTPServerTransport` (swift-sdk 0.12,
+/// github.com/modelcontextprotocol/swift-sdk, MIT / Apache-2.0 licensed, adapted here) with a bounded
+/// replay buffer. When the SDK lets a transport's event store be bounded or replaced, use that and delete this.
 ///
 /// The SDK's transport keeps every message it sends for `Last-Event-ID` replay until the session ends,
 /// and offers no way to bound or replace that store: one client looping `list_deployments(limit=100)`
