@@ -42,10 +42,17 @@ public final class SQLiteStore: Store, Sendable {
         // GRDB's migrator reads the applied migrations before it takes the write lock, so two processes
         // starting together (api and worker) can both try to apply the same one. The loser's statement
         // fails; a second pass then sees the migration as applied.
+        let migrator = Self.migrator
+        // A database migrated by a newer binary holds migrations this one does not know: stop with a
+        // clear error rather than run on a schema it does not understand (GRDB would ignore them, or
+        // stop the process with fatalError when a known one comes after).
+        let applied = try await pool.read { db in try migrator.appliedIdentifiers(db) }
+        let unknown = applied.subtracting(SchemaMigrations.names(SchemaMigrations.sqlite))
+        guard unknown.isEmpty else { throw StoreError.schemaNewerThanBinary(unknownMigrations: unknown.sorted()) }
         var attempt = 0
         while true {
             do {
-                try Self.migrator.migrate(pool)
+                try migrator.migrate(pool)
                 return
             } catch is DatabaseError where attempt < 3 {
                 attempt += 1
@@ -74,5 +81,6 @@ extension DeploymentRecord: FetchableRecord {}
 extension EventRecord: FetchableRecord {}
 extension ManifestRecord: FetchableRecord {}
 extension ExhaustedLeaseRecord: FetchableRecord {}
+extension CancelledRecord: FetchableRecord {}
 extension APIKeyRecord: FetchableRecord {}
 extension AuditRecord: FetchableRecord {}
