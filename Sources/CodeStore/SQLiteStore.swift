@@ -46,7 +46,7 @@ public final class SQLiteStore: Store, Sendable {
         // A database migrated by a newer binary holds migrations this one does not know: stop with a
         // clear error rather than run on a schema it does not understand (GRDB would ignore them, or
         // stop the process with fatalError when a known one comes after).
-        let applied = try await pool.read { db in try migrator.appliedIdentifiers(db) }
+        let applied = try Self.appliedMigrations(pool, migrator)
         let unknown = applied.subtracting(SchemaMigrations.names(SchemaMigrations.sqlite))
         guard unknown.isEmpty else { throw StoreError.schemaNewerThanBinary(unknownMigrations: unknown.sorted()) }
         var attempt = 0
@@ -59,6 +59,12 @@ public final class SQLiteStore: Store, Sendable {
                 try await Task.sleep(for: .milliseconds(100 * attempt))
             }
         }
+    }
+
+    /// Read the way the migrator itself reads (synchronously): an async read here, between parallel
+    /// migrations that block their threads on the write lock, could wait for a thread that never frees.
+    private static func appliedMigrations(_ pool: DatabasePool, _ migrator: DatabaseMigrator) throws -> Set<String> {
+        try pool.read { db in try migrator.appliedIdentifiers(db) }
     }
 
     public func ping() async throws {
