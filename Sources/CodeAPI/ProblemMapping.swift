@@ -34,7 +34,12 @@ extension StoreError: ProblemConvertible {
             .conflict(code: "idempotency_key_reused", "This Idempotency-Key was used for a different request (deployment \(existingID)).")
         case .conflict(let detail):
             .conflict(code: "conflict", detail)
-        case .corruptRow, .invalidDatabaseURL, .invalidArgument:
+        case .unavailable:
+            // The database is down or restarting: a retry later succeeds, so 503, not 500.
+            ServiceError(
+                .serviceUnavailable, code: "database_unavailable", detail: "The database is unavailable; retry shortly.",
+                headers: [.retryAfter: "1"])
+        case .corruptRow, .invalidDatabaseURL, .invalidArgument, .schemaNewerThanBinary:
             .internalError
         }
     }

@@ -182,10 +182,12 @@ public struct AuditEntry: Sendable, Equatable {
     public var requestID: String?
     public var method: String
     public var path: String
+    /// The client that sent the request, when it said (e.g. `code-mcp`).
+    public var client: String?
 
     public init(
         sequence: Int64, at: Date, keyID: String?, action: String, target: String?, outcome: String, status: Int,
-        requestID: String?, method: String, path: String
+        requestID: String?, method: String, path: String, client: String? = nil
     ) {
         self.sequence = sequence
         self.at = at
@@ -197,6 +199,7 @@ public struct AuditEntry: Sendable, Equatable {
         self.requestID = requestID
         self.method = method
         self.path = path
+        self.client = client
     }
 }
 

@@ -53,8 +53,19 @@ public struct ServiceLauncher: Sendable {
         runtimeSettings.bootstrapLogging()
         let runtime = ServiceRuntime(name: name, settings: runtimeSettings)
         runtime.metrics.bootstrapGlobalMetricsSystem()
-        let app = try await build(settings, runtime)
+        do {
+            let app = try await build(settings, runtime)
+            try await serve(app, runtime: runtime, runtimeSettings: runtimeSettings)
+        } catch let error as any ExitCodeError {
+            // E.g. a database migrated by a newer version: one line and its own exit code, not a crash.
+            Self.printError("\(name): \(error)")
+            throw ExitCode(error.exitCode)
+        }
+    }
 
+    private func serve<App: ApplicationProtocol & Service>(_ app: App, runtime: ServiceRuntime, runtimeSettings: RuntimeSettings)
+        async throws
+    {
         runtime.logger.info(
             "starting",
             metadata: [

@@ -34,6 +34,8 @@ struct DeploymentRecord: Decodable, Sendable {
     var updatedAt: Int64
     var startedAt: Int64?
     var finishedAt: Int64?
+    var failures: Int64
+    var releases: Int64
 
     /// The column names.
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -55,6 +57,7 @@ struct DeploymentRecord: Decodable, Sendable {
         case updatedAt = "updated_at"
         case startedAt = "started_at"
         case finishedAt = "finished_at"
+        case failures, releases
     }
 
     /// What every statement that reads deployments selects (or returns).
@@ -171,4 +174,23 @@ struct ExhaustedLeaseRecord: Decodable, Sendable {
     }
 
     static let columns = CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")
+}
+
+/// The columns of a deployment the store ended as cancelled when a worker claimed or released it.
+struct CancelledRecord: Decodable, Sendable {
+    var id: String
+    var attempt: Int64
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, attempt
+    }
+
+    static let columns = CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")
+}
+
+extension DeploymentRecord {
+    /// The claim a worker gets for this (just claimed) row.
+    func claim(by worker: String) throws -> Claim {
+        Claim(deployment: try deployment(), owner: worker, failures: Int(failures), releases: Int(releases))
+    }
 }

@@ -49,7 +49,18 @@ enum StoreEvents {
 
     /// The error of a deployment failed by `failExhausted`.
     static func exhaustedReason(maxAttempts: Int) -> String {
-        "gave up after \(maxAttempts) attempts: the lease of the last worker expired before it finished"
+        "gave up after \(maxAttempts) failed attempts"
+    }
+
+    /// The error of a deployment with a cancellation request that a worker claimed or released.
+    static let cancelledReason = "cancelled on request"
+
+    /// The final event of a deployment that the store ended as cancelled instead of (re)running it.
+    static func cancelledInsteadOfRun(_ cancelled: CancelledRecord, at now: Date, by worker: String?, when: String) -> EventInsert {
+        EventInsert(
+            deploymentID: cancelled.id, attempt: Int(cancelled.attempt), workerID: worker,
+            NewEvent(at: now, step: "cancel", kind: .finished, outcome: .cancelled, message: "cancelled on request \(when)")
+        )
     }
 
     /// The final event of a deployment failed by `failExhausted`, in the name of the worker that lost it.

@@ -53,13 +53,14 @@ struct AuditRecord: Decodable, Sendable {
     var requestID: String?
     var method: String
     var path: String
+    var client: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case seq, at
         case keyID = "key_id"
         case action, target, outcome, status
         case requestID = "request_id"
-        case method, path
+        case method, path, client
     }
 
     static let columns = CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")
@@ -67,7 +68,7 @@ struct AuditRecord: Decodable, Sendable {
     var entry: AuditEntry {
         AuditEntry(
             sequence: seq, at: Date(millisecondsSinceEpoch: at), keyID: keyID, action: action, target: target,
-            outcome: outcome, status: Int(status), requestID: requestID, method: method, path: path
+            outcome: outcome, status: Int(status), requestID: requestID, method: method, path: path, client: client
         )
     }
 }

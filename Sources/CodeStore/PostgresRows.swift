@@ -52,7 +52,8 @@ extension DeploymentRecord {
             attempt: column(.attempt), error: column(.error), cancelRequested: column(.cancelRequested),
             leaseOwner: column(.leaseOwner), leaseExpiresAt: column(.leaseExpiresAt), createdBy: column(.createdBy),
             idempotencyKey: column(.idempotencyKey), requestHash: column(.requestHash), createdAt: column(.createdAt),
-            updatedAt: column(.updatedAt), startedAt: column(.startedAt), finishedAt: column(.finishedAt)
+            updatedAt: column(.updatedAt), startedAt: column(.startedAt), finishedAt: column(.finishedAt),
+            failures: column(.failures), releases: column(.releases)
         )
     }
 }
@@ -85,6 +86,13 @@ extension ExhaustedLeaseRecord {
     }
 }
 
+extension CancelledRecord {
+    init(_ row: PostgresRow) throws {
+        let column = PostgresColumns<CodingKeys>(row)
+        try self.init(id: column(.id), attempt: column(.attempt))
+    }
+}
+
 extension APIKeyRecord {
     init(_ row: PostgresRow) throws {
         let column = PostgresColumns<CodingKeys>(row)
@@ -102,7 +110,7 @@ extension AuditRecord {
         try self.init(
             seq: column(.seq), at: column(.at), keyID: column(.keyID), action: column(.action), target: column(.target),
             outcome: column(.outcome), status: column(.status), requestID: column(.requestID), method: column(.method),
-            path: column(.path)
+            path: column(.path), client: column(.client)
         )
     }
 }

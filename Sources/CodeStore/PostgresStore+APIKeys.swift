@@ -4,7 +4,7 @@ import PostgresNIO
 
 extension PostgresStore: APIKeyRepository {
     public func createKey(_ key: NewAPIKey) async throws -> APIKey {
-        try await metrics.measure("key.create") {
+        try await metrics.measure("key.create") { [self] in
             let created = try await client.query(
                 """
                 INSERT INTO api_keys (id, name, role, prefix, secret_hash, created_at, created_by)
@@ -19,7 +19,7 @@ extension PostgresStore: APIKeyRepository {
     }
 
     public func ensureKey(_ key: NewAPIKey) async throws -> APIKey {
-        try await metrics.measure("key.ensure") {
+        try await metrics.measure("key.ensure") { [self] in
             // A key with this secret may exist (revoked or not): keep it as it is.
             if let created = try await client.query(
                 """
@@ -41,13 +41,13 @@ extension PostgresStore: APIKeyRepository {
     }
 
     public func key(secretHash: String) async throws -> StoredAPIKey? {
-        try await metrics.measure("key.lookup") {
+        try await metrics.measure("key.lookup") { [self] in
             try await keyRecord(secretHash: secretHash)?.storedKey()
         }
     }
 
     public func keys(limit: Int, before: Int64?) async throws -> StorePage<APIKey> {
-        try await metrics.measure("key.list") {
+        try await metrics.measure("key.list") { [self] in
             let rows = try await client.query(
                 """
                 SELECT \(unescaped: APIKeyRecord.columns) FROM api_keys WHERE seq < \(before ?? Int64.max)
@@ -59,7 +59,7 @@ extension PostgresStore: APIKeyRepository {
     }
 
     public func revokeKey(id: String, at now: Date) async throws -> APIKey? {
-        try await metrics.measure("key.revoke") {
+        try await metrics.measure("key.revoke") { [self] in
             // An already revoked key keeps its first revocation time. Revocation only ever goes one way, so
             // the read after a failed update needs no transaction.
             if let revoked = try await client.query(
@@ -77,7 +77,7 @@ extension PostgresStore: APIKeyRepository {
     }
 
     public func recordKeyUse(id: String, at now: Date) async throws {
-        try await metrics.measure("key.touch") {
+        try await metrics.measure("key.touch") { [self] in
             try await client.query(
                 "UPDATE api_keys SET last_used_at = \(now.millisecondsSinceEpoch) WHERE id = \(id)", logger: logger
             ).drain()

@@ -4,19 +4,19 @@ import PostgresNIO
 
 extension PostgresStore: AuditRepository {
     public func recordAudit(_ entry: NewAuditEntry) async throws {
-        try await metrics.measure("audit.record") {
+        try await metrics.measure("audit.record") { [self] in
             try await client.query(
                 """
-                INSERT INTO audit_log (at, key_id, action, target, outcome, status, request_id, method, path)
+                INSERT INTO audit_log (at, key_id, action, target, outcome, status, request_id, method, path, client)
                 VALUES (\(entry.at.millisecondsSinceEpoch), \(entry.keyID), \(entry.action), \(entry.target), \(entry.outcome),
-                    \(entry.status), \(entry.requestID), \(entry.method), \(entry.path))
+                    \(entry.status), \(entry.requestID), \(entry.method), \(entry.path), \(entry.client))
                 """, logger: logger
             ).drain()
         }
     }
 
     public func auditEntries(limit: Int, before: Int64?) async throws -> StorePage<AuditEntry> {
-        try await metrics.measure("audit.list") {
+        try await metrics.measure("audit.list") { [self] in
             let rows = try await client.query(
                 """
                 SELECT \(unescaped: AuditRecord.columns) FROM audit_log WHERE seq < \(before ?? Int64.max)

@@ -4,7 +4,7 @@ import PostgresNIO
 
 extension PostgresStore: DeploymentRepository {
     public func createDeployment(_ new: NewDeployment) async throws -> CreateOutcome {
-        try await metrics.measure("deployment.create") {
+        try await metrics.measure("deployment.create") { [self] in
             let insert = try DeploymentInsert(new)
             let created = try await client.withTransaction(logger: logger) { connection -> DeploymentRecord? in
                 // A known (created_by, idempotency_key) inserts nothing and returns no row.
@@ -40,7 +40,7 @@ extension PostgresStore: DeploymentRepository {
     }
 
     public func deployment(id: String) async throws -> Deployment? {
-        try await metrics.measure("deployment.get") {
+        try await metrics.measure("deployment.get") { [self] in
             try await client.query(
                 "SELECT \(unescaped: DeploymentRecord.columns) FROM deployments WHERE id = \(id)", logger: logger
             ).firstRecord { try DeploymentRecord($0) }?.deployment()
@@ -48,7 +48,7 @@ extension PostgresStore: DeploymentRepository {
     }
 
     public func deployments(matching filter: DeploymentFilter) async throws -> StorePage<Deployment> {
-        try await metrics.measure("deployment.list") {
+        try await metrics.measure("deployment.list") { [self] in
             var query = PostgresQuery.StringInterpolation(literalCapacity: 256, interpolationCount: 5)
             query.appendLiteral("SELECT \(DeploymentRecord.columns) FROM deployments WHERE TRUE")
             if let status = filter.status {
@@ -77,7 +77,7 @@ extension PostgresStore: DeploymentRepository {
     }
 
     public func cancelDeployment(id: String, by keyID: String?, at now: Date) async throws -> CancelOutcome {
-        try await metrics.measure("deployment.cancel") {
+        try await metrics.measure("deployment.cancel") { [self] in
             let at = now.millisecondsSinceEpoch
             let transition = try await client.withTransaction(logger: logger) { connection -> CancelTransition in
                 if let cancelled = try await connection.query(
@@ -111,7 +111,7 @@ extension PostgresStore: DeploymentRepository {
     }
 
     public func events(deploymentID: String, after: Int64?, limit: Int) async throws -> StorePage<DeploymentEvent> {
-        try await metrics.measure("event.list") {
+        try await metrics.measure("event.list") { [self] in
             let rows = try await client.query(
                 """
                 SELECT \(unescaped: EventRecord.columns) FROM deployment_events
@@ -124,7 +124,7 @@ extension PostgresStore: DeploymentRepository {
     }
 
     public func manifests(deploymentID: String) async throws -> DeploymentManifests? {
-        try await metrics.measure("manifest.get") {
+        try await metrics.measure("manifest.get") { [self] in
             try await client.query(
                 "SELECT \(unescaped: ManifestRecord.columns) FROM deployment_manifests WHERE deployment_id = \(deploymentID)",
                 logger: logger

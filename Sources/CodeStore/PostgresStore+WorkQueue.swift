@@ -3,39 +3,63 @@ import Foundation
 import Logging
 import PostgresNIO
 
-// A worker's changes are guarded: they land only while its lease is held (`lease_owner` and status
-// `running`), inside one transaction with whatever depends on the guard.
+// A worker's changes are guarded: they land only while its lease is held (`lease_owner`, the claim's
+// `attempt` as a fencing token, and status `running`), inside one transaction with whatever depends on
+// the guard. Lease times come from the server's clock, the one every worker reads.
 extension PostgresStore: WorkQueue {
-    public func claimNext(worker: String, now: Date, leaseDuration: Duration, maxAttempts: Int) async throws -> Claim? {
-        try await metrics.measure("queue.claim") {
-            let at = now.millisecondsSinceEpoch
-            let expires = now.addingTimeInterval(leaseDuration.seconds).millisecondsSinceEpoch
+    /// Now in milliseconds since the epoch, by the server (the statement's start time).
+    static let databaseNow = "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::BIGINT"
+
+    /// Queued, or running with an expired lease, and not failed too often.
+    private static func claimable(maxAttempts: Int) -> String {
+        "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(databaseNow))) AND failures < \(maxAttempts)"
+    }
+
+    public func claimNext(worker: String, leaseDuration: Duration, maxAttempts: Int) async throws -> Claim? {
+        try await metrics.measure("queue.claim") { [self] () -> Claim? in
+            let now = Self.databaseNow
+            let claimable = Self.claimable(maxAttempts: maxAttempts)
             // One statement, so the choice and the claim are atomic; concurrent workers skip the rows
             // others are claiming instead of waiting for them. (Unlike SQLite, no read comes first: an
             // update that matches nothing takes no lock, so idle workers cost one statement a poll.)
+            // A cancellation requested while it ran (then released, or its lease expired) is final: such
+            // rows end cancelled in the same statement (the CTE), and are never claimed.
             let claimed = try await client.query(
                 """
-                UPDATE deployments SET status = 'running', lease_owner = \(worker), lease_expires_at = \(expires),
-                    attempt = attempt + 1, started_at = COALESCE(started_at, \(at)), updated_at = \(at)
+                WITH cancelled AS (
+                    UPDATE deployments SET status = 'cancelled', error = \(StoreEvents.cancelledReason), finished_at = \(unescaped: now),
+                        updated_at = \(unescaped: now), lease_owner = NULL, lease_expires_at = NULL
+                    WHERE cancel_requested = 1 AND \(unescaped: claimable)
+                    RETURNING id, attempt
+                ), cancel_events AS (
+                    INSERT INTO deployment_events (deployment_id, at, attempt, worker_id, step, kind, outcome, duration_ms, message)
+                    SELECT id, \(unescaped: now), attempt, \(worker), 'cancel', 'finished', 'cancelled', NULL,
+                        'cancelled on request before a worker ran it again'
+                    FROM cancelled
+                )
+                UPDATE deployments SET status = 'running', lease_owner = \(worker),
+                    lease_expires_at = \(unescaped: now) + \(leaseDuration.wholeMilliseconds),
+                    attempt = attempt + 1, releases = releases + (CASE WHEN status = 'running' THEN 1 ELSE 0 END),
+                    started_at = COALESCE(started_at, \(unescaped: now)), updated_at = \(unescaped: now)
                 WHERE seq = (
                     SELECT seq FROM deployments
-                    WHERE status = 'queued' OR (status = 'running' AND lease_expires_at < \(at) AND attempt < \(maxAttempts))
+                    WHERE \(unescaped: claimable) AND cancel_requested = 0
                     ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
                 )
                 RETURNING \(unescaped: DeploymentRecord.columns)
                 """, logger: logger
             ).firstRecord { try DeploymentRecord($0) }
-            return try claimed.map { Claim(deployment: try $0.deployment(), owner: worker) }
+            return try claimed.map { try $0.claim(by: worker) }
         }
     }
 
-    public func failExhausted(now: Date, maxAttempts: Int) async throws -> [String] {
-        try await metrics.measure("queue.fail_exhausted") {
-            let at = now.millisecondsSinceEpoch
+    public func failExhausted(maxAttempts: Int) async throws -> [String] {
+        try await metrics.measure("queue.fail_exhausted") { [self] () -> [String] in
+            let now = Self.databaseNow
+            let exhausted =
+                "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(now))) AND failures >= \(maxAttempts)"
             let anyExhausted = try await client.query(
-                """
-                SELECT seq FROM deployments WHERE status = 'running' AND lease_expires_at < \(at) AND attempt >= \(maxAttempts) LIMIT 1
-                """, logger: logger
+                "SELECT seq FROM deployments WHERE \(unescaped: exhausted) LIMIT 1", logger: logger
             ).firstRecord { try $0.decode(Int64.self) }
             guard anyExhausted != nil else { return [] }
             let reason = StoreEvents.exhaustedReason(maxAttempts: maxAttempts)
@@ -45,32 +69,32 @@ extension PostgresStore: WorkQueue {
                 let expired = try await connection.query(
                     """
                     SELECT \(unescaped: ExhaustedLeaseRecord.columns) FROM deployments
-                    WHERE status = 'running' AND lease_expires_at < \(at) AND attempt >= \(maxAttempts)
+                    WHERE \(unescaped: exhausted)
                     ORDER BY seq FOR UPDATE
                     """, logger: logger
                 ).records { try ExhaustedLeaseRecord($0) }
                 for lease in expired {
                     try await connection.query(
                         """
-                        UPDATE deployments SET status = 'failed', error = \(reason), finished_at = \(at), updated_at = \(at),
-                            lease_owner = NULL, lease_expires_at = NULL
+                        UPDATE deployments SET status = 'failed', error = \(reason), finished_at = \(unescaped: now),
+                            updated_at = \(unescaped: now), lease_owner = NULL, lease_expires_at = NULL
                         WHERE id = \(lease.id)
                         """, logger: logger
                     ).drain()
-                    try await connection.insertEvent(StoreEvents.exhausted(lease, reason: reason, at: now), logger: logger)
+                    try await connection.insertEvent(StoreEvents.exhausted(lease, reason: reason, at: Date()), logger: logger)
                 }
                 return expired.map(\.id)
             }
         }
     }
 
-    public func renewLease(_ claim: Claim, now: Date, leaseDuration: Duration) async throws -> LeaseState {
-        try await metrics.measure("queue.renew") {
-            let expires = now.addingTimeInterval(leaseDuration.seconds).millisecondsSinceEpoch
+    public func renewLease(_ claim: Claim, leaseDuration: Duration) async throws -> LeaseState {
+        try await metrics.measure("queue.renew") { [self] in
+            let now = Self.databaseNow
             let cancelRequested = try await client.query(
                 """
-                UPDATE deployments SET lease_expires_at = \(expires), updated_at = \(now.millisecondsSinceEpoch)
-                WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND status = 'running'
+                UPDATE deployments SET lease_expires_at = \(unescaped: now) + \(leaseDuration.wholeMilliseconds), updated_at = \(unescaped: now)
+                WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND attempt = \(claim.attempt) AND status = 'running'
                 RETURNING cancel_requested
                 """, logger: logger
             ).firstRecord { try $0.decode(Int64.self) }
@@ -79,7 +103,7 @@ extension PostgresStore: WorkQueue {
     }
 
     public func isCancelRequested(deploymentID: String) async throws -> Bool {
-        try await metrics.measure("queue.cancel_requested") {
+        try await metrics.measure("queue.cancel_requested") { [self] in
             let cancelRequested = try await client.query(
                 "SELECT cancel_requested FROM deployments WHERE id = \(deploymentID)", logger: logger
             ).firstRecord { try $0.decode(Int64.self) }
@@ -88,7 +112,7 @@ extension PostgresStore: WorkQueue {
     }
 
     public func appendEvent(_ claim: Claim, _ event: NewEvent) async throws -> Bool {
-        try await metrics.measure("queue.event") {
+        try await metrics.measure("queue.event") { [self] in
             try await client.withTransaction(logger: logger) { connection in
                 guard try await connection.lockLeaseIfHeld(claim, logger: logger) else { return false }
                 try await connection.insertEvent(EventInsert(claim, event), logger: logger)
@@ -98,7 +122,7 @@ extension PostgresStore: WorkQueue {
     }
 
     public func saveManifests(_ claim: Claim, compose: String, kubernetes: String, at now: Date) async throws -> Bool {
-        try await metrics.measure("queue.manifests") {
+        try await metrics.measure("queue.manifests") { [self] in
             try await client.withTransaction(logger: logger) { connection in
                 guard try await connection.lockLeaseIfHeld(claim, logger: logger) else { return false }
                 try await connection.query(
@@ -116,14 +140,14 @@ extension PostgresStore: WorkQueue {
 
     public func finish(_ claim: Claim, status: DeploymentStatus, error: String?, event: NewEvent) async throws -> Bool {
         try status.requireTerminal()
-        return try await metrics.measure("queue.finish") {
+        return try await metrics.measure("queue.finish") { [self] in
             let at = event.at.millisecondsSinceEpoch
             return try await client.withTransaction(logger: logger) { connection in
                 let finished = try await connection.query(
                     """
                     UPDATE deployments SET status = \(status.rawValue), error = \(error), finished_at = \(at), updated_at = \(at),
                         lease_owner = NULL, lease_expires_at = NULL
-                    WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND status = 'running'
+                    WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND attempt = \(claim.attempt) AND status = 'running'
                     RETURNING id
                     """, logger: logger
                 ).firstRecord { try $0.decode(String.self) }
@@ -134,28 +158,42 @@ extension PostgresStore: WorkQueue {
         }
     }
 
-    public func release(_ claim: Claim, event: NewEvent) async throws -> Bool {
-        try await metrics.measure("queue.release") {
-            try await client.withTransaction(logger: logger) { connection in
-                let released = try await connection.query(
+    public func release(_ claim: Claim, event: NewEvent, afterFailure: Bool) async throws -> Bool {
+        try await metrics.measure("queue.release") { [self] in
+            let at = event.at.millisecondsSinceEpoch
+            let failure: Int64 = afterFailure ? 1 : 0
+            return try await client.withTransaction(logger: logger) { connection in
+                // With a cancellation requested, the deployment ends here: no other worker may roll it out.
+                let status = try await connection.query(
                     """
-                    UPDATE deployments SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
-                        updated_at = \(event.at.millisecondsSinceEpoch)
-                    WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND status = 'running'
-                    RETURNING id
+                    UPDATE deployments SET
+                        status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'queued' END,
+                        error = CASE WHEN cancel_requested = 1 THEN \(StoreEvents.cancelledReason) ELSE error END,
+                        finished_at = CASE WHEN cancel_requested = 1 THEN \(at) ELSE NULL END,
+                        failures = failures + \(failure), releases = releases + \(1 - failure),
+                        lease_owner = NULL, lease_expires_at = NULL, updated_at = \(at)
+                    WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND attempt = \(claim.attempt) AND status = 'running'
+                    RETURNING status
                     """, logger: logger
                 ).firstRecord { try $0.decode(String.self) }
-                guard released != nil else { return false }
+                guard let status else { return false }
                 try await connection.insertEvent(EventInsert(claim, event), logger: logger)
-                // Queued again: a listening worker takes it at once.
-                try await connection.notifyQueued(claim.deployment.id, logger: logger)
+                if status == DeploymentStatus.cancelled.rawValue {
+                    try await connection.insertEvent(
+                        StoreEvents.cancelledInsteadOfRun(
+                            CancelledRecord(id: claim.deployment.id, attempt: Int64(claim.attempt)), at: event.at, by: claim.owner,
+                            when: "when the worker gave it back"), logger: logger)
+                } else {
+                    // Queued again: a listening worker takes it at once.
+                    try await connection.notifyQueued(claim.deployment.id, logger: logger)
+                }
                 return true
             }
         }
     }
 
     public func queueDepth() async throws -> Int {
-        try await metrics.measure("queue.depth") {
+        try await metrics.measure("queue.depth") { [self] in
             let depth = try await client.query("SELECT COUNT(*) FROM deployments WHERE status = 'queued'", logger: logger)
                 .firstRecord { try $0.decode(Int64.self) }
             return Int(depth ?? 0)
@@ -164,12 +202,13 @@ extension PostgresStore: WorkQueue {
 }
 
 extension PostgresConnection {
-    /// Whether `claim` still holds its lease; if so, its row stays locked until the transaction ends, so
-    /// no other worker can take the lease over before what depends on the guard is written.
+    /// Whether `claim` still holds its lease (in its attempt); if so, its row stays locked until the
+    /// transaction ends, so no other worker can take the lease over before what depends on the guard is written.
     func lockLeaseIfHeld(_ claim: Claim, logger: Logger) async throws -> Bool {
         try await query(
             """
-            SELECT seq FROM deployments WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND status = 'running'
+            SELECT seq FROM deployments
+            WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND attempt = \(claim.attempt) AND status = 'running'
             FOR UPDATE
             """, logger: logger
         ).firstRecord { try $0.decode(Int64.self) } != nil

@@ -25,10 +25,15 @@ public final class PostgresStore: Store, Service, Sendable {
 
     public var backend: String { "postgres" }
 
+    /// How long one operation may take before it fails with `StoreError.unavailable`: while the server is
+    /// down, requests answer 503 within this instead of waiting for the pool to reconnect.
+    public static let operationDeadline: Duration = .milliseconds(1500)
+
     public init(configuration: PostgresClient.Configuration, logger: Logger, metricsFactory: (any MetricsFactory)? = nil) {
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
-        metrics = StoreMetrics(backend: "postgres", factory: metricsFactory)
+        metrics = StoreMetrics(
+            backend: "postgres", factory: metricsFactory, deadline: Self.operationDeadline, unavailable: Self.unavailableReason)
     }
 
     public func run() async throws {
@@ -36,13 +41,16 @@ public final class PostgresStore: Store, Service, Sendable {
     }
 
     public func migrate() async throws {
-        try await client.withTransaction(logger: logger) { connection in
+        let unknown = try await client.withTransaction(logger: logger) { connection -> [String] in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", logger: logger).drain()
             try await connection.query(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)", logger: logger
             ).drain()
             let applied = Set(
                 try await connection.query("SELECT name FROM schema_migrations", logger: logger).records { try $0.decode(String.self) })
+            // A database migrated by a newer binary: stop rather than run on a schema this one does not know.
+            let unknown = applied.subtracting(SchemaMigrations.names(SchemaMigrations.postgres))
+            guard unknown.isEmpty else { return unknown.sorted() }
             for migration in SchemaMigrations.postgres where !applied.contains(migration.name) {
                 for statement in migration.statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger).drain()
@@ -53,11 +61,38 @@ public final class PostgresStore: Store, Service, Sendable {
                 ).drain()
                 logger.info("applied migration", metadata: ["migration": .string(migration.name)])
             }
+            return []
+        }
+        // Thrown outside the transaction: postgres-nio wraps what the closure throws.
+        guard unknown.isEmpty else { throw StoreError.schemaNewerThanBinary(unknownMigrations: unknown) }
+    }
+
+    /// Whether `error` means the server cannot be reached (down, restarting, the connection dropped),
+    /// rather than a problem with the statement; what to say if so.
+    static func unavailableReason(_ error: any Error) -> String? {
+        if let transaction = error as? PostgresTransactionError {
+            for inner in [transaction.beginError, transaction.closureError, transaction.commitError].compactMap({ $0 }) {
+                if let reason = unavailableReason(inner) { return reason }
+            }
+            return nil
+        }
+        guard let error = error as? PSQLError else { return nil }
+        switch error.code {
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed:
+            return "\(error.code)"
+        case .server:
+            // Class 08 (connection exception) and 57P (the server is shutting down or starting up).
+            let state = error.serverInfo?[.sqlState] ?? ""
+            return state.hasPrefix("08") || state.hasPrefix("57P") ? "the server answered \(state)" : nil
+        default:
+            return nil
         }
     }
 
     public func ping() async throws {
-        try await client.query("SELECT 1", logger: logger).drain()
+        try await metrics.measure("ping") { [client, logger] in
+            try await client.query("SELECT 1", logger: logger).drain()
+        }
     }
 
     /// Notifications on `channel`, on a connection of its own, until the task is cancelled.

@@ -139,10 +139,12 @@ public struct NewAuditEntry: Sendable {
     public var requestID: String?
     public var method: String
     public var path: String
+    /// The client that sent the request, when it said (e.g. `code-mcp`); the API bounds its length.
+    public var client: String?
 
     public init(
         at: Date, keyID: String?, action: String, target: String?, outcome: String, status: Int, requestID: String?, method: String,
-        path: String
+        path: String, client: String? = nil
     ) {
         self.at = at
         self.keyID = keyID
@@ -153,6 +155,7 @@ public struct NewAuditEntry: Sendable {
         self.requestID = requestID
         self.method = method
         self.path = path
+        self.client = client
     }
 }
 
@@ -163,9 +166,17 @@ public protocol AuditRepository: Sendable {
 }
 
 /// A deployment a worker holds, with the lease that lets it change the deployment.
+///
+/// `attempt` is the fencing token: every claim increments it, and every guarded write checks it as well
+/// as the owner, so a pipeline whose lease was taken over (even by the same worker id, after a slow
+/// database) changes nothing.
 public struct Claim: Sendable, Equatable {
     public var deployment: Deployment
     public var owner: String
+    /// Attempts that ended in an error (not releases): what max attempts applies to.
+    public var failures: Int
+    /// Times the deployment was given back without a result (drain, shutdown, an expired lease).
+    public var releases: Int
     public var attempt: Int { deployment.attempt }
 }
 
@@ -177,13 +188,18 @@ public enum LeaseState: Sendable, Equatable {
 }
 
 /// The worker's side of the store: claiming with leases, and changes that only the lease holder may make.
+///
+/// Lease expiry is computed and compared with the database's clock (not the workers'), so workers whose
+/// clocks disagree still agree on when a lease expired.
 public protocol WorkQueue: Sendable {
-    /// Claims the oldest claimable deployment: queued, or running with an expired lease and fewer than
-    /// `maxAttempts` attempts. Increments `attempt`. (The pipeline records the `claim` event.)
-    func claimNext(worker: String, now: Date, leaseDuration: Duration, maxAttempts: Int) async throws -> Claim?
-    /// Fails running deployments whose lease expired after their last allowed attempt. Returns their ids.
-    func failExhausted(now: Date, maxAttempts: Int) async throws -> [String]
-    func renewLease(_ claim: Claim, now: Date, leaseDuration: Duration) async throws -> LeaseState
+    /// Claims the oldest claimable deployment: queued, or running with an expired lease, with fewer than
+    /// `maxAttempts` failures. Increments `attempt` (and `releases` when it takes over an expired lease).
+    /// A claimable deployment whose cancellation was requested is ended `cancelled` instead, never run.
+    /// (The pipeline records the `claim` event.)
+    func claimNext(worker: String, leaseDuration: Duration, maxAttempts: Int) async throws -> Claim?
+    /// Fails claimable deployments that have used up their `maxAttempts` failures. Returns their ids.
+    func failExhausted(maxAttempts: Int) async throws -> [String]
+    func renewLease(_ claim: Claim, leaseDuration: Duration) async throws -> LeaseState
     /// Whether a client asked to cancel the deployment: a read, so pipelines can look often.
     func isCancelRequested(deploymentID: String) async throws -> Bool
     /// Appends an event if the lease is still held; false when it is not.
@@ -191,9 +207,34 @@ public protocol WorkQueue: Sendable {
     func saveManifests(_ claim: Claim, compose: String, kubernetes: String, at now: Date) async throws -> Bool
     /// Ends the deployment if the lease is still held, with its final event.
     func finish(_ claim: Claim, status: DeploymentStatus, error: String?, event: NewEvent) async throws -> Bool
-    /// Gives the deployment back to the queue (graceful shutdown) so another worker takes it at once.
-    func release(_ claim: Claim, event: NewEvent) async throws -> Bool
+    /// Gives the deployment back to the queue (graceful shutdown, or after an error with
+    /// `afterFailure`, which counts against max attempts) so another worker takes it at once. If a
+    /// cancellation was requested, the deployment ends `cancelled` instead. False when the lease is not held.
+    func release(_ claim: Claim, event: NewEvent, afterFailure: Bool) async throws -> Bool
     func queueDepth() async throws -> Int
+}
+
+extension WorkQueue {
+    /// A release that is not a failure (drain, shutdown).
+    public func release(_ claim: Claim, event: NewEvent) async throws -> Bool {
+        try await release(claim, event: event, afterFailure: false)
+    }
+
+    // The signatures from before lease times came from the database's clock, for callers not yet changed.
+    @available(*, deprecated, message: "the database's clock decides lease expiry: now is ignored")
+    public func claimNext(worker: String, now: Date, leaseDuration: Duration, maxAttempts: Int) async throws -> Claim? {
+        try await claimNext(worker: worker, leaseDuration: leaseDuration, maxAttempts: maxAttempts)
+    }
+
+    @available(*, deprecated, message: "the database's clock decides lease expiry: now is ignored")
+    public func renewLease(_ claim: Claim, now: Date, leaseDuration: Duration) async throws -> LeaseState {
+        try await renewLease(claim, leaseDuration: leaseDuration)
+    }
+
+    @available(*, deprecated, message: "the database's clock decides lease expiry: now is ignored")
+    public func failExhausted(now: Date, maxAttempts: Int) async throws -> [String] {
+        try await failExhausted(maxAttempts: maxAttempts)
+    }
 }
 
 /// An event a worker appends.

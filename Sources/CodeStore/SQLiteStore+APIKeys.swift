@@ -4,7 +4,7 @@ import GRDB
 
 extension SQLiteStore: APIKeyRepository {
     public func createKey(_ key: NewAPIKey) async throws -> APIKey {
-        try await metrics.measure("key.create") {
+        try await metrics.measure("key.create") { [self] in
             let created = try await pool.write { db in
                 try SQLRequest<APIKeyRecord>(
                     literal: """
@@ -21,7 +21,7 @@ extension SQLiteStore: APIKeyRepository {
     }
 
     public func ensureKey(_ key: NewAPIKey) async throws -> APIKey {
-        try await metrics.measure("key.ensure") {
+        try await metrics.measure("key.ensure") { [self] in
             let ensured = try await pool.write { db -> APIKeyRecord? in
                 // A key with this secret may exist (revoked or not): keep it as it is.
                 if let created = try SQLRequest<APIKeyRecord>(
@@ -43,13 +43,13 @@ extension SQLiteStore: APIKeyRepository {
     }
 
     public func key(secretHash: String) async throws -> StoredAPIKey? {
-        try await metrics.measure("key.lookup") {
+        try await metrics.measure("key.lookup") { [self] in
             try await pool.read { db in try Self.key(secretHash: secretHash, in: db) }?.storedKey()
         }
     }
 
     public func keys(limit: Int, before: Int64?) async throws -> StorePage<APIKey> {
-        try await metrics.measure("key.list") {
+        try await metrics.measure("key.list") { [self] in
             let rows = try await pool.read { db in
                 try SQLRequest<APIKeyRecord>(
                     literal: """
@@ -63,7 +63,7 @@ extension SQLiteStore: APIKeyRepository {
     }
 
     public func revokeKey(id: String, at now: Date) async throws -> APIKey? {
-        try await metrics.measure("key.revoke") {
+        try await metrics.measure("key.revoke") { [self] in
             try await pool.write { db -> APIKeyRecord? in
                 // An already revoked key keeps its first revocation time.
                 if let revoked = try SQLRequest<APIKeyRecord>(
@@ -82,7 +82,7 @@ extension SQLiteStore: APIKeyRepository {
     }
 
     public func recordKeyUse(id: String, at now: Date) async throws {
-        try await metrics.measure("key.touch") {
+        try await metrics.measure("key.touch") { [self] in
             try await pool.write { db in
                 try db.cachedStatement(literal: "UPDATE api_keys SET last_used_at = \(now.millisecondsSinceEpoch) WHERE id = \(id)")
                     .execute()

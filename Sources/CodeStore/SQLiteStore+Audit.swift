@@ -4,13 +4,13 @@ import GRDB
 
 extension SQLiteStore: AuditRepository {
     public func recordAudit(_ entry: NewAuditEntry) async throws {
-        try await metrics.measure("audit.record") {
+        try await metrics.measure("audit.record") { [self] in
             try await pool.write { db in
                 try db.cachedStatement(
                     literal: """
-                        INSERT INTO audit_log (at, key_id, action, target, outcome, status, request_id, method, path)
+                        INSERT INTO audit_log (at, key_id, action, target, outcome, status, request_id, method, path, client)
                         VALUES (\(entry.at.millisecondsSinceEpoch), \(entry.keyID), \(entry.action), \(entry.target), \(entry.outcome),
-                            \(entry.status), \(entry.requestID), \(entry.method), \(entry.path))
+                            \(entry.status), \(entry.requestID), \(entry.method), \(entry.path), \(entry.client))
                         """
                 ).execute()
             }
@@ -18,7 +18,7 @@ extension SQLiteStore: AuditRepository {
     }
 
     public func auditEntries(limit: Int, before: Int64?) async throws -> StorePage<AuditEntry> {
-        try await metrics.measure("audit.list") {
+        try await metrics.measure("audit.list") { [self] in
             let rows = try await pool.read { db in
                 try SQLRequest<AuditRecord>(
                     literal: """

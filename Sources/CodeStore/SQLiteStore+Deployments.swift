@@ -4,7 +4,7 @@ import GRDB
 
 extension SQLiteStore: DeploymentRepository {
     public func createDeployment(_ new: NewDeployment) async throws -> CreateOutcome {
-        try await metrics.measure("deployment.create") {
+        try await metrics.measure("deployment.create") { [self] in
             let insert = try DeploymentInsert(new)
             let queued = StoreEvents.queued(new)
             let created = try await pool.write { db -> DeploymentRecord? in
@@ -42,7 +42,7 @@ extension SQLiteStore: DeploymentRepository {
     }
 
     public func deployment(id: String) async throws -> Deployment? {
-        try await metrics.measure("deployment.get") {
+        try await metrics.measure("deployment.get") { [self] in
             try await pool.read { db in
                 try SQLRequest<DeploymentRecord>(
                     literal: "SELECT \(sql: DeploymentRecord.columns) FROM deployments WHERE id = \(id)", cached: true
@@ -52,7 +52,7 @@ extension SQLiteStore: DeploymentRepository {
     }
 
     public func deployments(matching filter: DeploymentFilter) async throws -> StorePage<Deployment> {
-        try await metrics.measure("deployment.list") {
+        try await metrics.measure("deployment.list") { [self] in
             var conditions: [SQL] = []
             if let status = filter.status { conditions.append("status = \(status.rawValue)") }
             if let service = filter.service { conditions.append("service = \(service)") }
@@ -73,7 +73,7 @@ extension SQLiteStore: DeploymentRepository {
     }
 
     public func cancelDeployment(id: String, by keyID: String?, at now: Date) async throws -> CancelOutcome {
-        try await metrics.measure("deployment.cancel") {
+        try await metrics.measure("deployment.cancel") { [self] in
             let at = now.millisecondsSinceEpoch
             let transition = try await pool.write { db -> CancelTransition in
                 if let cancelled = try SQLRequest<DeploymentRecord>(
@@ -106,7 +106,7 @@ extension SQLiteStore: DeploymentRepository {
     }
 
     public func events(deploymentID: String, after: Int64?, limit: Int) async throws -> StorePage<DeploymentEvent> {
-        try await metrics.measure("event.list") {
+        try await metrics.measure("event.list") { [self] in
             let rows = try await pool.read { db in
                 try SQLRequest<EventRecord>(
                     literal: """
@@ -121,7 +121,7 @@ extension SQLiteStore: DeploymentRepository {
     }
 
     public func manifests(deploymentID: String) async throws -> DeploymentManifests? {
-        try await metrics.measure("manifest.get") {
+        try await metrics.measure("manifest.get") { [self] in
             try await pool.read { db in
                 try SQLRequest<ManifestRecord>(
                     literal: "SELECT \(sql: ManifestRecord.columns) FROM deployment_manifests WHERE deployment_id = \(deploymentID)",

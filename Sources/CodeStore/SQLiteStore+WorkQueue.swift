@@ -2,35 +2,59 @@ import CodeDomain
 import Foundation
 import GRDB
 
-// A worker's changes are guarded: they land only while its lease is held (`lease_owner` and status
-// `running`), inside one write transaction with whatever depends on the guard.
+// A worker's changes are guarded: they land only while its lease is held (`lease_owner`, the claim's
+// `attempt` as a fencing token, and status `running`), inside one write transaction with whatever depends
+// on the guard. Lease times come from SQLite's clock, the one every process sharing the file reads.
 extension SQLiteStore: WorkQueue {
-    public func claimNext(worker: String, now: Date, leaseDuration: Duration, maxAttempts: Int) async throws -> Claim? {
-        try await metrics.measure("queue.claim") {
-            let at = now.millisecondsSinceEpoch
-            let expires = now.addingTimeInterval(leaseDuration.seconds).millisecondsSinceEpoch
-            let claimable: SQL = "status = 'queued' OR (status = 'running' AND lease_expires_at < \(at) AND attempt < \(maxAttempts))"
+    /// Now in milliseconds since the epoch, by the database (`julianday('now')` is stable within a statement).
+    static let databaseNow: SQL = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)"
+
+    /// Queued, or running with an expired lease, and not failed too often.
+    private static func claimable(maxAttempts: Int) -> SQL {
+        "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(databaseNow))) AND failures < \(maxAttempts)"
+    }
+
+    public func claimNext(worker: String, leaseDuration: Duration, maxAttempts: Int) async throws -> Claim? {
+        try await metrics.measure("queue.claim") { [self] () -> Claim? in
+            let now = Self.databaseNow
+            let claimable = Self.claimable(maxAttempts: maxAttempts)
             guard try await anyDeployment(where: claimable) else { return nil }
             // The choice and the claim are one statement under the write lock, so no two workers get the
             // same deployment.
-            let claimed = try await pool.write { db in
-                try SQLRequest<DeploymentRecord>(
+            let claimed = try await pool.write { db -> DeploymentRecord? in
+                // A cancellation requested while it ran (then released, or its lease expired) is final.
+                let cancelled = try SQLRequest<CancelledRecord>(
                     literal: """
-                        UPDATE deployments SET status = 'running', lease_owner = \(worker), lease_expires_at = \(expires),
-                            attempt = attempt + 1, started_at = COALESCE(started_at, \(at)), updated_at = \(at)
-                        WHERE seq = (SELECT seq FROM deployments WHERE \(claimable) ORDER BY seq LIMIT 1)
+                        UPDATE deployments SET status = 'cancelled', error = \(StoreEvents.cancelledReason), finished_at = \(now),
+                            updated_at = \(now), lease_owner = NULL, lease_expires_at = NULL
+                        WHERE cancel_requested = 1 AND \(claimable)
+                        RETURNING \(sql: CancelledRecord.columns)
+                        """, cached: true
+                ).fetchAll(db)
+                for record in cancelled {
+                    try db.insertEvent(
+                        StoreEvents.cancelledInsteadOfRun(record, at: Date(), by: worker, when: "before a worker ran it again"))
+                }
+                return try SQLRequest<DeploymentRecord>(
+                    literal: """
+                        UPDATE deployments SET status = 'running', lease_owner = \(worker),
+                            lease_expires_at = \(now) + \(leaseDuration.wholeMilliseconds),
+                            attempt = attempt + 1, releases = releases + (CASE WHEN status = 'running' THEN 1 ELSE 0 END),
+                            started_at = COALESCE(started_at, \(now)), updated_at = \(now)
+                        WHERE seq = (SELECT seq FROM deployments WHERE \(claimable) AND cancel_requested = 0 ORDER BY seq LIMIT 1)
                         RETURNING \(sql: DeploymentRecord.columns)
                         """, cached: true
                 ).fetchOne(db)
             }
-            return try claimed.map { Claim(deployment: try $0.deployment(), owner: worker) }
+            return try claimed.map { try $0.claim(by: worker) }
         }
     }
 
-    public func failExhausted(now: Date, maxAttempts: Int) async throws -> [String] {
-        try await metrics.measure("queue.fail_exhausted") {
-            let at = now.millisecondsSinceEpoch
-            let exhausted: SQL = "status = 'running' AND lease_expires_at < \(at) AND attempt >= \(maxAttempts)"
+    public func failExhausted(maxAttempts: Int) async throws -> [String] {
+        try await metrics.measure("queue.fail_exhausted") { [self] () -> [String] in
+            let now = Self.databaseNow
+            let exhausted: SQL =
+                "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(now))) AND failures >= \(maxAttempts)"
             guard try await anyDeployment(where: exhausted) else { return [] }
             let reason = StoreEvents.exhaustedReason(maxAttempts: maxAttempts)
             return try await pool.write { db in
@@ -40,26 +64,26 @@ extension SQLiteStore: WorkQueue {
                 for lease in expired {
                     try db.cachedStatement(
                         literal: """
-                            UPDATE deployments SET status = 'failed', error = \(reason), finished_at = \(at), updated_at = \(at),
+                            UPDATE deployments SET status = 'failed', error = \(reason), finished_at = \(now), updated_at = \(now),
                                 lease_owner = NULL, lease_expires_at = NULL
                             WHERE id = \(lease.id)
                             """
                     ).execute()
-                    try db.insertEvent(StoreEvents.exhausted(lease, reason: reason, at: now))
+                    try db.insertEvent(StoreEvents.exhausted(lease, reason: reason, at: Date()))
                 }
                 return expired.map(\.id)
             }
         }
     }
 
-    public func renewLease(_ claim: Claim, now: Date, leaseDuration: Duration) async throws -> LeaseState {
-        try await metrics.measure("queue.renew") {
-            let expires = now.addingTimeInterval(leaseDuration.seconds).millisecondsSinceEpoch
+    public func renewLease(_ claim: Claim, leaseDuration: Duration) async throws -> LeaseState {
+        try await metrics.measure("queue.renew") { [self] in
+            let now = Self.databaseNow
             let cancelRequested = try await pool.write { db in
                 try SQLRequest<Int64>(
                     literal: """
-                        UPDATE deployments SET lease_expires_at = \(expires), updated_at = \(now.millisecondsSinceEpoch)
-                        WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND status = 'running'
+                        UPDATE deployments SET lease_expires_at = \(now) + \(leaseDuration.wholeMilliseconds), updated_at = \(now)
+                        WHERE \(Self.leaseHeld(claim))
                         RETURNING cancel_requested
                         """, cached: true
                 ).fetchOne(db)
@@ -69,7 +93,7 @@ extension SQLiteStore: WorkQueue {
     }
 
     public func isCancelRequested(deploymentID: String) async throws -> Bool {
-        try await metrics.measure("queue.cancel_requested") {
+        try await metrics.measure("queue.cancel_requested") { [self] in
             let cancelRequested = try await pool.read { db in
                 try SQLRequest<Int64>(literal: "SELECT cancel_requested FROM deployments WHERE id = \(deploymentID)", cached: true)
                     .fetchOne(db)
@@ -79,7 +103,7 @@ extension SQLiteStore: WorkQueue {
     }
 
     public func appendEvent(_ claim: Claim, _ event: NewEvent) async throws -> Bool {
-        try await metrics.measure("queue.event") {
+        try await metrics.measure("queue.event") { [self] in
             try await pool.write { db in
                 guard try db.leaseIsHeld(claim) else { return false }
                 try db.insertEvent(EventInsert(claim, event))
@@ -89,7 +113,7 @@ extension SQLiteStore: WorkQueue {
     }
 
     public func saveManifests(_ claim: Claim, compose: String, kubernetes: String, at now: Date) async throws -> Bool {
-        try await metrics.measure("queue.manifests") {
+        try await metrics.measure("queue.manifests") { [self] in
             try await pool.write { db in
                 guard try db.leaseIsHeld(claim) else { return false }
                 try db.cachedStatement(
@@ -107,14 +131,14 @@ extension SQLiteStore: WorkQueue {
 
     public func finish(_ claim: Claim, status: DeploymentStatus, error: String?, event: NewEvent) async throws -> Bool {
         try status.requireTerminal()
-        return try await metrics.measure("queue.finish") {
+        return try await metrics.measure("queue.finish") { [self] in
             let at = event.at.millisecondsSinceEpoch
             return try await pool.write { db in
                 let finished = try SQLRequest<String>(
                     literal: """
                         UPDATE deployments SET status = \(status.rawValue), error = \(error), finished_at = \(at), updated_at = \(at),
                             lease_owner = NULL, lease_expires_at = NULL
-                        WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND status = 'running'
+                        WHERE \(Self.leaseHeld(claim))
                         RETURNING id
                         """, cached: true
                 ).fetchOne(db)
@@ -125,30 +149,48 @@ extension SQLiteStore: WorkQueue {
         }
     }
 
-    public func release(_ claim: Claim, event: NewEvent) async throws -> Bool {
-        try await metrics.measure("queue.release") {
-            try await pool.write { db in
-                let released = try SQLRequest<String>(
+    public func release(_ claim: Claim, event: NewEvent, afterFailure: Bool) async throws -> Bool {
+        try await metrics.measure("queue.release") { [self] in
+            let at = event.at.millisecondsSinceEpoch
+            let failure: Int64 = afterFailure ? 1 : 0
+            return try await pool.write { db in
+                // With a cancellation requested, the deployment ends here: no other worker may roll it out.
+                let status = try SQLRequest<String>(
                     literal: """
-                        UPDATE deployments SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
-                            updated_at = \(event.at.millisecondsSinceEpoch)
-                        WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND status = 'running'
-                        RETURNING id
+                        UPDATE deployments SET
+                            status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'queued' END,
+                            error = CASE WHEN cancel_requested = 1 THEN \(StoreEvents.cancelledReason) ELSE error END,
+                            finished_at = CASE WHEN cancel_requested = 1 THEN \(at) ELSE NULL END,
+                            failures = failures + \(failure), releases = releases + \(1 - failure),
+                            lease_owner = NULL, lease_expires_at = NULL, updated_at = \(at)
+                        WHERE \(Self.leaseHeld(claim))
+                        RETURNING status
                         """, cached: true
                 ).fetchOne(db)
-                guard released != nil else { return false }
+                guard let status else { return false }
                 try db.insertEvent(EventInsert(claim, event))
+                if status == DeploymentStatus.cancelled.rawValue {
+                    try db.insertEvent(
+                        StoreEvents.cancelledInsteadOfRun(
+                            CancelledRecord(id: claim.deployment.id, attempt: Int64(claim.attempt)), at: event.at, by: claim.owner,
+                            when: "when the worker gave it back"))
+                }
                 return true
             }
         }
     }
 
     public func queueDepth() async throws -> Int {
-        try await metrics.measure("queue.depth") {
+        try await metrics.measure("queue.depth") { [self] in
             try await pool.read { db in
                 try SQLRequest<Int>(literal: "SELECT COUNT(*) FROM deployments WHERE status = 'queued'", cached: true).fetchOne(db) ?? 0
             }
         }
+    }
+
+    /// The guard of every change a worker makes: its lease, in this attempt, on a running deployment.
+    static func leaseHeld(_ claim: Claim) -> SQL {
+        "id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND attempt = \(claim.attempt) AND status = 'running'"
     }
 
     /// Whether any deployment matches `predicate`. Workers ask what there is to claim or to fail several
@@ -164,10 +206,7 @@ extension Database {
     /// Whether `claim` still holds its lease. Inside a write transaction the answer stays true until it
     /// commits: the transaction holds the write lock, so no other worker can take the lease over meanwhile.
     func leaseIsHeld(_ claim: Claim) throws -> Bool {
-        try SQLRequest<Int64>(
-            literal: """
-                SELECT seq FROM deployments WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND status = 'running'
-                """, cached: true
-        ).fetchOne(self) != nil
+        try SQLRequest<Int64>(literal: "SELECT seq FROM deployments WHERE \(SQLiteStore.leaseHeld(claim))", cached: true).fetchOne(self)
+            != nil
     }
 }

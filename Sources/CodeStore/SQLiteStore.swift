@@ -42,16 +42,29 @@ public final class SQLiteStore: Store, Sendable {
         // GRDB's migrator reads the applied migrations before it takes the write lock, so two processes
         // starting together (api and worker) can both try to apply the same one. The loser's statement
         // fails; a second pass then sees the migration as applied.
+        let migrator = Self.migrator
+        // A database migrated by a newer binary holds migrations this one does not know: stop with a
+        // clear error rather than run on a schema it does not understand (GRDB would ignore them, or
+        // stop the process with fatalError when a known one comes after).
+        let applied = try Self.appliedMigrations(pool, migrator)
+        let unknown = applied.subtracting(SchemaMigrations.names(SchemaMigrations.sqlite))
+        guard unknown.isEmpty else { throw StoreError.schemaNewerThanBinary(unknownMigrations: unknown.sorted()) }
         var attempt = 0
         while true {
             do {
-                try Self.migrator.migrate(pool)
+                try migrator.migrate(pool)
                 return
             } catch is DatabaseError where attempt < 3 {
                 attempt += 1
                 try await Task.sleep(for: .milliseconds(100 * attempt))
             }
         }
+    }
+
+    /// Read the way the migrator itself reads (synchronously): an async read here, between parallel
+    /// migrations that block their threads on the write lock, could wait for a thread that never frees.
+    private static func appliedMigrations(_ pool: DatabasePool, _ migrator: DatabaseMigrator) throws -> Set<String> {
+        try pool.read { db in try migrator.appliedIdentifiers(db) }
     }
 
     public func ping() async throws {
@@ -74,5 +87,6 @@ extension DeploymentRecord: FetchableRecord {}
 extension EventRecord: FetchableRecord {}
 extension ManifestRecord: FetchableRecord {}
 extension ExhaustedLeaseRecord: FetchableRecord {}
+extension CancelledRecord: FetchableRecord {}
 extension APIKeyRecord: FetchableRecord {}
 extension AuditRecord: FetchableRecord {}

@@ -12,12 +12,31 @@ enum SchemaMigrations {
     }
 
     static let sqlite: [Migration] = [
-        Migration(name: "0001_initial", statements: initial(serial: "INTEGER PRIMARY KEY AUTOINCREMENT", integer: "INTEGER"))
+        Migration(name: "0001_initial", statements: initial(serial: "INTEGER PRIMARY KEY AUTOINCREMENT", integer: "INTEGER")),
+        Migration(name: "0002_failures_and_releases", statements: failuresAndReleases(integer: "INTEGER")),
+        Migration(name: "0003_audit_client", statements: auditClient),
     ]
 
     static let postgres: [Migration] = [
-        Migration(name: "0001_initial", statements: initial(serial: "BIGSERIAL PRIMARY KEY", integer: "BIGINT"))
+        Migration(name: "0001_initial", statements: initial(serial: "BIGSERIAL PRIMARY KEY", integer: "BIGINT")),
+        Migration(name: "0002_failures_and_releases", statements: failuresAndReleases(integer: "BIGINT")),
+        Migration(name: "0003_audit_client", statements: auditClient),
     ]
+
+    /// The names a backend knows, to tell a database migrated by a newer binary.
+    static func names(_ migrations: [Migration]) -> Set<String> { Set(migrations.map(\.name)) }
+
+    /// `attempt` counts claims (and fences a worker's writes); max attempts applies to `failures` only,
+    /// so that a release (drain, shutdown, an expired lease) never uses up a deployment's retries.
+    private static func failuresAndReleases(integer: String) -> [String] {
+        [
+            "ALTER TABLE deployments ADD COLUMN failures \(integer) NOT NULL DEFAULT 0",
+            "ALTER TABLE deployments ADD COLUMN releases \(integer) NOT NULL DEFAULT 0",
+        ]
+    }
+
+    /// Which client (e.g. code-mcp) sent an audited request, when it says so.
+    private static let auditClient = ["ALTER TABLE audit_log ADD COLUMN client TEXT"]
 
     private static func initial(serial: String, integer: String) -> [String] {
         [

@@ -41,3 +41,8 @@ extension RawRepresentable where RawValue == String {
 extension Duration {
     var seconds: TimeInterval { self / .seconds(1) }
 }
+
+extension Duration {
+    /// Whole milliseconds, as lease lengths are stored.
+    var wholeMilliseconds: Int64 { Int64(self / .milliseconds(1)) }
+}

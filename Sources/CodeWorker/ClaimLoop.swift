@@ -87,6 +87,9 @@ final class ClaimLoop: Service, Sendable {
             do {
                 try await store.migrate()
                 return
+            } catch let error as StoreError where error.exitCode != 1 {
+                // A database migrated by a newer version does not get better with retries: stop.
+                throw error
             } catch  where !Task.isCancelled {
                 logger.warning("migrations failed; retrying", metadata: ["error": .string("\(error)"), "retry_in": .string("\(delay)")])
                 try await Task.sleep(for: delay)
@@ -125,8 +128,8 @@ final class ClaimLoop: Service, Sendable {
                 if !busy {
                     do {
                         if let claim = try await store.claimNext(
-                            worker: settings.workerID, now: Date(), leaseDuration: settings.leaseDuration, maxAttempts: settings.maxAttempts
-                        ) {
+                            worker: settings.workerID, leaseDuration: settings.leaseDuration, maxAttempts: settings.maxAttempts)
+                        {
                             start(claim, in: &pipelines)
                             idle = Self.minimumPollInterval
                             continue
@@ -173,7 +176,7 @@ final class ClaimLoop: Service, Sendable {
 
     private func housekeeping() async {
         do {
-            let failed = try await store.failExhausted(now: Date(), maxAttempts: settings.maxAttempts)
+            let failed = try await store.failExhausted(maxAttempts: settings.maxAttempts)
             for id in failed {
                 logger.warning("failed after exhausting its attempts", metadata: ["deployment_id": .string(id)])
             }

@@ -104,6 +104,12 @@ struct Pipeline: Sendable {
                 .cancelled, error: "cancelled on request", message: "cancelled on request during \(step.withLockedValue { $0 })")
         } catch Interruption.draining {
             return await release("worker \(claim.owner) is shutting down; released for another worker")
+        } catch is CancellationError {
+            // A forced shutdown cancelled the pipeline: not the deployment's fault, so a release.
+            return await release("worker \(claim.owner) was stopped; released for another worker")
+        } catch StoreError.unavailable(let reason) {
+            // Nor is a database outage (if the release cannot be written either, the lease expires).
+            return await release("worker \(claim.owner) lost the database (\(reason)); released for another worker")
         } catch let failure as RolloutFailure {
             return await end(.failed, error: failure.description, message: failure.description)
         } catch let error as ImageReference.ParseError {
@@ -113,11 +119,12 @@ struct Pipeline: Sendable {
             // Not the deployment's fault (a database or task error): another attempt may succeed, unless
             // this was the last one, which would otherwise come back from the queue forever.
             logger.error("pipeline error", metadata: ["deployment_id": .string(deployment.id), "error": .string("\(error)")])
-            if claim.attempt >= settings.maxAttempts {
-                let reason = "gave up after \(claim.attempt) attempts; last error: \(error)"
+            // Max attempts counts failures only: releases (drain, shutdown, lost leases) never use it up.
+            if claim.failures + 1 >= settings.maxAttempts {
+                let reason = "gave up after \(claim.failures + 1) failed attempts; last error: \(error)"
                 return await end(.failed, error: reason, message: reason)
             }
-            return await release("worker \(claim.owner) hit an error (\(error)); released for another attempt")
+            return await release("worker \(claim.owner) hit an error (\(error)); released for another attempt", afterFailure: true)
         }
     }
 
@@ -204,12 +211,13 @@ struct Pipeline: Sendable {
         return outcome
     }
 
-    private func release(_ message: String) async -> PipelineOutcome {
+    private func release(_ message: String, afterFailure: Bool = false) async -> PipelineOutcome {
         // Detached, so that a forced shutdown (which cancels this task) still gives the deployment back.
         let store = self.store
         let claim = self.claim
         let released = await Task.detached {
-            (try? await store.release(claim, event: NewEvent(step: "release", kind: .info, message: message))) ?? false
+            (try? await store.release(claim, event: NewEvent(step: "release", kind: .info, message: message), afterFailure: afterFailure))
+                ?? false
         }.value
         return released ? .released : leaseLost()
     }
@@ -225,10 +233,12 @@ struct Pipeline: Sendable {
     // MARK: Heartbeat
 
     /// Renews the lease every third of its duration and polls for cancellation in between, until cancelled.
-    /// A renewal that fails is retried at the next tick; once the lease would have expired without a
-    /// successful renewal, the pipeline stops as if it had lost it (another worker may have taken it).
+    /// A renewal that misses its deadline counts as a lost lease; one that fails is retried at the next
+    /// tick, and once two thirds of the lease passed without a successful renewal, the pipeline stops as
+    /// if it had lost it (before the lease expires and another worker may take it).
     private func heartbeat() async {
-        let renewEvery = settings.leaseDuration / 3
+        let renewal = LeaseRenewal(leaseDuration: settings.leaseDuration)
+        let renewEvery = renewal.interval
         let clock = ContinuousClock()
         var lastRenewed = clock.now
         while !Task.isCancelled {
@@ -239,7 +249,9 @@ struct Pipeline: Sendable {
             }
             do {
                 if clock.now - lastRenewed >= renewEvery {
-                    switch try await store.renewLease(claim, now: Date(), leaseDuration: settings.leaseDuration) {
+                    switch try await renewal.renew({ [store, claim] in
+                        try await store.renewLease(claim, leaseDuration: renewal.leaseDuration)
+                    }) {
                     case .held(let cancelRequested):
                         lastRenewed = clock.now
                         if cancelRequested { control.interrupt(.cancelRequested) }
@@ -252,7 +264,7 @@ struct Pipeline: Sendable {
                 }
             } catch {
                 logger.warning("heartbeat failed", metadata: ["deployment_id": .string(deployment.id), "error": .string("\(error)")])
-                if clock.now - lastRenewed >= settings.leaseDuration {
+                if clock.now - lastRenewed >= renewal.giveUpAfter {
                     control.interrupt(.leaseLost)
                     return
                 }

@@ -1,3 +1,4 @@
+import CodeStore
 import Foundation
 import NIOConcurrencyHelpers
 
@@ -11,16 +12,52 @@ enum Interruption: Error, Equatable, Sendable {
     case draining
 }
 
+extension Interruption {
+    fileprivate var priority: Int {
+        switch self {
+        case .draining: 0
+        case .cancelRequested: 1
+        case .leaseLost: 2
+        }
+    }
+}
+
+/// How the heartbeat renews a lease: often enough, and with a deadline, so that a renewal that does not
+/// come back in time counts as a lost lease (the pipeline stops) while the lease still has time left.
+struct LeaseRenewal: Sendable {
+    let leaseDuration: Duration
+
+    /// Renew every third of the lease.
+    var interval: Duration { leaseDuration / 3 }
+    /// A renewal slower than this is a lost lease: with one interval between renewals and one for the
+    /// deadline, a third of the lease is left for the pipeline to stop at its next checkpoint.
+    var deadline: Duration { leaseDuration / 3 }
+    /// With no successful renewal for this long, the lease may be about to expire: stop.
+    var giveUpAfter: Duration { leaseDuration * 2 / 3 }
+
+    /// Runs `renew` with the deadline; a renewal that misses it counts as `.lost`. (The deadline holds
+    /// even if the store ignores cancellation, e.g. SQLite waiting on another process's write lock.) An
+    /// error that comes back in time is thrown: the heartbeat retries until `giveUpAfter`.
+    func renew(_ renew: @escaping @Sendable () async throws -> LeaseState) async throws -> LeaseState {
+        do {
+            return try await StoreDeadline.run(deadline, operation: "renew lease", renew)
+        } catch StoreDeadline.Exceeded.exceeded {
+            return .lost
+        }
+    }
+}
+
 /// The state a pipeline checks between steps and during every wait; set by its heartbeat and by
 /// shutdown.
 final class PipelineControl: Sendable {
     private let state = NIOLockedValueBox<Interruption?>(nil)
 
-    /// The first interruption wins, except that a lost lease overrides any other: without the lease
-    /// the pipeline may change nothing, not even to record a cancellation.
+    /// The strongest interruption wins: a lost lease overrides any other (without the lease the pipeline
+    /// may change nothing, not even to record a cancellation), and a cancellation overrides draining (a
+    /// cancelled deployment is never released for another worker to roll out).
     func interrupt(_ reason: Interruption) {
         state.withLockedValue { current in
-            if current == nil || reason == .leaseLost { current = reason }
+            if current.map({ reason.priority > $0.priority }) ?? true { current = reason }
         }
     }
 

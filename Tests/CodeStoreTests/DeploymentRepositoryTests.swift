@@ -119,7 +119,7 @@ struct DeploymentRepositoryTests {
             }
 
             let running = try await store.createDeployment(Fixtures.newDeployment()).deployment
-            let claim = try #require(try await store.claimNext(worker: "w1", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3))
+            let claim = try #require(try await store.claimNext(worker: "w1", leaseDuration: .seconds(30), maxAttempts: 3))
             #expect(claim.deployment.id == running.id)
             guard case .cancelRequested(let requested) = try await store.cancelDeployment(id: running.id, by: "key_a", at: Date()) else {
                 Issue.record("a running deployment gets a cancellation request")
@@ -127,7 +127,7 @@ struct DeploymentRepositoryTests {
             }
             #expect(requested.status == .running)
             #expect(requested.cancelRequested)
-            #expect(try await store.renewLease(claim, now: Date(), leaseDuration: .seconds(30)) == .held(cancelRequested: true))
+            #expect(try await store.renewLease(claim, leaseDuration: .seconds(30)) == .held(cancelRequested: true))
             let request = try #require(try await store.events(deploymentID: running.id, after: nil, limit: 10).items.last)
             #expect(request.step == "cancel")
             #expect(request.attempt == claim.attempt, "the request is recorded in the running attempt")
@@ -143,7 +143,7 @@ struct DeploymentRepositoryTests {
     func eventsAreOrderedAndResumeAfterACursor(backend: TestBackend) async throws {
         try await withStore(backend) { store in
             _ = try await store.createDeployment(Fixtures.newDeployment())
-            let claim = try #require(try await store.claimNext(worker: "w1", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3))
+            let claim = try #require(try await store.claimNext(worker: "w1", leaseDuration: .seconds(30), maxAttempts: 3))
             for index in 1...5 {
                 #expect(try await store.appendEvent(claim, NewEvent(step: "step\(index)", kind: .info, message: "event \(index)")))
             }

@@ -27,7 +27,7 @@ struct QueuedNotificationTests {
 
                     // A lease that was not held releases nothing and notifies nobody; a held one does.
                     let claim = try #require(
-                        try await store.claimNext(worker: "w", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3))
+                        try await store.claimNext(worker: "w", leaseDuration: .seconds(30), maxAttempts: 3))
                     var stranger = claim
                     stranger.owner = "someone-else"
                     #expect(try await !store.release(stranger, event: NewEvent(step: "release", kind: .info, message: "not mine")))
