@@ -92,7 +92,10 @@ let package = Package(
         // code-api serves them, code-mcp sends them, code-worker's webhook delivers them.
         .target(
             name: "CodeAPIContract",
-            dependencies: ["CodeDomain", .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime")],
+            dependencies: [
+                "CodeDomain", .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             resources: [.copy("openapi.yaml")],
             swiftSettings: strictSettings,
             plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]

@@ -1,3 +1,4 @@
+import CodeAPIContract
 import CodeDomain
 import CodeRuntime
 import CodeStore
@@ -93,7 +94,8 @@ struct AccessMiddleware: ServerMiddleware {
                     at: Date(), keyID: key?.id, action: action.name, target: AuditLimits.bounded(target, to: AuditLimits.target),
                     outcome: outcome, status: status,
                     requestID: AuditLimits.bounded(RequestScope.current?.requestID, to: AuditLimits.requestID),
-                    method: request.method.rawValue, path: AuditLimits.bounded(path, to: AuditLimits.path)
+                    method: request.method.rawValue, path: AuditLimits.bounded(path, to: AuditLimits.path),
+                    client: AuditLimits.clientLabel(request.headerFields[.codeClient])
                 )
             )
         } catch {
@@ -109,6 +111,18 @@ enum AuditLimits {
     static let target = 128
     static let requestID = 128
     static let path = 512
+    static let client = 64
+
+    /// The caller's `X-Code-Client` label, kept only when it is a plain label (letters, digits and `.:_-`,
+    /// at most 64 characters); anything else is dropped rather than stored.
+    static func clientLabel(_ value: String?) -> String? {
+        guard let value, !value.isEmpty, value.count <= client,
+            value.unicodeScalars.allSatisfy({
+                $0.isASCII && (CharacterSet.alphanumerics.contains($0) || ".:_-".unicodeScalars.contains($0))
+            })
+        else { return nil }
+        return value
+    }
 
     static func bounded(_ value: String, to limit: Int) -> String {
         value.count <= limit ? value : String(value.prefix(limit - 1)) + "…"

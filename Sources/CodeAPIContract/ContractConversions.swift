@@ -105,7 +105,8 @@ extension Components.Schemas.AuditEntry {
         guard let outcome = OutcomePayload(rawValue: entry.outcome) else { throw UnknownOutcome(outcome: entry.outcome) }
         self.init(
             seq: entry.sequence, at: entry.at, keyId: entry.keyID, action: entry.action, target: entry.target,
-            outcome: outcome, status: entry.status, requestId: entry.requestID, method: entry.method, path: entry.path
+            outcome: outcome, status: entry.status, requestId: entry.requestID, method: entry.method, path: entry.path,
+            client: entry.client
         )
     }
 }

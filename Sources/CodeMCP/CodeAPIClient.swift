@@ -58,7 +58,7 @@ struct APICallMiddleware: ClientMiddleware {
         request.headerFields[.userAgent] = Self.userAgent
         if let requestID = APIRequestID.current { request.headerFields[.xRequestID] = requestID }
         if let client = MCPClientIdentity.current {
-            request.headerFields[.xCodeClient] = client.label
+            request.headerFields[.codeClient] = client.label
             // Keys are each client's own: two agents choosing the same key must not get each other's
             // deployment. The generated client percent-encodes header values; the key is namespaced
             // decoded, and sent as it is (the contract allows any visible ASCII).

@@ -43,7 +43,5 @@ struct MCPClientIdentity: Sendable {
 }
 
 extension HTTPField.Name {
-    /// The MCP client behind a call to code-api; code-api records it in its audit log.
-    static let xCodeClient = HTTPField.Name("X-Code-Client")!
     static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
 }

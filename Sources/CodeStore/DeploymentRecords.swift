@@ -166,10 +166,11 @@ struct DeploymentInsert: Sendable {
 struct ExhaustedLeaseRecord: Decodable, Sendable {
     var id: String
     var attempt: Int64
+    var failures: Int64
     var leaseOwner: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, attempt
+        case id, attempt, failures
         case leaseOwner = "lease_owner"
     }
 

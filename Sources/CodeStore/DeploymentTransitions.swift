@@ -47,9 +47,18 @@ enum StoreEvents {
         )
     }
 
-    /// The error of a deployment failed by `failExhausted`.
-    static func exhaustedReason(maxAttempts: Int) -> String {
-        "gave up after \(maxAttempts) failed attempts"
+    /// How many times a deployment may be claimed in all. Releases (drain, a lost lease, a worker that died)
+    /// do not use up `maxAttempts`, but a deployment that makes every worker that runs it die would be
+    /// claimed for ever: after this many claims it fails.
+    static func claimLimit(maxAttempts: Int) -> Int {
+        maxAttempts * 10
+    }
+
+    /// The error of a deployment failed by `failExhausted`: it failed `maxAttempts` times, or was claimed
+    /// `claimLimit` times without finishing.
+    static func exhaustedReason(_ lease: ExhaustedLeaseRecord, maxAttempts: Int) -> String {
+        if lease.failures >= maxAttempts { return "gave up after \(maxAttempts) failed attempts" }
+        return "gave up after \(lease.attempt) attempts that never finished (each one's worker stopped or lost it)"
     }
 
     /// The error of a deployment with a cancellation request that a worker claimed or released.

@@ -82,7 +82,7 @@ extension ManifestRecord {
 extension ExhaustedLeaseRecord {
     init(_ row: PostgresRow) throws {
         let column = PostgresColumns<CodingKeys>(row)
-        try self.init(id: column(.id), attempt: column(.attempt), leaseOwner: column(.leaseOwner))
+        try self.init(id: column(.id), attempt: column(.attempt), failures: column(.failures), leaseOwner: column(.leaseOwner))
     }
 }
 

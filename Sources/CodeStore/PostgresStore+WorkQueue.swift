@@ -13,6 +13,7 @@ extension PostgresStore: WorkQueue {
     /// Queued, or running with an expired lease, and not failed too often.
     private static func claimable(maxAttempts: Int) -> String {
         "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(databaseNow))) AND failures < \(maxAttempts)"
+            + " AND attempt < \(StoreEvents.claimLimit(maxAttempts: maxAttempts))"
     }
 
     public func claimNext(worker: String, leaseDuration: Duration, maxAttempts: Int) async throws -> Claim? {
@@ -57,12 +58,12 @@ extension PostgresStore: WorkQueue {
         try await metrics.measure("queue.fail_exhausted") { [self] () -> [String] in
             let now = Self.databaseNow
             let exhausted =
-                "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(now))) AND failures >= \(maxAttempts)"
+                "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(now)))"
+                + " AND (failures >= \(maxAttempts) OR attempt >= \(StoreEvents.claimLimit(maxAttempts: maxAttempts)))"
             let anyExhausted = try await client.query(
                 "SELECT seq FROM deployments WHERE \(unescaped: exhausted) LIMIT 1", logger: logger
             ).firstRecord { try $0.decode(Int64.self) }
             guard anyExhausted != nil else { return [] }
-            let reason = StoreEvents.exhaustedReason(maxAttempts: maxAttempts)
             return try await client.withTransaction(logger: logger) { connection -> [String] in
                 // Locked in one order (seq), so that two workers doing this at once cannot deadlock; the
                 // second waits, then finds the rows failed and skips them.
@@ -74,6 +75,7 @@ extension PostgresStore: WorkQueue {
                     """, logger: logger
                 ).records { try ExhaustedLeaseRecord($0) }
                 for lease in expired {
+                    let reason = StoreEvents.exhaustedReason(lease, maxAttempts: maxAttempts)
                     try await connection.query(
                         """
                         UPDATE deployments SET status = 'failed', error = \(reason), finished_at = \(unescaped: now),

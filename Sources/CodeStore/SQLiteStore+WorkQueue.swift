@@ -12,6 +12,7 @@ extension SQLiteStore: WorkQueue {
     /// Queued, or running with an expired lease, and not failed too often.
     private static func claimable(maxAttempts: Int) -> SQL {
         "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(databaseNow))) AND failures < \(maxAttempts)"
+            + " AND attempt < \(StoreEvents.claimLimit(maxAttempts: maxAttempts))"
     }
 
     public func claimNext(worker: String, leaseDuration: Duration, maxAttempts: Int) async throws -> Claim? {
@@ -54,14 +55,15 @@ extension SQLiteStore: WorkQueue {
         try await metrics.measure("queue.fail_exhausted") { [self] () -> [String] in
             let now = Self.databaseNow
             let exhausted: SQL =
-                "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(now))) AND failures >= \(maxAttempts)"
+                "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(now)))"
+                + " AND (failures >= \(maxAttempts) OR attempt >= \(StoreEvents.claimLimit(maxAttempts: maxAttempts)))"
             guard try await anyDeployment(where: exhausted) else { return [] }
-            let reason = StoreEvents.exhaustedReason(maxAttempts: maxAttempts)
             return try await pool.write { db in
                 let expired = try SQLRequest<ExhaustedLeaseRecord>(
                     literal: "SELECT \(sql: ExhaustedLeaseRecord.columns) FROM deployments WHERE \(exhausted) ORDER BY seq", cached: true
                 ).fetchAll(db)
                 for lease in expired {
+                    let reason = StoreEvents.exhaustedReason(lease, maxAttempts: maxAttempts)
                     try db.cachedStatement(
                         literal: """
                             UPDATE deployments SET status = 'failed', error = \(reason), finished_at = \(now), updated_at = \(now),

@@ -229,6 +229,24 @@ struct AccessTests {
         }
     }
 
+    /// The label a caller gives itself in `X-Code-Client` (code-mcp: one per MCP token) is kept with the
+    /// audit row when it is a plain label, and dropped when it is not.
+    @Test(arguments: TestBackend.available)
+    func auditRowsKeepTheClientLabel(backend: TestBackend) async throws {
+        try await withAPI(backend) { api in
+            _ = try await api.client.call(
+                .post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(), headers: [.codeClient: "mcp:0123456789ab"])
+            _ = try await api.client.call(
+                .post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(),
+                headers: [.codeClient: "not a label; <script>"])
+            _ = try await api.client.call(
+                .post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(),
+                headers: [.codeClient: String(repeating: "a", count: 65)])
+            let page = try await api.client.call(.get, "/v1/audit?limit=3", key: api.keys.admin).decode(Components.Schemas.AuditPage.self)
+            #expect(page.items.map(\.client) == [nil, nil, "mcp:0123456789ab"])
+        }
+    }
+
     /// What an audit row keeps of a request is bounded, however long the request's id or path.
     @Test(arguments: TestBackend.available)
     func auditRowsStoreBoundedValues(backend: TestBackend) async throws {

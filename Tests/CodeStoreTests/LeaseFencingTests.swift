@@ -127,6 +127,24 @@ struct LeaseFencingTests {
         }
     }
 
+    /// Releases use up no attempt, but a deployment cannot be claimed for ever: one whose every attempt ends
+    /// without finishing (its worker dies each time, say) fails after ten times `maxAttempts` claims.
+    @Test(arguments: TestBackend.available)
+    func claimsWithoutFinishingAreBounded(backend: TestBackend) async throws {
+        try await withStore(backend) { store in
+            let queued = try await store.createDeployment(Fixtures.newDeployment()).deployment
+            for _ in 0..<10 {
+                let claim = try #require(try await store.claimNext(worker: "a", leaseDuration: .seconds(30), maxAttempts: 1))
+                #expect(try await store.release(claim, event: NewEvent(step: "release", kind: .info, message: "worker stopped")))
+            }
+            #expect(try await store.claimNext(worker: "a", leaseDuration: .seconds(30), maxAttempts: 1) == nil, "no eleventh claim")
+            #expect(try await store.failExhausted(maxAttempts: 1) == [queued.id])
+            let failed = try #require(try await store.deployment(id: queued.id))
+            #expect(failed.status == .failed)
+            #expect(failed.error == "gave up after 10 attempts that never finished (each one's worker stopped or lost it)")
+        }
+    }
+
     @Test(arguments: TestBackend.available)
     func failuresUseUpAttempts(backend: TestBackend) async throws {
         try await withStore(backend) { store in
@@ -188,7 +206,9 @@ struct LeaseFencingTests {
                     if case StoreError.unavailable = error { return true }
                     return false
                 }
-                #expect(ContinuousClock.now - started < .seconds(2), "\(operation) answered within 2 s")
+                // Not a timing measurement: it shows the operation gives up instead of waiting for the pool's
+                // 15 s circuit breaker (the PostgreSQL restart drill checks the 2 s bound end to end).
+                #expect(ContinuousClock.now - started < .seconds(10), "\(operation) gave up at its deadline")
             }
         }
     }
