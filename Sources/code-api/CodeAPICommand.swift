@@ -97,6 +97,12 @@ enum AdminCommand {
     {
         var logger = Logger(label: "code-api")
         logger.logLevel = .warning
-        return try await StoreHandle.open(settings.database, password: settings.databasePassword, logger: logger).withServices(body)
+        do {
+            return try await StoreHandle.open(settings.database, password: settings.databasePassword, logger: logger).withServices(body)
+        } catch let error as any ExitCodeError {
+            // A database migrated by a newer version: the same line and exit code as `code-api serve`.
+            FileHandle.standardError.write(Data("code-api: \(error)\n".utf8))
+            throw ExitCode(error.exitCode)
+        }
     }
 }

@@ -36,5 +36,11 @@ struct DatabaseDowngradeTests {
         #expect(lines.count == 1, "\(result.stderr)")
         #expect(lines.last?.contains("migrated by a newer version") == true, "\(result.stderr)")
         #expect(lines.last?.contains("9999_from_the_future") == true)
+
+        if service == "code-api" {
+            let migrate = try await ServiceProcess.run("code-api", arguments: ["migrate"], environment: environment)
+            #expect(migrate.status == 65, "\(migrate.stderr)")
+            #expect(migrate.stderr.split(separator: "\n").count == 1, "\(migrate.stderr)")
+        }
     }
 }
