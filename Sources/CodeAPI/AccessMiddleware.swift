@@ -106,7 +106,8 @@ struct AccessMiddleware: ServerMiddleware {
 }
 
 /// Bounds on what an audit row stores of a request, whoever sent it: an id or path longer than any the API
-/// serves is cut (and marked), so a row costs at most a few hundred bytes.
+/// serves is cut (and marked), so a row costs at most a few hundred bytes. Counted in Unicode scalars, not
+/// characters: one character can carry any number of combining marks.
 enum AuditLimits {
     static let target = 128
     static let requestID = 128
@@ -125,7 +126,11 @@ enum AuditLimits {
     }
 
     static func bounded(_ value: String, to limit: Int) -> String {
-        value.count <= limit ? value : String(value.prefix(limit - 1)) + "…"
+        let scalars = value.unicodeScalars
+        guard scalars.count > limit else { return value }
+        var cut = String.UnicodeScalarView(scalars.prefix(limit - 1))
+        cut.append("…")
+        return String(cut)
     }
 
     static func bounded(_ value: String?, to limit: Int) -> String? {

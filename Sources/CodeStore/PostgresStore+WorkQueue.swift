@@ -10,10 +10,12 @@ extension PostgresStore: WorkQueue {
     /// Now in milliseconds since the epoch, by the server (the statement's start time).
     static let databaseNow = "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::BIGINT"
 
-    /// Queued, or running with an expired lease, and not failed too often.
+    /// Queued, or running with an expired lease: no worker holds it.
+    private static let unheld = "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(databaseNow)))"
+
+    /// Unheld, and not failed or claimed too often.
     private static func claimable(maxAttempts: Int) -> String {
-        "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(databaseNow))) AND failures < \(maxAttempts)"
-            + " AND attempt < \(StoreEvents.claimLimit(maxAttempts: maxAttempts))"
+        "\(unheld) AND failures < \(maxAttempts) AND attempt < \(StoreEvents.claimLimit(maxAttempts: maxAttempts))"
     }
 
     public func claimNext(worker: String, leaseDuration: Duration, maxAttempts: Int) async throws -> Claim? {
@@ -30,7 +32,12 @@ extension PostgresStore: WorkQueue {
                 WITH cancelled AS (
                     UPDATE deployments SET status = 'cancelled', error = \(StoreEvents.cancelledReason), finished_at = \(unescaped: now),
                         updated_at = \(unescaped: now), lease_owner = NULL, lease_expires_at = NULL
-                    WHERE cancel_requested = 1 AND \(unescaped: claimable)
+                    WHERE seq IN (
+                        -- Whatever its attempts: a requested cancellation ends it cancelled, never failed or run.
+                        -- Locked in seq order and skipping rows others hold, so claims neither wait nor deadlock.
+                        SELECT seq FROM deployments WHERE cancel_requested = 1 AND \(unescaped: Self.unheld)
+                        ORDER BY seq FOR UPDATE SKIP LOCKED
+                    )
                     RETURNING id, attempt
                 ), cancel_events AS (
                     INSERT INTO deployment_events (deployment_id, at, attempt, worker_id, step, kind, outcome, duration_ms, message)
@@ -58,7 +65,7 @@ extension PostgresStore: WorkQueue {
         try await metrics.measure("queue.fail_exhausted") { [self] () -> [String] in
             let now = Self.databaseNow
             let exhausted =
-                "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(now)))"
+                "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(now))) AND cancel_requested = 0"
                 + " AND (failures >= \(maxAttempts) OR attempt >= \(StoreEvents.claimLimit(maxAttempts: maxAttempts)))"
             let anyExhausted = try await client.query(
                 "SELECT seq FROM deployments WHERE \(unescaped: exhausted) LIMIT 1", logger: logger

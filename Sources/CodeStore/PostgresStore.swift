@@ -99,6 +99,9 @@ public final class PostgresStore: Store, Service, Sendable {
     public func listen(on channel: String, _ onNotification: @escaping @Sendable () async -> Void) async throws {
         try await client.withConnection { connection in
             try await connection.listen(on: channel) { notifications in
+                // LISTEN is in place: one call now covers whatever was notified while it was not (the first
+                // start, or a reconnection after the server went away), which no notification will repeat.
+                await onNotification()
                 for try await _ in notifications {
                     await onNotification()
                 }

@@ -9,17 +9,22 @@ extension SQLiteStore: WorkQueue {
     /// Now in milliseconds since the epoch, by the database (`julianday('now')` is stable within a statement).
     static let databaseNow: SQL = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)"
 
-    /// Queued, or running with an expired lease, and not failed too often.
+    /// Queued, or running with an expired lease: no worker holds it.
+    private static let unheld: SQL = "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(databaseNow)))"
+
+    /// Unheld, and not failed or claimed too often.
     private static func claimable(maxAttempts: Int) -> SQL {
-        "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(databaseNow))) AND failures < \(maxAttempts)"
-            + " AND attempt < \(StoreEvents.claimLimit(maxAttempts: maxAttempts))"
+        "\(unheld) AND failures < \(maxAttempts) AND attempt < \(StoreEvents.claimLimit(maxAttempts: maxAttempts))"
     }
+
+    /// Unheld with a cancellation requested: whatever its attempts, it ends cancelled, never failed or run.
+    private static let cancelledWhileUnheld: SQL = "cancel_requested = 1 AND \(unheld)"
 
     public func claimNext(worker: String, leaseDuration: Duration, maxAttempts: Int) async throws -> Claim? {
         try await metrics.measure("queue.claim") { [self] () -> Claim? in
             let now = Self.databaseNow
             let claimable = Self.claimable(maxAttempts: maxAttempts)
-            guard try await anyDeployment(where: claimable) else { return nil }
+            guard try await anyDeployment(where: "(\(claimable)) OR (\(Self.cancelledWhileUnheld))") else { return nil }
             // The choice and the claim are one statement under the write lock, so no two workers get the
             // same deployment.
             let claimed = try await pool.write { db -> DeploymentRecord? in
@@ -28,7 +33,7 @@ extension SQLiteStore: WorkQueue {
                     literal: """
                         UPDATE deployments SET status = 'cancelled', error = \(StoreEvents.cancelledReason), finished_at = \(now),
                             updated_at = \(now), lease_owner = NULL, lease_expires_at = NULL
-                        WHERE cancel_requested = 1 AND \(claimable)
+                        WHERE \(Self.cancelledWhileUnheld)
                         RETURNING \(sql: CancelledRecord.columns)
                         """, cached: true
                 ).fetchAll(db)
@@ -55,7 +60,7 @@ extension SQLiteStore: WorkQueue {
         try await metrics.measure("queue.fail_exhausted") { [self] () -> [String] in
             let now = Self.databaseNow
             let exhausted: SQL =
-                "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(now)))"
+                "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(now))) AND cancel_requested = 0"
                 + " AND (failures >= \(maxAttempts) OR attempt >= \(StoreEvents.claimLimit(maxAttempts: maxAttempts)))"
             guard try await anyDeployment(where: exhausted) else { return [] }
             return try await pool.write { db in

@@ -249,11 +249,13 @@ struct Pipeline: Sendable {
             }
             do {
                 if clock.now - lastRenewed >= renewEvery {
+                    // The database set the new expiry when the statement began, not when it answered.
+                    let sent = clock.now
                     switch try await renewal.renew({ [store, claim] in
                         try await store.renewLease(claim, leaseDuration: renewal.leaseDuration)
                     }) {
                     case .held(let cancelRequested):
-                        lastRenewed = clock.now
+                        lastRenewed = sent
                         if cancelRequested { control.interrupt(.cancelRequested) }
                     case .lost:
                         control.interrupt(.leaseLost)

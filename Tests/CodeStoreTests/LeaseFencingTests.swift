@@ -145,6 +145,25 @@ struct LeaseFencingTests {
         }
     }
 
+    /// A cancellation requested on a deployment that has used up its claims still ends it cancelled, not failed.
+    @Test(arguments: TestBackend.available)
+    func aCancellationIsFinalEvenWhenTheClaimsAreUsedUp(backend: TestBackend) async throws {
+        try await withStore(backend) { store in
+            let queued = try await store.createDeployment(Fixtures.newDeployment()).deployment
+            for _ in 0..<9 {
+                let claim = try #require(try await store.claimNext(worker: "a", leaseDuration: .seconds(30), maxAttempts: 1))
+                #expect(try await store.release(claim, event: NewEvent(step: "release", kind: .info, message: "worker stopped")))
+            }
+            _ = try #require(try await store.claimNext(worker: "a", leaseDuration: Self.shortLease, maxAttempts: 1))
+            _ = try await store.cancelDeployment(id: queued.id, by: "key_test", at: Date())
+            try await Task.sleep(for: Self.afterShortLease)
+            #expect(try await store.failExhausted(maxAttempts: 1).isEmpty, "not failed: its cancellation comes first")
+            #expect(try await store.claimNext(worker: "b", leaseDuration: .seconds(30), maxAttempts: 1) == nil)
+            let ended = try #require(try await store.deployment(id: queued.id))
+            #expect(ended.status == .cancelled)
+        }
+    }
+
     @Test(arguments: TestBackend.available)
     func failuresUseUpAttempts(backend: TestBackend) async throws {
         try await withStore(backend) { store in

@@ -193,9 +193,12 @@ struct PipelineTests {
                 }
                 let finished = try #require(try await store.deployment(id: queued.id))
                 #expect(finished.status == .succeeded)
-                #expect(finished.attempt == 2)
                 let events = try await store.events(deploymentID: queued.id, after: nil, limit: 100).items
-                #expect(events.contains { $0.step == "release" && $0.workerID == "first" })
+                // Each release by the first worker was one attempt; the second worker's was the last. (A claim
+                // already under way when the drain began is released at once: then the first released twice.)
+                let releasesByFirst = events.filter { $0.step == "release" && $0.workerID == "first" }.count
+                #expect(releasesByFirst >= 1)
+                #expect(finished.attempt == releasesByFirst + 1)
                 #expect(events.contains { $0.step == "rollout" && $0.outcome == .skipped && $0.workerID == "first" })
                 #expect(events.filter { $0.step == "finish" }.map(\.workerID) == ["second"])
             }

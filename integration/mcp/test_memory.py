@@ -48,7 +48,7 @@ def seed(api_url: str, admin_key: str):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/status")
-def test_one_client_looping_list_deployments_keeps_rss_bounded(services, workdir, capsys):
+def test_one_client_looping_list_deployments_keeps_rss_bounded(services, workdir, drill_figures):
     admin, mcp_key = new_key(), new_key()
     token = "mcp-" + secrets.token_urlsafe(24)
     database = f"sqlite://{workdir}/code.db"
@@ -94,11 +94,12 @@ def test_one_client_looping_list_deployments_keeps_rss_bounded(services, workdir
         return min(samples, key=lambda sample: abs(sample[0] - seconds))[1]
 
     peak = max(kib for _, kib in samples)
-    # Shown even under `pytest -q` (make test-integration): the figures are the drill's point.
-    with capsys.disabled():
-        print(f"\nMCP memory drill: {calls} list_deployments(limit=100) calls in {DURATION_SECONDS:.0f} s; code-mcp VmRSS "
-              f"start {samples[0][1] / 1024:.1f} MiB, 10 s {at(10) / 1024:.1f} MiB, {DURATION_SECONDS:.0f} s {samples[-1][1] / 1024:.1f} MiB, "
-              f"peak {peak / 1024:.1f} MiB (bounds: {RSS_BOUND_MIB} MiB, {GROWTH_BOUND_MIB} MiB growth after 10 s)")
+    # Shown under "drill figures" at the end of the run, even under `pytest -q`.
+    drill_figures.append(
+        f"MCP memory drill: {calls} list_deployments(limit=100) calls in {DURATION_SECONDS:.0f} s; code-mcp VmRSS "
+        f"start {samples[0][1] / 1024:.1f} MiB, 10 s {at(10) / 1024:.1f} MiB, {DURATION_SECONDS:.0f} s {samples[-1][1] / 1024:.1f} MiB, "
+        f"peak {peak / 1024:.1f} MiB (bounds: {RSS_BOUND_MIB} MiB, {GROWTH_BOUND_MIB} MiB growth after 10 s)"
+    )
     assert calls >= 100, f"the drill made only {calls} calls"
     assert peak < RSS_BOUND_MIB * 1024, f"code-mcp grew to {peak / 1024:.1f} MiB: {samples}"
     growth = max(kib for seconds, kib in samples if seconds >= 10) - at(10)
