@@ -1288,7 +1288,7 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("ci_triggers", "ci.yml", "  push:\n    branches: [main]\n", "  push:\n    branches: [develop]\n"),
     ("ci_swift_job", "ci.yml", "image: swift:6.3-bookworm", "image: swift:6.0-bookworm"),
     ("ci_swift_job", "ci.yml", "@postgres:5432/", "@localhost:5432/"),
-    ("ci_swift_job", "ci.yml", "libsqlite3-dev make", "make"),
+    ("ci_swift_job", "ci.yml", "libsqlite3-dev sqlite3 make", "sqlite3 make"),
     ("ci_swift_job", "ci.yml", "run: make test-swift", "run: swift test"),
     ("ci_swift_job", "ci.yml", "image: postgres:16", "image: postgres:15"),
     ("ci_swift_job", "ci.yml", "hashFiles('Package.swift') }}-${{", "hashFiles('Package.resolved') }}-${{"),
