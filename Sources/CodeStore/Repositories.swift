@@ -219,22 +219,6 @@ extension WorkQueue {
     public func release(_ claim: Claim, event: NewEvent) async throws -> Bool {
         try await release(claim, event: event, afterFailure: false)
     }
-
-    // The signatures from before lease times came from the database's clock, for callers not yet changed.
-    @available(*, deprecated, message: "the database's clock decides lease expiry: now is ignored")
-    public func claimNext(worker: String, now: Date, leaseDuration: Duration, maxAttempts: Int) async throws -> Claim? {
-        try await claimNext(worker: worker, leaseDuration: leaseDuration, maxAttempts: maxAttempts)
-    }
-
-    @available(*, deprecated, message: "the database's clock decides lease expiry: now is ignored")
-    public func renewLease(_ claim: Claim, now: Date, leaseDuration: Duration) async throws -> LeaseState {
-        try await renewLease(claim, leaseDuration: leaseDuration)
-    }
-
-    @available(*, deprecated, message: "the database's clock decides lease expiry: now is ignored")
-    public func failExhausted(now: Date, maxAttempts: Int) async throws -> [String] {
-        try await failExhausted(maxAttempts: maxAttempts)
-    }
 }
 
 /// An event a worker appends.

@@ -219,7 +219,7 @@ struct DeploymentEndpointTests {
             let running = try await api.client.call(.post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment()).decode(
                 Components.Schemas.Deployment.self)
             let claim = try #require(
-                try await api.store.claimNext(worker: "test-worker", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3))
+                try await api.store.claimNext(worker: "test-worker", leaseDuration: .seconds(30), maxAttempts: 3))
             #expect(claim.deployment.id == running.id)
             let requested = try await api.client.call(.post, "/v1/deployments/\(running.id)/cancel", key: api.keys.operator)
             #expect(requested.status == .accepted)
@@ -242,7 +242,7 @@ struct DeploymentEndpointTests {
             #expect(notYet.status == .notFound)
             #expect(try notYet.problem().code == "manifests_not_rendered")
 
-            let claim = try #require(try await api.store.claimNext(worker: "w", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3))
+            let claim = try #require(try await api.store.claimNext(worker: "w", leaseDuration: .seconds(30), maxAttempts: 3))
             for step in ["validate", "render"] {
                 #expect(
                     try await api.store.appendEvent(

@@ -21,15 +21,15 @@ struct LeaseFencingTests {
     func aReclaimBySameWorkerFencesTheOldPipeline(backend: TestBackend) async throws {
         try await withStore(backend) { store in
             _ = try await store.createDeployment(Fixtures.newDeployment())
-            let old = try #require(try await store.claimNext(worker: "w", now: Date(), leaseDuration: Self.shortLease, maxAttempts: 3))
+            let old = try #require(try await store.claimNext(worker: "w", leaseDuration: Self.shortLease, maxAttempts: 3))
             // A slow database: the lease expires, and the same process claims the deployment again.
             try await Task.sleep(for: Self.afterShortLease)
-            let new = try #require(try await store.claimNext(worker: "w", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3))
+            let new = try #require(try await store.claimNext(worker: "w", leaseDuration: .seconds(30), maxAttempts: 3))
             #expect(new.deployment.id == old.deployment.id)
             #expect(new.attempt == old.attempt + 1)
 
             // The old pipeline's writes are fenced by its attempt: none lands, though the owner matches.
-            #expect(try await store.renewLease(old, now: Date(), leaseDuration: .seconds(30)) == .lost)
+            #expect(try await store.renewLease(old, leaseDuration: .seconds(30)) == .lost)
             #expect(try await !store.appendEvent(old, NewEvent(step: "rollout", kind: .info, message: "stale")))
             #expect(try await !store.saveManifests(old, compose: "stale", kubernetes: "stale", at: Date()))
             #expect(try await !store.release(old, event: NewEvent(step: "release", kind: .info, message: "stale")))
@@ -38,7 +38,7 @@ struct LeaseFencingTests {
                     old, status: .failed, error: "stale",
                     event: NewEvent(step: "finish", kind: .finished, outcome: .failed, message: "stale")))
 
-            #expect(try await store.renewLease(new, now: Date(), leaseDuration: .seconds(30)) == .held(cancelRequested: false))
+            #expect(try await store.renewLease(new, leaseDuration: .seconds(30)) == .held(cancelRequested: false))
             let current = try #require(try await store.deployment(id: new.deployment.id))
             #expect(current.status == .running)
             #expect(current.attempt == new.attempt)
@@ -47,20 +47,17 @@ struct LeaseFencingTests {
     }
 
     @Test(arguments: TestBackend.available)
-    func leaseExpiryFollowsTheDatabaseClockNotTheWorkers(backend: TestBackend) async throws {
+    func leaseExpiryFollowsTheDatabaseClock(backend: TestBackend) async throws {
         try await withStore(backend) { store in
             _ = try await store.createDeployment(Fixtures.newDeployment())
-            // A worker whose clock is an hour behind claims with a 30 s lease: by the database's clock the
-            // lease runs 30 s, so another worker (with a right clock) cannot take it over now.
-            let behind = Date().addingTimeInterval(-3600)
-            let claim = try #require(
-                try await store.claimNext(worker: "slow-clock", now: behind, leaseDuration: .seconds(30), maxAttempts: 3))
-            #expect(try await store.claimNext(worker: "other", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3) == nil)
+            // The work queue takes no clock from the worker: a claim's and a renewal's lease run from the
+            // database's now, so workers whose clocks disagree still agree on when a lease expires.
+            let claim = try #require(try await store.claimNext(worker: "first", leaseDuration: .seconds(30), maxAttempts: 3))
+            #expect(try await store.claimNext(worker: "other", leaseDuration: .seconds(30), maxAttempts: 3) == nil)
             let held = try #require(try await store.deployment(id: claim.deployment.id))
             let expires = try #require(held.leaseExpiresAt)
-            #expect(abs(expires.timeIntervalSinceNow - 30) < 10, "the lease expires 30 s from the database's now, not the worker's")
-            // The same for a renewal from a clock an hour ahead: 30 s, not an hour and 30 s.
-            _ = try await store.renewLease(claim, now: Date().addingTimeInterval(3600), leaseDuration: .seconds(30))
+            #expect(abs(expires.timeIntervalSinceNow - 30) < 10, "the lease expires 30 s from the database's now")
+            _ = try await store.renewLease(claim, leaseDuration: .seconds(30))
             let renewed = try #require(try await store.deployment(id: claim.deployment.id)?.leaseExpiresAt)
             #expect(abs(renewed.timeIntervalSinceNow - 30) < 10)
         }
@@ -70,7 +67,7 @@ struct LeaseFencingTests {
     func aReleaseWithCancellationRequestedEndsCancelled(backend: TestBackend) async throws {
         try await withStore(backend) { store in
             let queued = try await store.createDeployment(Fixtures.newDeployment()).deployment
-            let claim = try #require(try await store.claimNext(worker: "a", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3))
+            let claim = try #require(try await store.claimNext(worker: "a", leaseDuration: .seconds(30), maxAttempts: 3))
             #expect(
                 try await store.cancelDeployment(id: queued.id, by: "key_test", at: Date())
                     == .cancelRequested(
@@ -82,7 +79,7 @@ struct LeaseFencingTests {
             #expect(ended.status == .cancelled)
             #expect(ended.finishedAt != nil)
             #expect(ended.leaseOwner == nil)
-            #expect(try await store.claimNext(worker: "b", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3) == nil)
+            #expect(try await store.claimNext(worker: "b", leaseDuration: .seconds(30), maxAttempts: 3) == nil)
             let last = try #require(try await store.events(deploymentID: queued.id, after: nil, limit: 100).items.last)
             #expect(last.kind == .finished)
             #expect(last.outcome == .cancelled)
@@ -93,11 +90,11 @@ struct LeaseFencingTests {
     func anExpiredLeaseWithCancellationRequestedIsNeverClaimed(backend: TestBackend) async throws {
         try await withStore(backend) { store in
             let queued = try await store.createDeployment(Fixtures.newDeployment()).deployment
-            _ = try #require(try await store.claimNext(worker: "a", now: Date(), leaseDuration: Self.shortLease, maxAttempts: 3))
+            _ = try #require(try await store.claimNext(worker: "a", leaseDuration: Self.shortLease, maxAttempts: 3))
             _ = try await store.cancelDeployment(id: queued.id, by: "key_test", at: Date())
             // The worker died before it saw the request; its lease expires.
             try await Task.sleep(for: Self.afterShortLease)
-            #expect(try await store.claimNext(worker: "b", now: Date(), leaseDuration: .seconds(30), maxAttempts: 3) == nil)
+            #expect(try await store.claimNext(worker: "b", leaseDuration: .seconds(30), maxAttempts: 3) == nil)
             let ended = try #require(try await store.deployment(id: queued.id))
             #expect(ended.status == .cancelled)
             #expect(ended.leaseOwner == nil)
@@ -113,13 +110,13 @@ struct LeaseFencingTests {
             // One attempt allowed; the deployment is released twice and its lease expires once: none of
             // these is a failure, so it is still claimable, and housekeeping does not fail it.
             for _ in 0..<2 {
-                let claim = try #require(try await store.claimNext(worker: "a", now: Date(), leaseDuration: .seconds(30), maxAttempts: 1))
+                let claim = try #require(try await store.claimNext(worker: "a", leaseDuration: .seconds(30), maxAttempts: 1))
                 #expect(try await store.release(claim, event: NewEvent(step: "release", kind: .info, message: "draining")))
             }
-            _ = try #require(try await store.claimNext(worker: "a", now: Date(), leaseDuration: Self.shortLease, maxAttempts: 1))
+            _ = try #require(try await store.claimNext(worker: "a", leaseDuration: Self.shortLease, maxAttempts: 1))
             try await Task.sleep(for: Self.afterShortLease)
-            #expect(try await store.failExhausted(now: Date(), maxAttempts: 1).isEmpty)
-            let takeover = try #require(try await store.claimNext(worker: "b", now: Date(), leaseDuration: .seconds(30), maxAttempts: 1))
+            #expect(try await store.failExhausted(maxAttempts: 1).isEmpty)
+            let takeover = try #require(try await store.claimNext(worker: "b", leaseDuration: .seconds(30), maxAttempts: 1))
             #expect(takeover.deployment.id == queued.id)
             #expect(takeover.attempt == 4)
             #expect(takeover.failures == 0)
