@@ -157,18 +157,23 @@ def database_url(request, workdir):
     return request.getfixturevalue("postgres_database")
 
 
-DRILL_FIGURES: list[str] = []
+REPORTED: dict[str, list[str]] = {}
+
+
+def reported(section: str) -> list[str]:
+    """The lines of figures a suite measured under `section`: printed in a section of their own at the end of
+    the run, so that CI logs carry them without -s."""
+    return REPORTED.setdefault(section, [])
 
 
 @pytest.fixture
 def drill_figures():
-    """Lines of figures a drill measured: printed in a section of their own at the end of the run, so that
-    CI logs carry them without -s."""
-    return DRILL_FIGURES
+    return reported("drill figures")
 
 
 def pytest_terminal_summary(terminalreporter):
-    if DRILL_FIGURES:
-        terminalreporter.section("drill figures")
-        for line in DRILL_FIGURES:
-            terminalreporter.write_line(line)
+    for section, lines in REPORTED.items():
+        if lines:
+            terminalreporter.section(section)
+            for line in lines:
+                terminalreporter.write_line(line)

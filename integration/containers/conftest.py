@@ -18,6 +18,7 @@ import json
 import os
 
 import pytest
+from conftest import reported
 
 from .stacks import (PROBE_IMAGE, ROOT, RUNTIME_ROOTFS_IMAGE, SERVICE_LIST, docker, free_port, port_variable, require_images, run,
                      start_stack, stop_stack)
@@ -33,11 +34,11 @@ def docker_engine():
 
 
 @pytest.fixture(scope="session")
-def stack(docker_engine):
+def stack(docker_engine, measurements):
     """The base file on SQLite: the README run command, on ports of its own."""
     env = {port_variable(service): str(free_port()) for service in SERVICE_LIST}
     stack = start_stack("code-e2e", [], env)
-    MEASUREMENTS.append(f"up --wait of the base file (SQLite, hardened), first start: {stack.up_seconds:.1f} s")
+    measurements.append(f"up --wait of the base file (SQLite, hardened), first start: {stack.up_seconds:.1f} s")
     yield stack
     stop_stack(stack)
 
@@ -70,17 +71,7 @@ def probe_image(docker_engine):
     return PROBE_IMAGE
 
 
-MEASUREMENTS: list[str] = []
-
-
 @pytest.fixture(scope="session")
 def measurements():
     """Figures the suite measured (image sizes, drain times, start-up): printed at the end."""
-    return MEASUREMENTS
-
-
-def pytest_terminal_summary(terminalreporter):
-    if MEASUREMENTS:
-        terminalreporter.section("container measurements")
-        for line in MEASUREMENTS:
-            terminalreporter.write_line(line)
+    return reported("container measurements")
