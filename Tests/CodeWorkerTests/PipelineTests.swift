@@ -142,66 +142,61 @@ struct PipelineTests {
 
     @Test(arguments: TestBackend.available)
     func shutdownReleasesInFlightDeploymentsForAnotherWorker(backend: TestBackend) async throws {
-        try await TestDatabase.with(backend) { database in
-            let location = try DatabaseLocation(url: database.url)
-            let storeHandle = try StoreHandle.open(location, logger: quietLogger())
-            try await storeHandle.withServices { store in
-                try await store.migrate()
-                let spec = try DeploymentSpec.validate(
-                    DeploymentRequest(service: "web", image: "ghcr.io/a/web:1", environment: "staging", replicas: 2)
-                ).get()
-                let queued = try await store.createDeployment(NewDeployment(spec: spec, createdBy: nil)).deployment
+        try await withMigratedStore(backend) { _, location, store in
+            let spec = try DeploymentSpec.validate(
+                DeploymentRequest(service: "web", image: "ghcr.io/a/web:1", environment: "staging", replicas: 2)
+            ).get()
+            let queued = try await store.createDeployment(NewDeployment(spec: spec, createdBy: nil)).deployment
 
-                // The first worker is slow; it is stopped in the middle of the rollout.
-                let runtime = ServiceRuntime(
-                    name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: freePort(), shutdownTimeout: .seconds(10)),
-                    logger: quietLogger())
-                let slow = try await buildApplication(
-                    settings: workerSettings(location) {
-                        $0.rollout = .simulated(step: .seconds(60))
-                        $0.workerID = "first"
-                    }, runtime: runtime)
-                let group = runtime.makeServiceGroup(slow)
-                try await withThrowingTaskGroup(of: Void.self) { tasks in
-                    tasks.addTask { try await group.run() }
-                    let deadline = ContinuousClock.now + .seconds(20)
-                    while try await store.events(deploymentID: queued.id, after: nil, limit: 100).items.contains(where: {
-                        $0.step == "rollout"
-                    }) == false {
-                        guard ContinuousClock.now < deadline else { throw ProcessTimeout(command: "rollout start", timeout: .seconds(20)) }
-                        try await Task.sleep(for: .milliseconds(20))
-                    }
-                    let stopping = ContinuousClock.now
-                    await group.triggerGracefulShutdown()
-                    try await tasks.waitForAll()
-                    #expect(ContinuousClock.now - stopping < .seconds(5), "the 60 s wait does not hold up shutdown")
+            // The first worker is slow; it is stopped in the middle of the rollout.
+            let runtime = ServiceRuntime(
+                name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: freePort(), shutdownTimeout: .seconds(10)),
+                logger: quietLogger())
+            let slow = try await buildApplication(
+                settings: workerSettings(location) {
+                    $0.rollout = .simulated(step: .seconds(60))
+                    $0.workerID = "first"
+                }, runtime: runtime)
+            let group = runtime.makeServiceGroup(slow)
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                let deadline = ContinuousClock.now + .seconds(20)
+                while try await store.events(deploymentID: queued.id, after: nil, limit: 100).items.contains(where: {
+                    $0.step == "rollout"
+                }) == false {
+                    guard ContinuousClock.now < deadline else { throw ProcessTimeout(command: "rollout start", timeout: .seconds(20)) }
+                    try await Task.sleep(for: .milliseconds(20))
                 }
-                let released = try #require(try await store.deployment(id: queued.id))
-                #expect(released.status == .queued)
-                #expect(released.leaseOwner == nil)
-
-                // Another worker takes it at once and finishes it.
-                let second = ServiceRuntime(
-                    name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: 0), logger: quietLogger())
-                let fast = try await buildApplication(settings: workerSettings(location) { $0.workerID = "second" }, runtime: second)
-                try await fast.test(.router) { _ in
-                    let deadline = ContinuousClock.now + .seconds(20)
-                    while try await store.deployment(id: queued.id)?.status.isTerminal != true {
-                        guard ContinuousClock.now < deadline else { throw ProcessTimeout(command: "takeover", timeout: .seconds(20)) }
-                        try await Task.sleep(for: .milliseconds(20))
-                    }
-                }
-                let finished = try #require(try await store.deployment(id: queued.id))
-                #expect(finished.status == .succeeded)
-                let events = try await store.events(deploymentID: queued.id, after: nil, limit: 100).items
-                // Each release by the first worker was one attempt; the second worker's was the last. (A claim
-                // already under way when the drain began is released at once: then the first released twice.)
-                let releasesByFirst = events.filter { $0.step == "release" && $0.workerID == "first" }.count
-                #expect(releasesByFirst >= 1)
-                #expect(finished.attempt == releasesByFirst + 1)
-                #expect(events.contains { $0.step == "rollout" && $0.outcome == .skipped && $0.workerID == "first" })
-                #expect(events.filter { $0.step == "finish" }.map(\.workerID) == ["second"])
+                let stopping = ContinuousClock.now
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                #expect(ContinuousClock.now - stopping < .seconds(5), "the 60 s wait does not hold up shutdown")
             }
+            let released = try #require(try await store.deployment(id: queued.id))
+            #expect(released.status == .queued)
+            #expect(released.leaseOwner == nil)
+
+            // Another worker takes it at once and finishes it.
+            let second = ServiceRuntime(
+                name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: 0), logger: quietLogger())
+            let fast = try await buildApplication(settings: workerSettings(location) { $0.workerID = "second" }, runtime: second)
+            try await fast.test(.router) { _ in
+                let deadline = ContinuousClock.now + .seconds(20)
+                while try await store.deployment(id: queued.id)?.status.isTerminal != true {
+                    guard ContinuousClock.now < deadline else { throw ProcessTimeout(command: "takeover", timeout: .seconds(20)) }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            let finished = try #require(try await store.deployment(id: queued.id))
+            #expect(finished.status == .succeeded)
+            let events = try await store.events(deploymentID: queued.id, after: nil, limit: 100).items
+            // Each release by the first worker was one attempt; the second worker's was the last. (A claim
+            // already under way when the drain began is released at once: then the first released twice.)
+            let releasesByFirst = events.filter { $0.step == "release" && $0.workerID == "first" }.count
+            #expect(releasesByFirst >= 1)
+            #expect(finished.attempt == releasesByFirst + 1)
+            #expect(events.contains { $0.step == "rollout" && $0.outcome == .skipped && $0.workerID == "first" })
+            #expect(events.filter { $0.step == "finish" }.map(\.workerID) == ["second"])
         }
     }
 }

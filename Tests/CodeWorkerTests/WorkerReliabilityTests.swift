@@ -57,43 +57,38 @@ struct WorkerReliabilityTests {
 
     @Test(arguments: TestBackend.available)
     func aForcedShutdownReleasesInsteadOfFailing(backend: TestBackend) async throws {
-        try await TestDatabase.with(backend) { database in
-            let location = try DatabaseLocation(url: database.url)
-            let storeHandle = try StoreHandle.open(location, logger: quietLogger())
-            try await storeHandle.withServices { store in
-                try await store.migrate()
-                let spec = try DeploymentSpec.validate(
-                    DeploymentRequest(service: "web", image: "ghcr.io/a/web:1", environment: "staging", replicas: 2)
-                ).get()
-                let queued = try await store.createDeployment(NewDeployment(spec: spec, createdBy: nil)).deployment
-                // One attempt allowed, and a pipeline in a slow rollout.
-                let claim = try #require(try await store.claimNext(worker: "forced", leaseDuration: .seconds(30), maxAttempts: 1))
-                let settings = workerSettings(location) {
-                    $0.maxAttempts = 1
-                    $0.workerID = "forced"
-                }
-                let runtime = ServiceRuntime(
-                    name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: 0), logger: quietLogger())
-                let pipeline = Pipeline(
-                    claim: claim, store: store, settings: settings, driver: SimulatedDriver(step: .seconds(60)),
-                    verifier: HealthVerifier(client: .shared, timeout: .seconds(1), interval: .milliseconds(50)),
-                    metrics: WorkerMetrics(factory: runtime.metrics.factory), logger: quietLogger(), control: PipelineControl(),
-                    step: NIOLockedValueBox("claim"))
-                let running = Task { await pipeline.run() }
-                let deadline = ContinuousClock.now + .seconds(20)
-                while try await !store.events(deploymentID: queued.id, after: nil, limit: 100).items.contains(where: {
-                    $0.step == "rollout" && $0.kind == .started
-                }) {
-                    guard ContinuousClock.now < deadline else { throw ProcessTimeout(command: "rollout start", timeout: .seconds(20)) }
-                    try await Task.sleep(for: .milliseconds(20))
-                }
-                // The service group gives up on a graceful shutdown and cancels the task.
-                running.cancel()
-                #expect(await running.value == .released)
-                let released = try #require(try await store.deployment(id: queued.id))
-                #expect(released.status == .queued, "a CancellationError is a release: the one allowed attempt is not used up")
-                #expect(released.error == nil)
+        try await withMigratedStore(backend) { _, location, store in
+            let spec = try DeploymentSpec.validate(
+                DeploymentRequest(service: "web", image: "ghcr.io/a/web:1", environment: "staging", replicas: 2)
+            ).get()
+            let queued = try await store.createDeployment(NewDeployment(spec: spec, createdBy: nil)).deployment
+            // One attempt allowed, and a pipeline in a slow rollout.
+            let claim = try #require(try await store.claimNext(worker: "forced", leaseDuration: .seconds(30), maxAttempts: 1))
+            let settings = workerSettings(location) {
+                $0.maxAttempts = 1
+                $0.workerID = "forced"
             }
+            let runtime = ServiceRuntime(
+                name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: 0), logger: quietLogger())
+            let pipeline = Pipeline(
+                claim: claim, store: store, settings: settings, driver: SimulatedDriver(step: .seconds(60)),
+                verifier: HealthVerifier(client: .shared, timeout: .seconds(1), interval: .milliseconds(50)),
+                metrics: WorkerMetrics(factory: runtime.metrics.factory), logger: quietLogger(), control: PipelineControl(),
+                step: NIOLockedValueBox("claim"))
+            let running = Task { await pipeline.run() }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await !store.events(deploymentID: queued.id, after: nil, limit: 100).items.contains(where: {
+                $0.step == "rollout" && $0.kind == .started
+            }) {
+                guard ContinuousClock.now < deadline else { throw ProcessTimeout(command: "rollout start", timeout: .seconds(20)) }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            // The service group gives up on a graceful shutdown and cancels the task.
+            running.cancel()
+            #expect(await running.value == .released)
+            let released = try #require(try await store.deployment(id: queued.id))
+            #expect(released.status == .queued, "a CancellationError is a release: the one allowed attempt is not used up")
+            #expect(released.error == nil)
         }
     }
 }

@@ -72,16 +72,26 @@ func withWorker(
     configure: @escaping @Sendable (inout WorkerSettings) -> Void = { _ in },
     _ body: @escaping @Sendable (WorkerTestContext) async throws -> Void
 ) async throws {
+    try await withMigratedStore(backend) { database, location, store in
+        let runtime = ServiceRuntime(name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: 0), logger: quietLogger())
+        let app = try await buildApplication(settings: workerSettings(location, configure), runtime: runtime)
+        try await app.test(setup) { client in
+            try await body(WorkerTestContext(client: client, store: store, runtime: runtime, database: database, location: location))
+        }
+    }
+}
+
+/// A migrated store on a database of its own, for tests that run workers (or pipelines) themselves.
+func withMigratedStore(
+    _ backend: TestBackend,
+    _ body: @escaping @Sendable (TestDatabase, DatabaseLocation, any Store) async throws -> Void
+) async throws {
     try await TestDatabase.with(backend) { database in
         let location = try DatabaseLocation(url: database.url)
         let storeHandle = try StoreHandle.open(location, logger: quietLogger())
         try await storeHandle.withServices { store in
             try await store.migrate()
-            let runtime = ServiceRuntime(name: "code-worker", settings: RuntimeSettings(host: "127.0.0.1", port: 0), logger: quietLogger())
-            let app = try await buildApplication(settings: workerSettings(location, configure), runtime: runtime)
-            try await app.test(setup) { client in
-                try await body(WorkerTestContext(client: client, store: store, runtime: runtime, database: database, location: location))
-            }
+            try await body(database, location, store)
         }
     }
 }
