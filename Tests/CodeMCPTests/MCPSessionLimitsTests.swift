@@ -39,8 +39,10 @@ struct MCPSessionLimitsTests {
     @Test func sessionsEndAtTheirMaximumLifetimeEvenWhenBusy() async throws {
         try await withLiveStack { stack in
             try await withMCP(stack.mcpSettings { $0.sessionMaxLifetime = .seconds(1) }) { url, runtime in
-                let client = try await RawMCPClient(url: url, token: stack.token).initialized()
+                // The lifetime runs from when the session opened, during `initialize`: measure from before it
+                // (a slow initialize on a loaded machine would otherwise eat into the 1 s).
                 let start = ContinuousClock.now
+                let client = try await RawMCPClient(url: url, token: stack.token).initialized()
                 var status = 200
                 var id = 1
                 // Busy all along (never idle), yet ended after its lifetime (sweeps run every 250 ms).
