@@ -193,6 +193,12 @@ def _pushes_to_ghcr(job: dict) -> bool:
     return login and push
 
 
+def _tags_in_ghcr(job: dict) -> bool:
+    """Adds tags to an already-pushed digest (the release gate's publish and feature jobs)."""
+    login = any(with_(s).get("registry") == "ghcr.io" for s in steps_using(job, "docker/login-action"))
+    return login and "docker buildx imagetools create" in run_scripts(job)
+
+
 def _manages_packages(wf_name: str, job: dict) -> bool:
     return wf_name == "retention" and bool(steps_using(job, "actions/github-script"))
 
@@ -203,7 +209,7 @@ def _uploads_sarif(job: dict) -> bool:
 
 WRITE_JUSTIFICATION: dict[str, Callable[[str, dict], bool]] = {
     "id-token": lambda wf, job: _signs(job),
-    "packages": lambda wf, job: _pushes_to_ghcr(job) or _manages_packages(wf, job),
+    "packages": lambda wf, job: _pushes_to_ghcr(job) or _tags_in_ghcr(job) or _manages_packages(wf, job),
     "security-events": lambda wf, job: _uploads_sarif(job),
 }
 
@@ -335,14 +341,20 @@ def check_ci_triggers(root: Path) -> Problems:
 def check_ci_swift_job(root: Path) -> Problems:
     job = job_named(root, "ci", "swift")
     problems = []
+    # Both images by digest, from the lock file through the base-images job (check_base_image_lock).
+    pins = _lock_pins(root)
     container = job.get("container")
     image = container.get("image") if isinstance(container, dict) else container
-    if image != "swift:6.3-bookworm":
-        problems.append(f"ci/swift: container must be swift:6.3-bookworm, got {image!r}")
+    if image != "${{ needs.base-images.outputs.swift_image }}" or "base-images" not in needs_of(job):
+        problems.append(f"ci/swift: container must be the pinned swift image (needs.base-images), got {image!r}")
+    if not pins.get("swift_image", "").startswith("swift:6.3-bookworm@sha256:"):
+        problems.append(f"ci/swift: the lock file must pin swift:6.3-bookworm, pins {pins.get('swift_image')!r}")
     services = job.get("services") or {}
     pg = services.get("postgres") or {}
-    if not str(pg.get("image", "")).startswith("postgres:16"):
-        problems.append(f"ci/swift: postgres service must be postgres:16, got {pg.get('image')!r}")
+    if pg.get("image") != "${{ needs.base-images.outputs.postgres_image }}":
+        problems.append(f"ci/swift: postgres service must be the pinned image (needs.base-images), got {pg.get('image')!r}")
+    if not pins.get("postgres_image", "").startswith("postgres:16"):
+        problems.append(f"ci/swift: the lock file must pin postgres:16, pins {pins.get('postgres_image')!r}")
     url = str((job.get("env") or {}).get("CODE_TEST_POSTGRES_URL", ""))
     if not re.match(r"^postgres(ql)?://[^@]+@postgres:5432/\w+$", url):
         problems.append(f"ci/swift: CODE_TEST_POSTGRES_URL must reach the service host 'postgres': {url!r}")
@@ -657,8 +669,9 @@ def check_release_triggers(root: Path) -> Problems:
     problems = []
     if push.get("tags") != ["v*.*.*"]:
         problems.append(f"release: push tags must be ['v*.*.*'], got {push.get('tags')!r}")
-    if push.get("branches") != ["main"]:
-        problems.append(f"release: push branches must be ['main'], got {push.get('branches')!r}")
+    # main, and every other branch for feature images; Dependabot's branches get a read-only token.
+    if push.get("branches") != ["**", "!dependabot/**"]:
+        problems.append(f"release: push branches must be ['**', '!dependabot/**'], got {push.get('branches')!r}")
     return problems
 
 
@@ -684,16 +697,21 @@ def check_release_platforms(root: Path) -> Problems:
     missing = {"linux/amd64", "linux/arm64"} - platforms
     problems = [f"release: platforms lack {sorted(missing)}"] if missing else []
     if with_(build).get("push") is not True:
-        problems.append("release: build-push-action must push")
+        problems.append("release: build-push-action must push (to the staging tag)")
     return problems
 
 
 def check_release_tag_rules(root: Path) -> Problems:
+    """The release tags: the publish job applies them (after the gate) with the same metadata-action
+    rules the image job bakes version and labels from; the build pushes the staging tag only."""
     job = _release_job(root)
-    meta = _step(job, "docker/metadata-action")
+    meta = _step(_publish_job(root), "docker/metadata-action")
     tags = lines(with_(meta).get("tags"))
     flavor = lines(with_(meta).get("flavor"))
     problems = []
+    build_meta = with_(_step(job, "docker/metadata-action"))
+    if (lines(build_meta.get("tags")), lines(build_meta.get("flavor"))) != (tags, flavor):
+        problems.append("release: the image and publish jobs' metadata-action tags/flavor differ; keep one set of rules")
     for pattern in ("{{version}}", "{{major}}.{{minor}}", "{{major}}"):
         if f"type=semver,pattern={pattern}" not in tags:
             problems.append(f"release: no semver tag rule pattern={pattern}")
@@ -711,8 +729,11 @@ def check_release_tag_rules(root: Path) -> Problems:
     if len(short_sha) != 1 or "format=short" not in short_sha[0] or "github.ref_type == 'branch'" not in short_sha[0]:
         problems.append(f"release: need type=sha,prefix=sha-,format=short for branch builds: {short_sha}")
     build = _service_build(job)
-    if with_(build).get("tags") != "${{ steps.meta.outputs.tags }}":
-        problems.append("release: build must use the metadata-action tags")
+    if with_(build).get("tags") != "${{ steps.image.outputs.name }}:${{ env.STAGING_TAG }}":
+        problems.append(f"release: build must push the staging tag only, got {with_(build).get('tags')!r}")
+    tag_step = next((s for s in steps(_publish_job(root)) if "docker buildx imagetools create" in str(s.get("run", ""))), {})
+    if (tag_step.get("env") or {}).get("TAGS") != "${{ steps.meta.outputs.tags }}":
+        problems.append("release: publish must add the metadata-action tags (env TAGS) with imagetools create")
     if with_(build).get("labels") != "${{ steps.meta.outputs.labels }}":
         problems.append("release: build must use the metadata-action labels")
     return problems
@@ -770,11 +791,16 @@ def check_release_build_args(root: Path) -> Problems:
     return problems
 
 
+def _publish_job(root: Path) -> dict:
+    return job_named(root, "release", "publish")
+
+
 def _signing_steps(job: dict) -> tuple[int, int, int, int]:
+    """(staged digest, cosign-installer, sign, verify) step indexes of the publish job."""
     def index(pred) -> int:
         return next((i for i, s in enumerate(steps(job)) if pred(s)), -1)
 
-    build = index(lambda s: action_of(s) == "docker/build-push-action" and s.get("id") == "build")
+    build = index(lambda s: s.get("id") == "staged")
     install = index(lambda s: action_of(s) == "sigstore/cosign-installer")
     sign = index(lambda s: "cosign sign" in str(s.get("run", "")))
     verify = index(lambda s: "cosign verify" in str(s.get("run", "")))
@@ -782,11 +808,14 @@ def _signing_steps(job: dict) -> tuple[int, int, int, int]:
 
 
 def check_release_signing_static(root: Path) -> Problems:
-    job = _release_job(root)
+    job = _publish_job(root)
     build, install, sign, verify = _signing_steps(job)
     problems = []
     if min(build, install, sign, verify) < 0 or not build < sign < verify or not install < sign:
-        return [f"release: need build, cosign-installer, sign, verify in order (got {build, install, sign, verify})"]
+        return [f"release/publish: need the staged digest, cosign-installer, sign, verify in order (got {build, install, sign, verify})"]
+    tag = next((i for i, s in enumerate(steps(job)) if "imagetools create" in str(s.get("run", ""))), -1)
+    if tag < verify:
+        problems.append("release/publish: the release tags must be added after the signature is verified")
     build_id = steps(job)[build].get("id")
     for i in (sign, verify):
         env = steps(job)[i].get("env") or {}
@@ -824,7 +853,7 @@ def _run_with_fake_cosign(step: dict, repository: str) -> tuple[int, list[list[s
 
 def check_release_signing_behaviour(root: Path) -> Problems:
     """Signs image@digest (never a tag) and verifies identity and issuer tightly enough."""
-    job = _release_job(root)
+    job = _publish_job(root)
     _, _, sign, verify = _signing_steps(job)
     if sign < 0 or verify < 0:
         return ["release: no cosign sign / verify steps"]
@@ -866,6 +895,338 @@ def check_release_signing_behaviour(root: Path) -> Problems:
     ):
         if re.search(regexp, bad):
             problems.append(f"release: identity regexp {regexp!r} accepts foreign signer {bad}")
+    return problems
+
+
+# --------------------------------------------------------------------------- release gate
+
+
+STAGING_TAG = "staging-${{ github.sha }}-${{ github.run_id }}"
+RELEASE_REFS = "github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/v')"
+FEATURE_REFS = "github.ref_type == 'branch' && github.ref != 'refs/heads/main'"
+
+
+def _gate_policy(step: dict) -> tuple:
+    w = with_(step)
+    return (w.get("scan-type", "image"), w.get("severity"), w.get("ignore-unfixed"), str(w.get("exit-code")))
+
+
+def check_release_gate(root: Path) -> Problems:
+    """build -> push by digest (staging tag) -> Trivy on both architectures -> sign -> tag: the jobs
+    that sign or tag need the scan job, so a finding that fails the gate stops them; only the image
+    job pushes a build; the gate applies security-scan.yml's blocking policy."""
+    wf = load_workflows(root).get("release") or {}
+    all_ = jobs(wf)
+    problems = []
+    for name, need in (("image", {"services"}), ("scan", {"image"}), ("publish", {"image", "scan"}), ("feature", {"image", "scan"})):
+        job = all_.get(name)
+        if not job:
+            problems.append(f"release: no job {name}")
+            continue
+        missing = need - set(needs_of(job))
+        if missing:
+            problems.append(f"release/{name}: must need {sorted(missing)}")
+        if (job.get("env") or {}).get("STAGING_TAG") != STAGING_TAG:
+            problems.append(f"release/{name}: env STAGING_TAG must be {STAGING_TAG} (unique per run)")
+        if "always()" in str(job.get("if", "")) or "failure()" in str(job.get("if", "")):
+            problems.append(f"release/{name}: must not run when a job it needs failed")
+        if name != "image" and steps_using(job, "docker/build-push-action"):
+            problems.append(f"release/{name}: only the image job builds and pushes")
+    if str((all_.get("publish") or {}).get("if", "")) != RELEASE_REFS:
+        problems.append(f"release/publish: must run for main and v* tags only: if: {RELEASE_REFS}")
+    if str((all_.get("feature") or {}).get("if", "")) != FEATURE_REFS:
+        problems.append(f"release/feature: must run for other branches only: if: {FEATURE_REFS}")
+    for name, job in all_.items():
+        if (job.get("permissions") or {}).get("id-token") == "write" and name != "publish":
+            problems.append(f"release/{name}: only the publish job signs (id-token: write)")
+    feature = all_.get("feature") or {}
+    if _signs(feature) or steps_using(feature, "docker/metadata-action"):
+        problems.append("release/feature: feature images get no release tag and no signature")
+    # The scan: each architecture's image of the staged index, by digest, with the blocking policy.
+    scan = all_.get("scan") or {}
+    refs = [str(with_(s).get("image-ref")) for s in steps_using(scan, "aquasecurity/trivy-action")]
+    for arch in ("amd64", "arm64"):
+        want = f"${{{{ steps.staged.outputs.image }}}}@${{{{ steps.staged.outputs.{arch} }}}}"
+        if want not in refs:
+            problems.append(f"release/scan: no Trivy scan of {want}")
+    gate = [s for s in steps_using(job_named(root, "security-scan", "image"), "aquasecurity/trivy-action")
+            if str(with_(s).get("exit-code")) == "1"]
+    policy = {_gate_policy(s) for s in gate}
+    if len(policy) != 1:
+        problems.append(f"security-scan/image: expected one blocking Trivy step, found {len(gate)}")
+    for s in steps_using(scan, "aquasecurity/trivy-action"):
+        if not policy or {_gate_policy(s)} != policy:
+            problems.append(f"release/scan: {s.get('name')!r} must apply security-scan.yml's policy {sorted(policy)}")
+    staged = next((s for s in steps(scan) if s.get("id") == "staged"), {})
+    if "${STAGING_TAG}" not in str(staged.get("run", "")):
+        problems.append("release/scan: the staged digests must be read from this run's staging tag")
+    return problems
+
+
+def _fake_docker(tmpdir: Path, index: dict, digest: str) -> None:
+    """A stand-in docker: `buildx imagetools inspect REF --format ...` prints {"digest": ...},
+    `--raw` prints the index, `create` is recorded."""
+    fake = tmpdir / "docker"
+    (tmpdir / "index.json").write_text(json.dumps(index))
+    fake.write_text(textwrap.dedent(f"""\
+        #!/usr/bin/env bash
+        printf '%s\\0' "$@" >> "{tmpdir}/calls"; printf '\\n' >> "{tmpdir}/calls"
+        case " $* " in
+          *" --raw "*) cat "{tmpdir}/index.json" ;;
+          *" --format "*) printf '{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"%s"}}\\n' "{digest}" ;;
+        esac
+        """))
+    fake.chmod(0o755)
+
+
+def _run_step(step: dict, env: dict[str, str], index: dict | None = None,
+              digest: str = "sha256:" + "cd" * 32) -> tuple[int, dict[str, str], list[list[str]], str]:
+    """Runs a step's script (bash -eo pipefail) with a stand-in docker; returns its outputs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        _fake_docker(tmpdir, index or {}, digest)
+        script = tmpdir / "step.sh"
+        script.write_text(str(step.get("run", "")))
+        out_file = tmpdir / "output"
+        out_file.touch()
+        full_env = {"PATH": f"{tmpdir}:{os.environ['PATH']}", "GITHUB_OUTPUT": str(out_file),
+                    "GITHUB_STEP_SUMMARY": str(tmpdir / "summary"), **env}
+        proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+                              env=full_env, capture_output=True, text=True, timeout=30)
+        outputs = dict(line.split("=", 1) for line in out_file.read_text().splitlines() if "=" in line)
+        calls = []
+        if (tmpdir / "calls").exists():
+            calls = [c.split("\0")[:-1] for c in (tmpdir / "calls").read_text().split("\n") if c]
+        return proc.returncode, outputs, calls, proc.stdout + proc.stderr
+
+
+def check_release_staged_digest_behaviour(root: Path) -> Problems:
+    """The scan job's `staged` step, run with a stand-in docker: the index digest and the digests of
+    its linux/amd64 and linux/arm64 images (attestation manifests ignored); a missing architecture
+    fails the step."""
+    step = next((s for s in steps(job_named(root, "release", "scan")) if s.get("id") == "staged"), None)
+    if step is None:
+        return ["release/scan: no step id: staged"]
+    amd, arm, att = ("sha256:" + c * 64 for c in "123")
+    def index(*platforms):
+        return {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+            {"digest": d, "platform": {"os": os_, "architecture": a}} for d, os_, a in platforms]}
+    env = {"GITHUB_REPOSITORY_OWNER": "Acme", "SERVICE": "example-service", "STAGING_TAG": "staging-abc-1"}
+    problems = []
+    rc, out, calls, log = _run_step(step, env, index((amd, "linux", "amd64"), (att, "unknown", "unknown"), (arm, "linux", "arm64")))
+    want = {"image": "ghcr.io/acme/example-service", "digest": "sha256:" + "cd" * 32, "amd64": amd, "arm64": arm}
+    if rc != 0 or out != want:
+        problems.append(f"release/scan: staged step gave {out} (exit {rc}), want {want}: {log}")
+    if not any("ghcr.io/acme/example-service:staging-abc-1" in c for c in calls):
+        problems.append(f"release/scan: staged step must resolve the staging tag, called {calls}")
+    rc, out, _, _ = _run_step(step, env, index((amd, "linux", "amd64"), (att, "unknown", "unknown")))
+    if rc == 0:
+        problems.append("release/scan: an index without linux/arm64 must fail the staged step")
+    return problems
+
+
+def check_release_feature_tag_behaviour(root: Path) -> Problems:
+    """The feature job's tag: feature-<branch>-<sha>, the branch made a valid tag, at most 128."""
+    step = next((s for s in steps(job_named(root, "release", "feature")) if s.get("id") == "tag"), None)
+    if step is None:
+        return ["release/feature: no step id: tag"]
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    cases = {
+        "feat/Login-Page": f"feature-feat-login-page-{sha}",
+        "fix_1.2": f"feature-fix_1.2-{sha}",
+        "-weird//name..": f"feature-weird-name-{sha}",
+        "é": f"feature-branch-{sha}",
+    }
+    problems = []
+    for branch, want in cases.items():
+        rc, out, _, log = _run_step(step, {"GITHUB_REF_NAME": branch, "GITHUB_SHA": sha})
+        if rc != 0 or out.get("tag") != want:
+            problems.append(f"release/feature: branch {branch!r} gave {out.get('tag')!r} (exit {rc}), want {want!r}: {log}")
+    rc, out, _, log = _run_step(step, {"GITHUB_REF_NAME": "x" * 300, "GITHUB_SHA": sha})
+    tag = out.get("tag", "")
+    if rc != 0 or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", tag) or not tag.endswith(sha):
+        problems.append(f"release/feature: a long branch name gave {tag!r} (exit {rc}): {log}")
+    tagger = next((s for s in steps(job_named(root, "release", "feature")) if "imagetools create" in str(s.get("run", ""))), {})
+    rc, _, calls, log = _run_step(tagger, {"GITHUB_REPOSITORY_OWNER": "Acme", "SERVICE": "svc",
+                                           "STAGING_TAG": "staging-abc-1", "TAG": f"feature-x-{sha}"})
+    create = [c for c in calls if "create" in c]
+    if rc != 0 or create != [["buildx", "imagetools", "create", "--tag", f"ghcr.io/acme/svc:feature-x-{sha}",
+                              "ghcr.io/acme/svc@sha256:" + "cd" * 32]]:
+        problems.append(f"release/feature: must tag the staged digest only, called {create} (exit {rc}): {log}")
+    return problems
+
+
+def check_release_publish_tags_behaviour(root: Path) -> Problems:
+    """The publish job adds every metadata-action tag to the signed digest in one imagetools create
+    (no rebuild), and fails when a tag then points elsewhere or names another image."""
+    step = next((s for s in steps(_publish_job(root)) if "imagetools create" in str(s.get("run", ""))), None)
+    if step is None:
+        return ["release/publish: no step runs docker buildx imagetools create"]
+    image, digest = "ghcr.io/acme/svc", "sha256:" + "cd" * 32
+    env = {"IMAGE": image, "DIGEST": digest, "TAGS": f"{image}:1.2.3\n{image}:1.2\n{image}:latest\n"}
+    problems = []
+    rc, _, calls, log = _run_step(step, env)
+    create = [c for c in calls if "create" in c]
+    want = ["buildx", "imagetools", "create", "--tag", f"{image}:1.2.3", "--tag", f"{image}:1.2",
+            "--tag", f"{image}:latest", f"{image}@{digest}"]
+    if rc != 0 or create != [want]:
+        problems.append(f"release/publish: expected {want}, got {create} (exit {rc}): {log}")
+    rc, _, _, _ = _run_step(step, env, digest="sha256:" + "ef" * 32)
+    if rc == 0:
+        problems.append("release/publish: a tag that does not point at the signed digest must fail the job")
+    rc, _, _, _ = _run_step(step, {**env, "TAGS": "ghcr.io/evil/svc:latest\n"})
+    if rc == 0:
+        problems.append("release/publish: a tag of another image must fail the job")
+    return problems
+
+
+def check_no_push_credentials_for_forks(root: Path) -> Problems:
+    """Pull requests from forks never get push or signing credentials: release.yml has no pull
+    request trigger at all, and any job with packages/id-token write in a workflow that runs on
+    pull requests is limited to pull requests from this repository."""
+    problems = []
+    release_on = triggers(load_workflows(root).get("release") or {})
+    for event in ("pull_request", "pull_request_target", "workflow_run"):
+        if event in release_on:
+            problems.append(f"release: must not run on {event} (forks would reach the push credentials)")
+    guard = "github.event.pull_request.head.repo.full_name == github.repository"
+    for wf_name, wf in load_workflows(root).items():
+        if "pull_request" not in triggers(wf):
+            continue
+        for job_name, job in jobs(wf).items():
+            perms = job.get("permissions") or {}
+            if perms.get("packages") == "write" or perms.get("id-token") == "write":
+                if guard not in str(job.get("if", "")):
+                    problems.append(f"{wf_name}/{job_name}: push credentials on pull_request need if: ... {guard}")
+    return problems
+
+
+# --------------------------------------------------------------------------- base image lock
+
+
+LOCK = Path("docker/base-images/Dockerfile")
+LOCK_FROM = re.compile(r"^FROM\s+(?P<repo>[a-z0-9][a-z0-9._/-]*):(?P<tag>[\w][\w.-]{0,127})@(?P<digest>\S+)\s+AS\s+(?P<name>\S+)$")
+
+
+def _lock_pins(root: Path) -> dict[str, str]:
+    """stage name -> image:tag@digest of every FROM line of the lock file (parsed here in Python)."""
+    path = root / LOCK
+    if not path.exists():
+        return {}
+    pins = {}
+    for word, rest in _dockerfile_instructions(path.read_text()):
+        m = LOCK_FROM.match(f"{word} {rest}")
+        if m:
+            pins[m["name"]] = f"{m['repo']}:{m['tag']}@{m['digest']}"
+    return pins
+
+
+def check_base_image_lock(root: Path) -> Problems:
+    """docker/base-images/Dockerfile pins every base image by digest for CI and release builds:
+    only literal FROM lines (Dependabot reads them), well-formed sha256 digests, tags equal to
+    docker/Dockerfile's ARG defaults (so the two cannot drift), and the workflows build with them."""
+    path = root / LOCK
+    if not path.exists():
+        return [f"{LOCK} is missing"]
+    problems = []
+    instructions = _dockerfile_instructions(path.read_text())
+    froms = [rest for word, rest in instructions if word == "FROM"]
+    others = [word for word, _ in instructions if word not in ("FROM", "USER")]
+    if others:
+        problems.append(f"{LOCK}: only FROM lines (and USER) belong in the lock file, found {others}")
+    pins = {}
+    for rest in froms:
+        m = LOCK_FROM.match(f"FROM {rest}")
+        if not m:
+            problems.append(f"{LOCK}: not 'FROM image:tag@sha256:<digest> AS name': FROM {rest}")
+            continue
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", m["digest"]):
+            problems.append(f"{LOCK}: {m['name']}: malformed digest {m['digest']!r}")
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", m["name"]) or m["name"] in pins:
+            problems.append(f"{LOCK}: bad or repeated name {m['name']!r}")
+        pins[m["name"]] = (m["repo"], m["tag"], m["digest"])
+    # The tags equal docker/Dockerfile's ARG defaults, which stay tag-only for the offline build.
+    defaults = {}
+    dockerfile = root / "docker" / "Dockerfile"
+    for word, rest in _dockerfile_instructions(dockerfile.read_text() if dockerfile.exists() else ""):
+        if word == "FROM":
+            break
+        if word == "ARG":
+            key, _, value = rest.partition("=")
+            defaults[key.strip()] = value.strip().strip('"')
+    for arg in ("SWIFT_IMAGE", "DEBIAN_IMAGE"):
+        default = defaults.get(arg, "")
+        if "@" in default:
+            problems.append(f"docker/Dockerfile: ARG {arg} default must stay tag-only (offline build), got {default!r}")
+        pin = pins.get(arg.lower())
+        if pin is None:
+            problems.append(f"{LOCK}: no pin for {arg} (FROM {default}@sha256:... AS {arg.lower()})")
+        elif f"{pin[0]}:{pin[1]}" != default:
+            problems.append(f"{LOCK}: {arg.lower()} pins {pin[0]}:{pin[1]}, docker/Dockerfile's ARG {arg} default is {default!r}")
+    # The script the workflows run reads the same pins.
+    script = root / "scripts" / "ci" / "base-image-args.sh"
+    proc = subprocess.run(["bash", str(script), str(path)], capture_output=True, text=True, timeout=30)
+    want = [f"{name.upper()}={repo}:{tag}@{digest}" for name, (repo, tag, digest) in pins.items()]
+    if proc.returncode != 0 or proc.stdout.splitlines() != want:
+        problems.append(f"scripts/ci/base-image-args.sh: printed {proc.stdout.splitlines()} (exit {proc.returncode}), want {want}: {proc.stderr}")
+    # The builds pass them: release and security-scan image jobs, CI's swift and containers jobs.
+    for wf_name in ("release", "security-scan"):
+        job = job_named(root, wf_name, "image")
+        base = next((s for s in steps(job) if s.get("id") == "base"), {})
+        if str(base.get("run", "")).strip() != "scripts/ci/base-image-args.sh --github-output":
+            problems.append(f"{wf_name}/image: needs a step id: base running scripts/ci/base-image-args.sh --github-output")
+        args = build_args(_service_build(job))
+        for arg in ("SWIFT_IMAGE", "DEBIAN_IMAGE"):
+            if args.get(arg) != f"${{{{ steps.base.outputs.{arg.lower()} }}}}":
+                problems.append(f"{wf_name}/image: build arg {arg} must be ${{{{ steps.base.outputs.{arg.lower()} }}}}, got {args.get(arg)!r}")
+    ci = job_named(root, "ci", "base-images")
+    pins_step = next((s for s in steps(ci) if s.get("id") == "pins"), {})
+    if str(pins_step.get("run", "")).strip() != "scripts/ci/base-image-args.sh --github-output":
+        problems.append("ci/base-images: needs a step id: pins running scripts/ci/base-image-args.sh --github-output")
+    for out in ("swift_image", "postgres_image"):
+        if (ci.get("outputs") or {}).get(out) != f"${{{{ steps.pins.outputs.{out} }}}}":
+            problems.append(f"ci/base-images: output {out} must be ${{{{ steps.pins.outputs.{out} }}}}")
+    containers = steps(job_named(root, "ci", "containers"))
+    pull = next((i for i, s in enumerate(containers) if str(s.get("run", "")).strip() == "scripts/ci/base-image-args.sh --pull"), -1)
+    suite = next((i for i, s in enumerate(containers) if "make test-containers" in str(s.get("run", ""))), -1)
+    if not 0 <= pull < suite:
+        problems.append("ci/containers: must run scripts/ci/base-image-args.sh --pull before make test-containers")
+    return problems
+
+
+def check_base_image_script_behaviour(root: Path) -> Problems:
+    """scripts/ci/base-image-args.sh refuses a lock file it cannot trust, writes the job outputs, and
+    --pull pulls each image by digest and tags it with its plain tag."""
+    script = root / "scripts" / "ci" / "base-image-args.sh"
+    good = "FROM swift:6.3-bookworm@sha256:" + "a" * 64 + " AS swift_image\n"
+    problems = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        lock = tmpdir / "Dockerfile"
+        for bad in ("FROM swift:6.3-bookworm AS swift_image\n",
+                    "FROM swift:6.3-bookworm@sha256:" + "a" * 63 + " AS swift_image\n",
+                    "FROM swift@sha256:" + "a" * 64 + " AS swift_image\n",
+                    good + good,
+                    good + "RUN true\n",
+                    "# nothing pinned\n"):
+            lock.write_text(bad)
+            proc = subprocess.run(["bash", str(script), str(lock)], capture_output=True, text=True, timeout=30)
+            if proc.returncode == 0:
+                problems.append(f"base-image-args.sh accepted {bad!r}")
+        lock.write_text("# pins\n" + good + "\nUSER 65534:65534\n")
+        output = tmpdir / "output"
+        _fake_docker(tmpdir, {}, "sha256:" + "cd" * 32)
+        proc = subprocess.run(["bash", str(script), "--github-output", "--pull", str(lock)], capture_output=True, text=True,
+                              timeout=30, env={**os.environ, "GITHUB_OUTPUT": str(output), "PATH": f"{tmpdir}:{os.environ['PATH']}"})
+        ref = "swift:6.3-bookworm@sha256:" + "a" * 64
+        if proc.returncode != 0 or proc.stdout != f"SWIFT_IMAGE={ref}\n":
+            problems.append(f"base-image-args.sh printed {proc.stdout!r} (exit {proc.returncode}): {proc.stderr}")
+        if not output.exists() or output.read_text() != f"swift_image={ref}\n":
+            problems.append(f"base-image-args.sh --github-output wrote {output.read_text() if output.exists() else None!r}")
+        calls = [c.split("\0")[:-1] for c in (tmpdir / "calls").read_text().split("\n") if c] if (tmpdir / "calls").exists() else []
+        digest_ref = "swift@sha256:" + "a" * 64
+        if calls != [["pull", "--quiet", digest_ref], ["tag", digest_ref, "swift:6.3-bookworm"]]:
+            problems.append(f"base-image-args.sh --pull must pull by digest and tag it, called {calls}")
     return problems
 
 
@@ -933,15 +1294,46 @@ def check_scan_config(root: Path) -> Problems:
             continue
         ref = str(t.get("scan-ref", "."))
         if ref == "${{ matrix.directory }}":
+            scanned |= {e.get("directory") for e in (job.get("strategy") or {}).get("matrix", {}).get("include", [])}
             scanned |= set(matrix_values(job, "directory"))
         else:
             scanned.add(ref.strip("./"))
         if not upload:
             problems.append("security-scan: config SARIF is never uploaded")
-        elif "${{ matrix.directory }}" not in str(with_(upload).get("category", "")) and ref == "${{ matrix.directory }}":
-            problems.append("security-scan: config upload category must differ per directory")
-    if not {"docker", "compose"} <= scanned:
-        problems.append(f"security-scan: Trivy config scan must cover docker/ and compose/, covers {sorted(scanned)}")
+        elif "${{ matrix.label }}" not in str(with_(upload).get("category", "")) and ref == "${{ matrix.directory }}":
+            problems.append("security-scan: config upload category must differ per directory (matrix.label)")
+    # Trivy's config scan reads Dockerfiles, not compose files: the Dockerfiles of docker/ and
+    # compose/logging/ (the compose files themselves: check_scan_compose).
+    if not {"docker", "compose/logging"} <= scanned:
+        problems.append(f"security-scan: Trivy config scan must cover docker/ and compose/logging/, covers {sorted(scanned)}")
+    return problems
+
+
+def check_scan_compose(root: Path) -> Problems:
+    """The compose files are checked by something that reads them: scripts/lint.sh compose renders
+    every overlay combination and fails when a service lacks the hardening. The old Trivy config
+    step on compose/ (Trivy has no compose scanner) is gone."""
+    wf = load_workflows(root).get("security-scan") or {}
+    problems = []
+    runs = [(name, s) for name, job in jobs(wf).items() for s in steps(job)
+            if re.search(r"^\s*scripts/lint\.sh compose\s*$", str(s.get("run", "")), re.M)]
+    if not runs:
+        problems.append("security-scan: no step runs `scripts/lint.sh compose` (the compose hardening check)")
+    for name, step in runs:
+        job = jobs(wf)[name]
+        if not steps_using(job, "actions/checkout") or not steps_using(job, "actions/setup-python"):
+            problems.append(f"security-scan/{name}: needs a checkout and Python for scripts/lint.sh compose")
+        if step.get("continue-on-error") or "|| true" in str(step.get("run", "")):
+            problems.append(f"security-scan/{name}: the compose check must fail the job")
+    for name, job in jobs(wf).items():
+        for s in steps_using(job, "aquasecurity/trivy-action"):
+            t = with_(s)
+            refs = {str(t.get("scan-ref", "")).strip("./")}
+            if t.get("scan-ref") == "${{ matrix.directory }}":
+                refs = set(matrix_values(job, "directory")) | {
+                    e.get("directory") for e in (job.get("strategy") or {}).get("matrix", {}).get("include", [])}
+            if t.get("scan-type") == "config" and "compose" in refs:
+                problems.append(f"security-scan/{name}: Trivy config on compose/ checks no compose file; remove it")
     return problems
 
 
@@ -1217,7 +1609,8 @@ def check_dependabot(root: Path) -> Problems:
         return ["dependabot.yml is missing"]
     config = yaml.safe_load(path.read_text()) or {}
     have = {(u.get("package-ecosystem"), str(u.get("directory")).rstrip("/") or "/") for u in config.get("updates", [])}
-    want = {("github-actions", "/"), ("docker", "/docker"), ("swift", "/")}
+    # docker: the digest lock (docker/Dockerfile's FROM ${ARG} lines are invisible to Dependabot).
+    want = {("github-actions", "/"), ("docker", "/docker/base-images"), ("swift", "/")}
     return [f"dependabot: no updates for {eco} in {d}" for eco, d in sorted(want - have)]
 
 
@@ -1286,11 +1679,13 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("concurrency", "security-scan.yml", "concurrency:\n", "x-concurrency:\n"),
     ("no_expressions_in_run", "release.yml", 'cosign sign --yes "${IMAGE}@${DIGEST}"', 'cosign sign --yes "${IMAGE}@${{ steps.build.outputs.digest }}"'),
     ("ci_triggers", "ci.yml", "  push:\n    branches: [main]\n", "  push:\n    branches: [develop]\n"),
-    ("ci_swift_job", "ci.yml", "image: swift:6.3-bookworm", "image: swift:6.0-bookworm"),
+    ("ci_swift_job", "ci.yml", "image: ${{ needs.base-images.outputs.swift_image }}", "image: swift:6.3-bookworm"),
+    ("ci_swift_job", "../../docker/base-images/Dockerfile", "FROM swift:6.3-bookworm@", "FROM swift:6.0-bookworm@"),
     ("ci_swift_job", "ci.yml", "@postgres:5432/", "@localhost:5432/"),
     ("ci_swift_job", "ci.yml", "libsqlite3-dev sqlite3 make", "sqlite3 make"),
     ("ci_swift_job", "ci.yml", "run: make test-swift", "run: swift test"),
-    ("ci_swift_job", "ci.yml", "image: postgres:16", "image: postgres:15"),
+    ("ci_swift_job", "ci.yml", "image: ${{ needs.base-images.outputs.postgres_image }}", "image: postgres:16"),
+    ("ci_swift_job", "../../docker/base-images/Dockerfile", "FROM postgres:16-bookworm@", "FROM postgres:15-bookworm@"),
     ("ci_swift_job", "ci.yml", "hashFiles('Package.swift') }}-${{", "hashFiles('Package.resolved') }}-${{"),
     ("ci_lint_job", "ci.yml", "run: make lint", "run: make check"),
     ("ci_lint_job", "ci.yml", 'PYTHON_VERSION: "3.11"', 'PYTHON_VERSION: "3.12"'),
@@ -1335,11 +1730,11 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("service_list_behaviour", "release.yml", ' or .port != (.port | floor) or .port < 1024 or .port > 65535', ""),
     ("service_list_behaviour", "retention.yml", '| if (map(.name) | unique | length) != length then fail("a name is listed twice") else . end\n', ""),
     ("release_triggers", "release.yml", 'tags: ["v*.*.*"]', 'tags: ["*"]'),
-    ("release_triggers", "release.yml", "    branches: [main]\n", ""),
+    ("release_triggers", "release.yml", '    branches: ["**", "!dependabot/**"]\n', '    branches: ["**"]\n'),
     ("release_matrix", "release.yml", "          file: docker/Dockerfile\n          # One", "          file: docker/Dockerfile.release\n          # One"),
     ("release_matrix", "release.yml", "password: ${{ secrets.GITHUB_TOKEN }}", "password: ${{ secrets.GHCR_PAT }}"),
     ("release_platforms", "release.yml", "target: service\n          platforms: linux/amd64,linux/arm64\n", "target: service\n          platforms: linux/amd64\n"),
-    ("release_platforms", "release.yml", "linux/arm64\n          push: true\n          tags: ${{ steps.meta", "linux/arm64\n          push: false\n          tags: ${{ steps.meta"),
+    ("release_platforms", "release.yml", "linux/arm64\n          push: true\n", "linux/arm64\n          push: false\n"),
     ("release_tag_rules", "release.yml", "            type=semver,pattern={{major}}.{{minor}}\n", ""),
     ("release_tag_rules", "release.yml", "            type=semver,pattern={{major}}\n", ""),
     ("release_tag_rules", "release.yml", "latest=false", "latest=auto"),
@@ -1356,7 +1751,8 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("release_attestations", "release.yml", "provenance: mode=max", "provenance: mode=min"),
     ("release_attestations", "release.yml", "sbom: true", "sbom: false"),
     ("release_build_args", "release.yml", "CREATED=${{ fromJSON", "BUILT=${{ fromJSON"),
-    ("release_signing_static", "release.yml", "          DIGEST: ${{ steps.build.outputs.digest }}\n        run: |\n          case", "          DIGEST: ${{ steps.meta.outputs.version }}\n        run: |\n          case"),
+    ("release_signing_static", "release.yml", "          DIGEST: ${{ steps.staged.outputs.digest }}\n        run: |\n          case", "          DIGEST: ${{ steps.meta.outputs.version }}\n        run: |\n          case"),
+    ("release_signing_static", "release.yml", "      - name: Install cosign\n", "      - name: Tag first\n        run: docker buildx imagetools create --help\n\n      - name: Install cosign\n"),
     ("release_signing_behaviour", "release.yml", 'cosign sign --yes "${IMAGE}@${DIGEST}"', 'cosign sign --yes "${IMAGE}:latest"'),
     ("release_signing_behaviour", "release.yml", 'cosign sign --yes "${IMAGE}@${DIGEST}"', 'cosign sign "${IMAGE}@${DIGEST}"'),
     ("release_signing_behaviour", "release.yml", "--certificate-oidc-issuer https://token.actions.githubusercontent.com", "--certificate-oidc-issuer-regexp '.*'"),
@@ -1369,7 +1765,38 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("scan_images", "security-scan.yml", "category: trivy-image-${{ matrix.service }}", "category: trivy-image"),
     ("scan_images", "security-scan.yml", "sarif_file: trivy-image-${{ matrix.service }}.sarif", "sarif_file: results.sarif"),
     ("scan_images", "security-scan.yml", "load: true", "load: false"),
-    ("scan_config", "security-scan.yml", "directory: [docker, compose]", "directory: [docker]"),
+    ("scan_config", "security-scan.yml", "          - directory: compose/logging\n            label: compose-logging\n", ""),
+    ("scan_config", "security-scan.yml", "category: trivy-config-${{ matrix.label }}", "category: trivy-config"),
+    ("scan_compose", "security-scan.yml", "        run: scripts/lint.sh compose\n", "        run: scripts/lint.sh compose || true\n"),
+    ("scan_compose", "security-scan.yml", "        run: scripts/lint.sh compose\n", "        run: docker compose -f compose/compose.yaml config -q\n"),
+    ("scan_compose", "security-scan.yml", "          - directory: compose/logging\n", "          - directory: compose\n"),
+    ("release_gate", "release.yml", "    needs: [services, image, scan]\n    if: github.ref == 'refs/heads/main'", "    needs: [services, image]\n    if: github.ref == 'refs/heads/main'"),
+    ("release_gate", "release.yml", "    needs: [services, image, scan]\n    if: github.ref_type", "    needs: [services, image]\n    if: github.ref_type"),
+    ("release_gate", "release.yml", "    needs: [services, image, scan]\n    if: github.ref == 'refs/heads/main'", "    needs: [services, image, scan]\n    if: always()"),
+    ("release_gate", "release.yml", "image-ref: ${{ steps.staged.outputs.image }}@${{ steps.staged.outputs.arm64 }}", "image-ref: ${{ steps.staged.outputs.image }}@${{ steps.staged.outputs.amd64 }}"),
+    ("release_gate", "release.yml", "          ignore-unfixed: true\n          exit-code: \"1\"\n          skip-setup-trivy: true", "          ignore-unfixed: true\n          exit-code: \"0\"\n          skip-setup-trivy: true"),
+    ("release_gate", "release.yml", "          severity: CRITICAL,HIGH\n          ignore-unfixed: true\n          exit-code: \"1\"\n\n", "          severity: CRITICAL\n          ignore-unfixed: true\n          exit-code: \"1\"\n\n"),
+    ("release_gate", "release.yml", "      STAGING_TAG: staging-${{ github.sha }}-${{ github.run_id }}\n    steps:\n      - name: Set up Docker Buildx\n        uses: docker/setup-buildx-action@4d04d5d9486b7bd6fa91e7baf45bbb4f8b9deedd  # v4.0.0\n\n      # Trivy", "      STAGING_TAG: staging-${{ github.sha }}\n    steps:\n      - name: Set up Docker Buildx\n        uses: docker/setup-buildx-action@4d04d5d9486b7bd6fa91e7baf45bbb4f8b9deedd  # v4.0.0\n\n      # Trivy"),
+    ("release_gate", "release.yml", "    if: github.ref_type == 'branch' && github.ref != 'refs/heads/main'\n", "    if: github.ref_type == 'branch'\n"),
+    ("release_staged_digest_behaviour", "release.yml", "select(.platform.os == \"linux\" and .platform.architecture == $arch)", "select(.platform.architecture == $arch or true)"),
+    ("release_staged_digest_behaviour", "release.yml", "for arch in amd64 arm64; do", "for arch in amd64; do"),
+    ("release_feature_tag_behaviour", "release.yml", "branch=\"${branch:0:60}\"", "branch=\"${branch:0:200}\""),
+    ("release_feature_tag_behaviour", "release.yml", "tr -c 'a-z0-9_.-' '-' | tr -s '-'", "tr '/' '-'"),
+    ("release_feature_tag_behaviour", "release.yml", 'docker buildx imagetools create --tag "${image}:${TAG}" "${image}@${digest}"', 'docker buildx imagetools create --tag "${image}:${TAG}" "${image}:${STAGING_TAG}"'),
+    ("release_publish_tags_behaviour", "release.yml", 'if [[ "${tagged}" != "${DIGEST}" ]]; then', 'if false; then'),
+    ("release_publish_tags_behaviour", "release.yml", '*) echo "::error::unexpected tag ${tag}"; exit 1 ;;', '*) args+=(--tag "${tag}") ;;'),
+    ("no_push_credentials_for_forks", "release.yml", "on:\n  push:\n", "on:\n  pull_request:\n  push:\n"),
+    ("no_push_credentials_for_forks", "security-scan.yml", "    permissions:\n      contents: read\n    steps:\n      - name: Check out\n        uses: actions/checkout@de0fac2e4500dabe0009e67214ff5f5447ce83dd  # v6.0.2\n        with:\n          persist-credentials: false\n\n      - name: Set up Python",
+     "    permissions:\n      contents: read\n      packages: write\n    steps:\n      - name: Check out\n        uses: actions/checkout@de0fac2e4500dabe0009e67214ff5f5447ce83dd  # v6.0.2\n        with:\n          persist-credentials: false\n\n      - name: Set up Python"),
+    ("base_image_lock", "../../docker/base-images/Dockerfile", "FROM debian:bookworm-slim@", "FROM debian:trixie-slim@"),
+    ("base_image_lock", "../../docker/base-images/Dockerfile", "@sha256:abd67ffcfa541b485a3dff59865ab629aa048a6c613e639d36e7456b0b229241", "@sha256:abd67ffcfa541b485a3dff59865ab629"),
+    ("base_image_lock", "../../docker/base-images/Dockerfile", " AS debian_image", " AS debian"),
+    ("base_image_lock", "../../docker/Dockerfile", "ARG SWIFT_IMAGE=swift:6.3-bookworm", "ARG SWIFT_IMAGE=swift:6.2-bookworm"),
+    ("base_image_lock", "release.yml", "            DEBIAN_IMAGE=${{ steps.base.outputs.debian_image }}\n", ""),
+    ("base_image_lock", "security-scan.yml", "            SWIFT_IMAGE=${{ steps.base.outputs.swift_image }}\n", "            SWIFT_IMAGE=swift:6.3-bookworm\n"),
+    ("base_image_lock", "ci.yml", "        run: scripts/ci/base-image-args.sh --pull\n", "        run: 'true'\n"),
+    ("base_image_script_behaviour", "../../scripts/ci/base-image-args.sh", '    echo "base-image-args: $lock:$number: $name is pinned twice" >&2\n      exit 1', '    :'),
+    ("base_image_script_behaviour", "../../scripts/ci/base-image-args.sh", 'docker pull --quiet "${repos[$i]}"', 'docker pull --quiet "${tags[$i]}"'),
     ("scan_config", "security-scan.yml", "scan-type: config", "scan-type: fs"),
     ("retention_triggers_and_dry_run", "retention.yml", "        type: boolean\n        default: true", "        type: boolean\n        default: false"),
     ("retention_triggers_and_dry_run", "retention.yml", "&& inputs.dry_run ||", "&& true ||"),
@@ -1389,7 +1816,7 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("retention_behaviour", "retention.yml", "if (failures > 0) core.setFailed", "if (false) core.setFailed"),
     ("retention_behaviour", "retention.yml", "?? (await github.rest.users.getByUsername({ username: owner })).data.type;", "?? 'User';"),
     ("dependabot", "../dependabot.yml", "package-ecosystem: swift", "package-ecosystem: npm"),
-    ("dependabot", "../dependabot.yml", "directory: /docker", "directory: /"),
+    ("dependabot", "../dependabot.yml", "directory: /docker/base-images", "directory: /docker"),
     ("actionlint", "ci.yml", "    timeout-minutes: 45\n", "    timeout-minutes: 45\n    bogus-key: 1\n"),
     ("actionlint", "release.yml", 'echo "name=ghcr.io/${owner}/${SERVICE}" >> "$GITHUB_OUTPUT"', 'echo name=ghcr.io/$owner/$SERVICE >> $GITHUB_OUTPUT'),
     ("zizmor", "ci.yml", "run: make test-swift", 'run: echo "${{ github.event.pull_request.title }}"'),
@@ -1401,7 +1828,7 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
 def test_check_can_fail(tmp_path: Path, check: str, file: str, old: str | None, new: str | None) -> None:
     shutil.copytree(ROOT / ".github", tmp_path / ".github")
     # What the checks read besides .github/: the service list and the Dockerfile the image jobs build.
-    for extra in ("services.json", "docker/Dockerfile"):
+    for extra in ("services.json", "docker/Dockerfile", "docker/base-images/Dockerfile", "scripts/ci/base-image-args.sh"):
         (tmp_path / extra).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / extra, tmp_path / extra)
     target = tmp_path / ".github" / "workflows" / file
