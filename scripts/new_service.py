@@ -5,10 +5,13 @@ repository whose markers are missing, changes nothing. Then it writes
 
   new files   Sources/<Module>/ (settings, buildApplication, an example route), Sources/<name>/
               (the thin executable), Tests/<Module>Tests/, docs/services/<name>.md
+              and deploy/kubernetes/base/<name>/ (its Deployment, Service, PodDisruptionBudget and
+              NetworkPolicy, hardened through the shared component)
   and edits   services.json (the list of services: workflows, the container suite, the seccomp
               derivation, run-local and the benchmarks read it), Package.swift (one line in
-              `generatedServices`) and compose/compose.yaml (one service entry, hardened through the
-              shared anchor) - three files that existed before, and nothing else.
+              `generatedServices`), and at the line marked "scripts/new-service.sh adds services above
+              this line." one entry from templates/service/wiring/ in each file of WIRING: compose,
+              the Kubernetes base and overlays, the Swarm stack - and nothing else.
 
 Placeholders in the template's paths and contents: __NAME__ (code-notify), __MODULE__ (CodeNotify),
 __STEM__ (Notify), __COMPOSE__ (notify), __ENVPREFIX__ (NOTIFY), __PORT__, __DESCRIPTION__.
@@ -25,6 +28,14 @@ TEMPLATE = ROOT / "templates" / "service"
 SERVICES = ROOT / "services.json"
 PACKAGE = ROOT / "Package.swift"
 COMPOSE = ROOT / "compose" / "compose.yaml"
+WIRING_TEMPLATES = TEMPLATE / "wiring"
+# The files a service is wired into at their marker line, each with its entry in templates/service/wiring/.
+WIRING = {
+    COMPOSE: "compose.yaml",
+    ROOT / "deploy" / "kubernetes" / "base" / "kustomization.yaml": "kubernetes-base.yaml",
+    ROOT / "deploy" / "kubernetes" / "overlays" / "dev" / "kustomization.yaml": "kubernetes-dev.yaml",
+    ROOT / "deploy" / "kubernetes" / "overlays" / "prod" / "kustomization.yaml": "kubernetes-prod.yaml",
+}
 MARKER = "scripts/new-service.sh adds services above this line."
 # Ports the stack already uses besides the services' own: the metrics listener and the log collector.
 RESERVED_PORTS = {9090: "METRICS_PORT of every service", 24224: "the log collector (compose.logging.yaml)"}
@@ -135,7 +146,7 @@ def plan(name: str, port: int) -> dict[Path, str]:
     writes: dict[Path, str] = {}
     for source in sorted(TEMPLATE.rglob("*")):
         relative = source.relative_to(TEMPLATE)
-        if source.is_dir() or relative.name == "compose-entry.yaml":
+        if source.is_dir() or relative.parts[0] == "wiring":
             continue
         target = ROOT / substitute(str(relative), values)
         if target.exists():
@@ -147,7 +158,8 @@ def plan(name: str, port: int) -> dict[Path, str]:
     writes[SERVICES] = render_services(services + [entry])
     package_line = f'    GeneratedService(name: "{name}", module: "{values["__MODULE__"]}"),\n'
     writes[PACKAGE] = insert_before_marker(PACKAGE, package_line)
-    writes[COMPOSE] = insert_before_marker(COMPOSE, substitute((TEMPLATE / "compose-entry.yaml").read_text(), values))
+    for path, entry_template in WIRING.items():
+        writes[path] = insert_before_marker(path, substitute((WIRING_TEMPLATES / entry_template).read_text(), values))
     return writes
 
 
@@ -162,10 +174,11 @@ def main(argv: list[str]) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
     values = names(name, port)
-    created = sorted(str(path.relative_to(ROOT)) for path in writes if path not in (SERVICES, PACKAGE, COMPOSE))
+    edited = [SERVICES, PACKAGE, *WIRING]
+    created = sorted(str(path.relative_to(ROOT)) for path in writes if path not in edited)
     print(f"new-service: generated {name} on port {port}")
     print("  created: " + "\n           ".join(created))
-    print("  edited:  services.json, Package.swift, compose/compose.yaml")
+    print("  edited:  " + "\n           ".join(str(path.relative_to(ROOT)) for path in edited))
     print(f"Next: swift build --product {name} && swift test --filter {values['__MODULE__']}Tests; "
           f"`make up` runs it in the stack at http://127.0.0.1:{port}. See docs/new-service.md.")
     return 0

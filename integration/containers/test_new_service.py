@@ -1,6 +1,7 @@
 """scripts/new-service.sh end to end, in a temporary copy of the repository (what a fresh clone has,
-with this working tree's changes): generate code-notify, check that it edited at most three files
-that existed before and that a refused name or port changes nothing, build it and run its own tests,
+with this working tree's changes): generate code-notify, check that it edited only the files it wires
+services into and that a refused name or port changes nothing, build it and run its own tests, run the
+Kubernetes checks on the copy's manifests (the generated service is in every overlay, hardened),
 then build every image of the copy and bring the generated service up in the hardened stack next to
 the others, with the same checks the three services get. The copy, its stack and its images are
 removed afterwards."""
@@ -18,11 +19,15 @@ from .stacks import (ROOT, SERVICE_LIST, copy_repository, docker, free_port, git
 NAME, PORT = "code-notify", 8002
 # Images of the copy get a tag of their own, so that the suite's images (VERSION, default dev) stay.
 TAG = "0.0.0-generated"
-# The three files a generated service is wired through; everything else it adds is new.
-EDITED = {"services.json", "Package.swift", "compose/compose.yaml"}
+# The files a generated service is wired through (scripts/new_service.py's WIRING, plus the list and
+# the package); everything else it adds is new.
+EDITED = {"services.json", "Package.swift", "compose/compose.yaml", "deploy/kubernetes/base/kustomization.yaml",
+          "deploy/kubernetes/overlays/dev/kustomization.yaml", "deploy/kubernetes/overlays/prod/kustomization.yaml"}
 GENERATED = {"Sources/CodeNotify/Application+build.swift", "Sources/CodeNotify/GreetingRoutes.swift",
              "Sources/CodeNotify/NotifySettings.swift", "Sources/code-notify/CodeNotifyCommand.swift",
-             "Tests/CodeNotifyTests/CodeNotifyTests.swift", "docs/services/code-notify.md"}
+             "Tests/CodeNotifyTests/CodeNotifyTests.swift", "docs/services/code-notify.md",
+             *(f"deploy/kubernetes/base/code-notify/{name}.yaml"
+               for name in ("kustomization", "deployment", "service", "pdb", "networkpolicy"))}
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +86,20 @@ def test_generated_service_builds_and_its_own_tests_pass(copy, measurements):
     passed = [line for line in tested.stdout.splitlines() if "passed after" in line and "Test run with" in line]
     assert passed and "6 tests" in passed[-1], passed
     measurements.append(f"new-service: the generated service's own tests: {passed[-1].strip()}")
+
+
+def test_generated_service_passes_the_kubernetes_checks(copy, measurements):
+    # The copy's own Kubernetes suite: every overlay renders with code-notify in it, validates
+    # strictly, satisfies the restricted Pod Security Standard and the project's rules, and trivy and
+    # checkov find nothing. checkov's venv is this repository's (built by the integration suites).
+    env = {**os.environ, "CHECKOV_VENV": str(ROOT / ".venv" / "checkov")}
+    result = run([str(ROOT / ".venv" / "bin" / "pytest"), "-q", "-p", "no:cacheprovider", "integration/kubernetes"],
+                  timeout=600, check=False, cwd=copy, env=env)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    rendered = run(["kubectl", "kustomize", str(copy / "deploy" / "kubernetes" / "overlays" / "prod")], timeout=60).stdout
+    assert "image: ghcr.io/OWNER/code-notify:VERSION" in rendered, rendered[:2000]
+    summary = [line for line in result.stdout.splitlines() if " passed" in line]
+    measurements.append(f"new-service: the copy's Kubernetes checks with code-notify: {summary[-1].strip() if summary else '?'}")
 
 
 @pytest.fixture(scope="module")
