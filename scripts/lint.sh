@@ -12,7 +12,8 @@
 #               (needs the docker CLI with the compose plugin, not a running engine)
 #   shell       shellcheck on scripts/*.sh, scripts/ci/*.sh, scripts/seccomp/*.sh, .ci/run,
 #               docker/**/*.sh
-#   yamllint    compose/, .github/ and integration/containers/ (.yamllint.yaml), warnings included
+#   yamllint    compose/, deploy/, .github/, integration/containers/ and the template's manifests
+#               (.yamllint.yaml), warnings included
 #   seccomp     compose/seccomp/code-services.json is valid JSON with an allowlist shape
 #   swift       swift-format (shipped with the Swift toolchain) with .swift-format, strict, on Sources,
 #               Tests and templates/service: no finding
@@ -126,8 +127,8 @@ check_shell() {
 }
 
 check_yamllint() {
-  echo "yamllint compose .github integration/containers"
-  "$venv_bin/yamllint" --strict -c .yamllint.yaml compose .github integration/containers
+  echo "yamllint compose deploy .github integration/containers templates/service/deploy"
+  "$venv_bin/yamllint" --strict -c .yamllint.yaml compose deploy .github integration/containers templates/service/deploy
 }
 
 check_seccomp() {

@@ -56,7 +56,7 @@ def test_lint_can_fail(check, tmp_path):
     copy = tmp_path / "repo"
     ignore = shutil.ignore_patterns(".build", ".venv", "out", "secrets", "__pycache__", ".git", "Sources", "Tests")
     copy.mkdir()
-    for item in ("compose", "docker", "scripts", ".ci", ".github", "integration", ".yamllint.yaml", "services.json", ".env"):
+    for item in ("compose", "deploy", "docker", "scripts", ".ci", ".github", "integration", "templates", ".yamllint.yaml", "services.json", ".env"):
         source = ROOT / item
         if source.is_dir():
             shutil.copytree(source, copy / item, ignore=ignore)
