@@ -401,6 +401,18 @@ def check_ci_containers_job(root: Path) -> Problems:
     return problems
 
 
+def check_ci_kubernetes_job(root: Path) -> Problems:
+    """The Kubernetes manifests' suite runs in CI (make test runs it with the integration suites; the
+    GitHub CI runs no other integration suite, so it has a job of its own)."""
+    job = job_named(root, "ci", "kubernetes")
+    problems = []
+    if not job.get("runs-on", "").startswith("ubuntu"):
+        problems.append("ci/kubernetes: needs a runner with kubectl (ubuntu-*)")
+    if not re.search(r"pytest\"? -q -p no:cacheprovider integration/kubernetes\s*$", run_scripts(job), re.M):
+        problems.append("ci/kubernetes: does not run pytest on integration/kubernetes")
+    return problems
+
+
 # --------------------------------------------------------------------------- services.json -> workflows
 
 
@@ -1689,6 +1701,8 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("ci_swift_job", "ci.yml", "hashFiles('Package.swift') }}-${{", "hashFiles('Package.resolved') }}-${{"),
     ("ci_lint_job", "ci.yml", "run: make lint", "run: make check"),
     ("ci_lint_job", "ci.yml", 'PYTHON_VERSION: "3.11"', 'PYTHON_VERSION: "3.12"'),
+    ("ci_kubernetes_job", "ci.yml", '"$bin_dir/pytest" -q -p no:cacheprovider integration/kubernetes', '"$bin_dir/pytest" -q integration/api'),
+    ("ci_kubernetes_job", "ci.yml", "  kubernetes:\n    name: Kubernetes manifests", "  manifests:\n    name: Kubernetes manifests"),
     ("ci_containers_job", "ci.yml", "run: sudo --preserve-env=PATH make test-containers", "run: make test-e2e"),
     ("ci_containers_job", "ci.yml", "run: sudo --preserve-env=PATH make test-containers", "run: make test-containers"),
     ("service_list_jobs", "release.yml", "    permissions:\n      contents: read\n    outputs:\n      matrix:",
