@@ -9,9 +9,9 @@ repository whose markers are missing, changes nothing. Then it writes
               NetworkPolicy, hardened through the shared component)
   and edits   services.json (the list of services: workflows, the container suite, the seccomp
               derivation, run-local and the benchmarks read it), Package.swift (one line in
-              `generatedServices`), and at the line marked "scripts/new-service.sh adds services above
-              this line." one entry from templates/service/wiring/ in each file of WIRING: compose,
-              the Kubernetes base and overlays, the Swarm stack - and nothing else.
+              `generatedServices`), and, above their marker lines ("scripts/new-service.sh adds ...
+              above this line."), one entry from templates/service/wiring/ in each file of WIRING:
+              compose, the Kubernetes base and overlays, the Swarm stack - and nothing else.
 
 Placeholders in the template's paths and contents: __NAME__ (code-notify), __MODULE__ (CodeNotify),
 __STEM__ (Notify), __COMPOSE__ (notify), __ENVPREFIX__ (NOTIFY), __PORT__, __DESCRIPTION__.
@@ -29,14 +29,20 @@ SERVICES = ROOT / "services.json"
 PACKAGE = ROOT / "Package.swift"
 COMPOSE = ROOT / "compose" / "compose.yaml"
 WIRING_TEMPLATES = TEMPLATE / "wiring"
-# The files a service is wired into at their marker line, each with its entry in templates/service/wiring/.
-WIRING = {
-    COMPOSE: "compose.yaml",
-    ROOT / "deploy" / "kubernetes" / "base" / "kustomization.yaml": "kubernetes-base.yaml",
-    ROOT / "deploy" / "kubernetes" / "overlays" / "dev" / "kustomization.yaml": "kubernetes-dev.yaml",
-    ROOT / "deploy" / "kubernetes" / "overlays" / "prod" / "kustomization.yaml": "kubernetes-prod.yaml",
-}
 MARKER = "scripts/new-service.sh adds services above this line."
+SECRET_MARKER = "scripts/new-service.sh adds secrets above this line."
+STACK = ROOT / "deploy" / "swarm" / "stack.yaml"
+# Where a service is wired in: (file, its entry in templates/service/wiring/, the marker line the entry
+# goes above). An entry already in the file is not added again (the secret generated services share).
+WIRING = [
+    (COMPOSE, "compose.yaml", MARKER),
+    (ROOT / "deploy" / "kubernetes" / "base" / "kustomization.yaml", "kubernetes-base.yaml", MARKER),
+    (ROOT / "deploy" / "kubernetes" / "overlays" / "dev" / "kustomization.yaml", "kubernetes-dev.yaml", MARKER),
+    (ROOT / "deploy" / "kubernetes" / "overlays" / "prod" / "kustomization.yaml", "kubernetes-prod.yaml", MARKER),
+    (STACK, "swarm-service.yaml", MARKER),
+    (STACK, "swarm-secret.yaml", SECRET_MARKER),
+]
+WIRED_FILES = list(dict.fromkeys(path for path, _, _ in WIRING))
 # Ports the stack already uses besides the services' own: the metrics listener and the log collector.
 RESERVED_PORTS = {9090: "METRICS_PORT of every service", 24224: "the log collector (compose.logging.yaml)"}
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -116,12 +122,14 @@ def check_free(name: str, port: int, values: dict[str, str], services: list[dict
         raise Refusal(f"NAME '{name}' is taken: compose/compose.yaml already has a service '{values['__COMPOSE__']}'")
 
 
-def insert_before_marker(path: Path, text: str) -> str:
-    content = path.read_text()
+def insert_before_marker(path: Path, content: str, text: str, marker: str) -> str:
+    """`content` (of `path`) with `text` above its one line holding `marker`; unchanged when it holds `text`."""
+    if text in content:
+        return content
     lines = content.splitlines(keepends=True)
-    marked = [index for index, line in enumerate(lines) if MARKER in line]
+    marked = [index for index, line in enumerate(lines) if marker in line]
     if len(marked) != 1:
-        raise Refusal(f"{path.relative_to(ROOT)} must have exactly one line with '{MARKER}'")
+        raise Refusal(f"{path.relative_to(ROOT)} must have exactly one line with '{marker}'")
     index = marked[0]
     return "".join(lines[:index]) + text + "".join(lines[index:])
 
@@ -157,9 +165,10 @@ def plan(name: str, port: int) -> dict[Path, str]:
              "description": values["__DESCRIPTION__"], "needs": []}
     writes[SERVICES] = render_services(services + [entry])
     package_line = f'    GeneratedService(name: "{name}", module: "{values["__MODULE__"]}"),\n'
-    writes[PACKAGE] = insert_before_marker(PACKAGE, package_line)
-    for path, entry_template in WIRING.items():
-        writes[path] = insert_before_marker(path, substitute((WIRING_TEMPLATES / entry_template).read_text(), values))
+    writes[PACKAGE] = insert_before_marker(PACKAGE, PACKAGE.read_text(), package_line, MARKER)
+    for path, entry_template, marker in WIRING:
+        entry = substitute((WIRING_TEMPLATES / entry_template).read_text(), values)
+        writes[path] = insert_before_marker(path, writes.get(path, path.read_text()), entry, marker)
     return writes
 
 
@@ -174,7 +183,7 @@ def main(argv: list[str]) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
     values = names(name, port)
-    edited = [SERVICES, PACKAGE, *WIRING]
+    edited = [SERVICES, PACKAGE, *WIRED_FILES]
     created = sorted(str(path.relative_to(ROOT)) for path in writes if path not in edited)
     print(f"new-service: generated {name} on port {port}")
     print("  created: " + "\n           ".join(created))

@@ -1,7 +1,8 @@
 """scripts/new-service.sh end to end, in a temporary copy of the repository (what a fresh clone has,
 with this working tree's changes): generate code-notify, check that it edited only the files it wires
 services into and that a refused name or port changes nothing, build it and run its own tests, run the
-Kubernetes checks on the copy's manifests (the generated service is in every overlay, hardened),
+Kubernetes checks on the copy's manifests (the generated service is in every overlay, hardened) and
+the Swarm stack-file check,
 then build every image of the copy and bring the generated service up in the hardened stack next to
 the others, with the same checks the three services get. The copy, its stack and its images are
 removed afterwards."""
@@ -22,7 +23,8 @@ TAG = "0.0.0-generated"
 # The files a generated service is wired through (scripts/new_service.py's WIRING, plus the list and
 # the package); everything else it adds is new.
 EDITED = {"services.json", "Package.swift", "compose/compose.yaml", "deploy/kubernetes/base/kustomization.yaml",
-          "deploy/kubernetes/overlays/dev/kustomization.yaml", "deploy/kubernetes/overlays/prod/kustomization.yaml"}
+          "deploy/kubernetes/overlays/dev/kustomization.yaml", "deploy/kubernetes/overlays/prod/kustomization.yaml",
+          "deploy/swarm/stack.yaml"}
 GENERATED = {"Sources/CodeNotify/Application+build.swift", "Sources/CodeNotify/GreetingRoutes.swift",
              "Sources/CodeNotify/NotifySettings.swift", "Sources/code-notify/CodeNotifyCommand.swift",
              "Tests/CodeNotifyTests/CodeNotifyTests.swift", "docs/services/code-notify.md",
@@ -100,6 +102,16 @@ def test_generated_service_passes_the_kubernetes_checks(copy, measurements):
     assert "image: ghcr.io/OWNER/code-notify:VERSION" in rendered, rendered[:2000]
     summary = [line for line in result.stdout.splitlines() if " passed" in line]
     measurements.append(f"new-service: the copy's Kubernetes checks with code-notify: {summary[-1].strip() if summary else '?'}")
+
+
+def test_generated_service_is_in_the_swarm_stack_hardened(copy):
+    # The copy's own stack-file check (no engine): the service is in deploy/swarm/stack.yaml with
+    # everything Swarm can enforce, its token an external secret.
+    result = run([str(ROOT / ".venv" / "bin" / "pytest"), "-q", "-p", "no:cacheprovider", "integration/containers/test_swarm.py",
+                  "-k", "stack_file"], timeout=120, check=False, cwd=copy)
+    assert result.returncode == 0 and "2 passed" in result.stdout, result.stdout[-4000:] + result.stderr[-2000:]
+    stack = (copy / "deploy" / "swarm" / "stack.yaml").read_text()
+    assert "/code-notify:${VERSION" in stack and "_service_token" in stack, stack[-3000:]
 
 
 @pytest.fixture(scope="module")
