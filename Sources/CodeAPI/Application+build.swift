@@ -7,6 +7,7 @@ import Hummingbird
 import Logging
 import OpenAPIHummingbird
 import OpenAPIRuntime
+import ServiceLifecycle
 
 /// Builds code-api: the store, the router with the handlers of the contract (generated from
 /// openapi/openapi.yaml), their middleware, and the services it runs. `main` and the tests both call this.
@@ -39,9 +40,17 @@ public func buildApplication(settings: APISettings, runtime: ServiceRuntime) asy
 
     var app = runtime.makeApplication(router: router, services: handle.services)
     app.beforeServerStarts {
-        // PostgreSQL's pool runs as a service by now; SQLite needs nothing running.
-        try await store.migrate()
-        try await KeyBootstrap(settings: settings, store: store, logger: runtime.logger).ensureConfiguredKeys()
+        // PostgreSQL's pool runs as a service by now; SQLite needs nothing running. While the database
+        // cannot be reached the pool keeps trying; a SIGTERM then (an orchestrator stopping a task that
+        // never became ready) stops the wait and the process exits 0, as after any graceful shutdown.
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await store.migrate()
+                try await KeyBootstrap(settings: settings, store: store, logger: runtime.logger).ensureConfiguredKeys()
+            }
+        } catch  where Task.isShuttingDownGracefully {
+            runtime.logger.info("stopped before start-up finished (migrations and keys)", metadata: ["error": .string("\(error)")])
+        }
     }
     return app
 }

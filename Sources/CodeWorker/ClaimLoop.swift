@@ -62,8 +62,14 @@ final class ClaimLoop: Service, Sendable {
 
     func run() async throws {
         // The store's schema must exist before the first claim; on PostgreSQL the pool is a sibling
-        // service that is starting too, so migrations wait for it (and end with cancellation).
-        try await migrate()
+        // service that is starting too, so migrations wait for it (and end with cancellation). A SIGTERM
+        // while they wait (the database unreachable) ends the wait: a graceful stop, exit 0.
+        do {
+            try await cancelWhenGracefulShutdown { try await self.migrate() }
+        } catch  where Task.isShuttingDownGracefully {
+            logger.info("stopped before migrations finished", metadata: ["worker_id": .string(settings.workerID)])
+            return
+        }
         try await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 if let postgres {

@@ -102,4 +102,31 @@ struct ServiceStartupFailureTests {
         let lines = second.standardOutput.split(separator: "\n").count
         #expect(lines < 100, "\(service) wrote \(lines) log lines: a loop kept running without a server")
     }
+
+    /// An orchestrator stops a task that never became ready (the database unreachable, the services
+    /// retrying their migrations): SIGTERM then is a graceful stop like any other, exit 0 and no error.
+    @Test(arguments: ["code-api", "code-worker"])
+    func sigtermWhileTheDatabaseCannotBeReachedIsAGracefulStop(service: String) async throws {
+        let directory = try ServiceFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var environment = ServiceExecutableTests.environment(for: service, port: freePort(), metricsPort: 0, directory: directory)
+        // A port nobody listens on: every connection attempt is refused, and the pool keeps trying.
+        environment["DATABASE_URL"] = "postgres://code@127.0.0.1:\(freePort())/code"
+        environment["DATABASE_PASSWORD"] = "unused"
+        let process = try ServiceProcess(service, environment: environment)
+        defer { process.stop() }
+
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !process.standardOutput.contains("Connection creation failed"), process.isRunning, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(process.standardOutput.contains("Connection creation failed"), "\(process.standardOutput.suffix(2000))")
+        #expect(process.isRunning, "\(service) must wait for the database, not exit: \(process.standardError)")
+
+        process.signal(SIGTERM)
+        let status = await process.waitForExit(timeout: .seconds(8))
+        #expect(status == 0, "exit status after SIGTERM; stderr: \(process.standardError.suffix(2000))")
+        #expect(!process.standardError.contains("Error"), "\(process.standardError.suffix(2000))")
+        #expect(!process.standardOutput.contains(#""level":"error""#), "\(process.standardOutput.suffix(3000))")
+    }
 }
