@@ -37,7 +37,7 @@ test-integration: ## Python suites against the real executables: Schemathesis, M
 	CODE_BIN_DIR=$$($(SWIFT) build --show-bin-path $(SWIFT_BUILD_FLAGS)) \
 		$$(scripts/python-tools.sh)/pytest -q integration --ignore=integration/containers --ignore=integration/workflows
 
-lint: ## hadolint, shellcheck, trivy config, compose config for every overlay combination, yamllint, the workflow checks (actionlint, zizmor)
+lint: ## hadolint, shellcheck, trivy config, compose config for every overlay combination and the Swarm stack, yamllint, swift-format, the workflow checks (actionlint, zizmor), promtool
 	scripts/lint.sh
 
 test-containers: ## build the images and prove the hardening on the running stack (needs a Docker engine)

@@ -9,6 +9,9 @@ project's promises, so that no overlay combination can quietly run a service wit
   relaxes that on purpose;
 - every other container (PostgreSQL, the log collector, the one-shot secrets-init, test helpers)
   has a read-only root, no capability and no new privileges;
+- the monitoring overlay's Prometheus and Grafana (compose.monitoring.yaml) also run as a non-root
+  user with a noexec,nosuid /tmp and publish ports on 127.0.0.1 only (they keep Docker's default
+  seccomp profile: the services' allowlist does not fit the Go runtime);
 - every container of every combination, the development one included, has memory, CPU and
   process-count limits: defence in depth against a leak or a fork loop wherever it runs.
 
@@ -72,13 +75,29 @@ def container_problems(config: dict) -> list[str]:
     return problems
 
 
+MONITORING = ("prometheus", "grafana")
+
+
+def monitoring_problems(config: dict) -> list[str]:
+    problems = container_problems(config)
+    if str(config.get("user") or "0").split(":")[0] in ("0", "root"):
+        problems.append(f"runs as {config.get('user') or 'the image user (set user: to a non-root uid)'}")
+    if not any(entry.split(":", 1)[0] == "/tmp" and {"noexec", "nosuid"} <= set(entry.split(":", 1)[1].split(","))
+               for entry in config.get("tmpfs") or [] if ":" in entry):
+        problems.append(f"no noexec,nosuid tmpfs on /tmp: {config.get('tmpfs')}")
+    problems += [f"port {port.get('target')} published on {port.get('host_ip') or 'every address'}, not 127.0.0.1"
+                 for port in config.get("ports") or [] if port.get("host_ip") != "127.0.0.1"]
+    return problems
+
+
 def main(argv: list[str]) -> int:
     merged = json.loads(Path(argv[0]).read_text())["services"]
     combination = argv[1] if len(argv) > 1 else ""
     listed = {service["compose"]: service for service in json.loads((ROOT / "services.json").read_text())["services"]}
     problems = [f"{name}: missing (services.json lists it)" for name in listed if name not in merged]
     for name, config in merged.items():
-        found = service_problems(name, config, listed[name]) if name in listed else container_problems(config)
+        found = (service_problems(name, config, listed[name]) if name in listed
+                 else monitoring_problems(config) if name in MONITORING else container_problems(config))
         problems += [f"{name}: {problem}" for problem in found]
     for problem in problems:
         print(f"check-compose-hardening [{combination or 'base'}]: {problem}", file=sys.stderr)

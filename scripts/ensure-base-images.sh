@@ -16,11 +16,14 @@
 #                               the extra mirror layer is then simply absent and unused.
 #   postgres:15-bookworm        (--postgres, for compose.prod.yaml) pulled, else built from
 #                               Debian's postgresql-15 (docker/runtime/postgres/).
+#   prom/prometheus:v2.42.0     (--prometheus, for compose.monitoring.yaml) pulled, else built from
+#                               Debian's prometheus 2.42 (docker/runtime/prometheus/).
 #
-# Usage: scripts/ensure-base-images.sh [--postgres] [--force NAME]...
+# Usage: scripts/ensure-base-images.sh [--postgres] [--prometheus] [--force NAME]...
 #   --postgres    also ensure the PostgreSQL image of the prod overlay
-#   --force NAME  rebuild NAME (debian, swift or postgres) even when present
-# Environment: DEBIAN_IMAGE, SWIFT_IMAGE, POSTGRES_IMAGE (names),
+#   --prometheus  also ensure the Prometheus image of the monitoring overlay
+#   --force NAME  rebuild NAME (debian, swift, postgres or prometheus) even when present
+# Environment: DEBIAN_IMAGE, SWIFT_IMAGE, POSTGRES_IMAGE, PROMETHEUS_IMAGE (names),
 #   DEBIAN_MIRROR (default http://deb.debian.org/debian), SWIFT_TOOLCHAIN (default /opt/swift),
 #   SWIFT_PACKAGES (default /opt/swift-packages), PULL_TIMEOUT (seconds, default 60).
 set -euo pipefail
@@ -29,16 +32,19 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 debian_image=${DEBIAN_IMAGE:-debian:bookworm-slim}
 swift_image=${SWIFT_IMAGE:-swift:6.3-bookworm}
 postgres_image=${POSTGRES_IMAGE:-postgres:15-bookworm}
+prometheus_image=${PROMETHEUS_IMAGE:-prom/prometheus:v2.42.0}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 toolchain=${SWIFT_TOOLCHAIN:-/opt/swift}
 packages=${SWIFT_PACKAGES:-/opt/swift-packages}
 pull_timeout=${PULL_TIMEOUT:-60}
 
 want_postgres=0
+want_prometheus=0
 declare -A force=()
 while (($#)); do
   case $1 in
     --postgres) want_postgres=1 ;;
+    --prometheus) want_prometheus=1 ;;
     --force) force[${2:?--force needs a name}]=1; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "ensure-base-images: unknown argument $1" >&2; exit 64 ;;
@@ -280,4 +286,7 @@ fi
 
 if ((want_postgres)); then
   ensure_recipe "$postgres_image" docker/runtime/postgres postgres
+fi
+if ((want_prometheus)); then
+  ensure_recipe "$prometheus_image" docker/runtime/prometheus prometheus
 fi

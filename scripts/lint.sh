@@ -9,20 +9,24 @@
 #   compose     `docker compose config` for every overlay combination docs/containers.md documents
 #               and the repository root's (.env), and in each, every service of services.json present and
 #               hardened (scripts/check-compose-hardening.py; compose.dev.yaml relaxes it on purpose)
-#               (needs the docker CLI with the compose plugin, not a running engine)
+#               (needs the docker CLI with the compose plugin, not a running engine); then the Swarm
+#               stack file, rendered the same way (integration/containers/test_swarm.py -k stack_file)
 #   shell       shellcheck on scripts/*.sh, scripts/ci/*.sh, scripts/seccomp/*.sh, .ci/run,
-#               docker/**/*.sh
+#               docker/**/*.sh, compose/monitoring/*/*.sh
 #   yamllint    compose/, deploy/, .github/, integration/containers/ and the template's manifests
 #               (.yamllint.yaml), warnings included
 #   seccomp     compose/seccomp/code-services.json is valid JSON with an allowlist shape
 #   swift       swift-format (shipped with the Swift toolchain) with .swift-format, strict, on Sources,
 #               Tests and templates/service: no finding
 #   workflows   pytest integration/workflows (actionlint, zizmor and the workflow properties)
+#   promtool    the monitoring overlay's Prometheus rules: `promtool check rules` and their unit tests
+#               (`promtool test rules`), and the configuration generated from services.json
+#               (`promtool check config`); promtool comes from Debian's `prometheus` package
 #
 # Usage: scripts/lint.sh [CHECK...]   (default: all, in the order above). Runs every check even if
 # one fails and exits 1 if any failed. The container suite runs single checks
 # (integration/containers/test_lint.py). Checks: hadolint trivy compose shell yamllint
-# seccomp swift workflows.
+# seccomp swift workflows promtool.
 # The check_* functions are called as "check_$name", which shellcheck cannot follow (SC2329).
 # shellcheck disable=SC2329
 set -uo pipefail
@@ -31,14 +35,14 @@ cd "$root" || exit 1
 
 # LINT_VENV_BIN: use that bin folder instead (the suite lints broken copies of the repository).
 venv_bin=${LINT_VENV_BIN:-$(scripts/python-tools.sh)} || { echo "lint: could not set up .venv (scripts/python-tools.sh)" >&2; exit 1; }
-all=(hadolint trivy compose shell yamllint seccomp swift workflows)
+all=(hadolint trivy compose shell yamllint seccomp swift workflows promtool)
 checks=("$@")
 ((${#checks[@]})) || checks=("${all[@]}")
 
 dockerfiles() { git ls-files -- '*Dockerfile' '*Dockerfile.*' '*.Dockerfile' 2>/dev/null || find . -name 'Dockerfile*' -not -path './.build/*'; }
 shell_scripts() {
   local f
-  for f in scripts/*.sh scripts/ci/*.sh scripts/seccomp/*.sh .ci/run docker/*.sh docker/*/*.sh docker/*/*/*.sh; do
+  for f in scripts/*.sh scripts/ci/*.sh scripts/seccomp/*.sh .ci/run docker/*.sh docker/*/*.sh docker/*/*/*.sh compose/monitoring/*/*.sh; do
     [[ -f "$f" ]] && printf '%s\n' "$f"
   done
 }
@@ -94,13 +98,15 @@ check_compose() {
   scripts/dev-secrets.sh "$secrets/secrets" >/dev/null
   # The repository root (`docker compose up` there: .env selects the base), then every documented combination,
   # then the container suite's test overlay on top of the prod combination it runs.
-  local combos=("root" "" build dev prod "build prod" logging "prod logging" "dev logging" "build prod e2e")
+  local combos=("root" "" build dev prod "build prod" logging "prod logging" "dev logging" "build prod e2e"
+    monitoring "prod monitoring" "monitoring grafana")
   for combo in "${combos[@]}"; do
     local args=(-f compose/compose.yaml) label="base${combo:+ + ${combo// / + }}"
     for overlay in $combo; do
       case $overlay in
         root) args=(); label="the repository root (.env: COMPOSE_FILE)" ;;
         e2e) args+=(-f integration/containers/compose.e2e.yaml) ;;
+        grafana) args+=(--profile grafana) ;;
         *) args+=(-f "compose/compose.$overlay.yaml") ;;
       esac
     done
@@ -116,6 +122,14 @@ check_compose() {
     fi
   done
   rm -rf "$secrets"
+  # The Swarm stack (deploy/swarm/stack.yaml), rendered: every service of services.json in it, with
+  # everything Swarm can enforce (needs no engine).
+  if "$venv_bin/pytest" -q -p no:cacheprovider integration/containers/test_swarm.py -k stack_file; then
+    echo "swarm stack: deploy/swarm/stack.yaml"
+  else
+    echo "FAIL swarm stack: deploy/swarm/stack.yaml" >&2
+    failed=1
+  fi
   return "$failed"
 }
 
@@ -152,6 +166,28 @@ check_swift() {
 check_workflows() {
   echo "pytest integration/workflows"
   "$venv_bin/pytest" -q -p no:cacheprovider integration/workflows
+}
+
+check_promtool() {
+  if ! command -v promtool >/dev/null 2>&1; then
+    echo "lint: promtool is missing: install Debian's prometheus package (apt-get install prometheus; .ci/run does)" >&2
+    return 1
+  fi
+  local dir=compose/monitoring/prometheus failed=0 config
+  echo "promtool check rules $dir/rules/*.yml"
+  promtool check rules "$dir"/rules/*.yml || failed=1
+  echo "promtool test rules $dir/tests/*.test.yml"
+  promtool test rules "$dir"/tests/*.test.yml || failed=1
+  # The configuration the overlay's prometheus-config one-shot writes from services.json.
+  config=$(mktemp -d)
+  echo "promtool check config (generated from services.json)"
+  if RULES_DIR="$root/$dir/rules" "$dir/generate-config.sh" services.json "$config/prometheus.yml" >/dev/null; then
+    promtool check config "$config/prometheus.yml" || failed=1
+  else
+    failed=1
+  fi
+  rm -rf "$config"
+  return "$failed"
 }
 
 status=0

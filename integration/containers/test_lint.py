@@ -11,7 +11,7 @@ from .stacks import ROOT, run
 
 pytestmark = pytest.mark.skipif(os.environ.get("CODE_E2E_SKIP_LINTS") == "1", reason="CODE_E2E_SKIP_LINTS=1")
 VENV_BIN = str(Path(sys.executable).parent)
-CHECKS = ["hadolint", "trivy", "compose", "shell", "yamllint", "seccomp"]
+CHECKS = ["hadolint", "trivy", "compose", "shell", "yamllint", "seccomp", "promtool"]
 
 
 def lint(root: Path, check: str):
@@ -48,6 +48,8 @@ BREAKS = {
     "shell": append("scripts/dev-secrets.sh", "\necho $dir/*\n"),
     "yamllint": append("compose/compose.prod.yaml", "\nbroken:   \n"),
     "seccomp": replace("compose/seccomp/code-services.json", '"accept4"', '"mount", "accept4"'),
+    # A threshold 100 times too high: the unit test's series no longer make the alert fire.
+    "promtool": replace("compose/monitoring/prometheus/rules/code-services.yml", "> (14.4 * 0.005)", "> (14.4 * 0.5)"),
 }
 
 
