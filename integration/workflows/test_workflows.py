@@ -774,10 +774,14 @@ def check_release_registry_cache(root: Path) -> Problems:
     w = with_(_service_build(_release_job(root)))
     ref = "ref=${{ steps.image.outputs.name }}:buildcache"
     problems = []
-    if w.get("cache-from") != f"type=registry,{ref}":
-        problems.append(f"release: cache-from must be the registry buildcache: {w.get('cache-from')!r}")
-    if w.get("cache-to") != f"type=registry,{ref},mode=max":
-        problems.append(f"release: cache-to must be the registry buildcache with mode=max: {w.get('cache-to')!r}")
+    if [line.strip() for line in str(w.get("cache-from", "")).splitlines() if line.strip()] != [f"type=registry,{ref}", f"type=registry,{ref}-branches"]:
+        problems.append(f"release: cache-from must be the release and the branches' registry buildcache: {w.get('cache-from')!r}")
+    # Only main and release tags write the release cache; other branches write their own.
+    if w.get("cache-to") != "type=registry,ref=${{ steps.image.outputs.name }}:${{ env.CACHE_TAG }},mode=max":
+        problems.append(f"release: cache-to must be the registry cache CACHE_TAG with mode=max: {w.get('cache-to')!r}")
+    cache_tag = str((_release_job(root).get("env") or {}).get("CACHE_TAG", ""))
+    if cache_tag != "${{ (github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/v')) && 'buildcache' || 'buildcache-branches' }}":
+        problems.append(f"release: CACHE_TAG must be buildcache for main and tags only, buildcache-branches otherwise: {cache_tag!r}")
     image_step = next((s for s in steps(_release_job(root)) if s.get("id") == "image"), {})
     if 'ghcr.io/${owner}/${SERVICE}' not in str(image_step.get("run", "")):
         problems.append("release: image name must be ghcr.io/<owner>/<service>")
@@ -1760,8 +1764,9 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("release_labels", "release.yml", "            org.opencontainers.image.description=${{ matrix.description }}\n          annotations: |",
      "          annotations: |"),
     ("release_labels", "release.yml", "          annotations: ${{ steps.meta.outputs.annotations }}\n", ""),
-    ("release_registry_cache", "release.yml", ":buildcache,mode=max", ":buildcache,mode=min"),
-    ("release_registry_cache", "release.yml", "cache-from: type=registry,", "cache-from: type=gha,"),
+    ("release_registry_cache", "release.yml", ":${{ env.CACHE_TAG }},mode=max", ":${{ env.CACHE_TAG }},mode=min"),
+    ("release_registry_cache", "release.yml", "cache-from: |\n            type=registry,", "cache-from: |\n            type=gha,"),
+    ("release_registry_cache", "release.yml", "&& 'buildcache' || 'buildcache-branches'", "&& 'buildcache' || 'buildcache'"),
     ("release_attestations", "release.yml", "provenance: mode=max", "provenance: mode=min"),
     ("release_attestations", "release.yml", "sbom: true", "sbom: false"),
     ("release_build_args", "release.yml", "CREATED=${{ fromJSON", "BUILT=${{ fromJSON"),
