@@ -1,4 +1,5 @@
 import CodeAPIContract
+import CodeConfiguration
 import CodeDomain
 import CodeRuntime
 import CodeStore
@@ -48,7 +49,8 @@ public func buildApplication(settings: APISettings, runtime: ServiceRuntime) asy
                 try await store.migrate()
                 try await KeyBootstrap(settings: settings, store: store, logger: runtime.logger).ensureConfiguredKeys()
             }
-        } catch  where Task.isShuttingDownGracefully {
+        } catch  where Task.isShuttingDownGracefully && !error.hasOwnExitCode {
+            // (A database migrated by a newer version still ends the process with its own exit code.)
             runtime.logger.info("stopped before start-up finished (migrations and keys)", metadata: ["error": .string("\(error)")])
         }
     }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CodeConfiguration
 import CodeDomain
 import CodeStore
 import Foundation
@@ -66,7 +67,7 @@ final class ClaimLoop: Service, Sendable {
         // while they wait (the database unreachable) ends the wait: a graceful stop, exit 0.
         do {
             try await cancelWhenGracefulShutdown { try await self.migrate() }
-        } catch  where Task.isShuttingDownGracefully {
+        } catch  where Task.isShuttingDownGracefully && !error.hasOwnExitCode {
             logger.info("stopped before migrations finished", metadata: ["worker_id": .string(settings.workerID)])
             return
         }
