@@ -168,12 +168,13 @@ def swarm(docker_engine):
     created = False
     # `swarm init` also creates the local bridge docker_gwbridge, which outlives the swarm: removed with it.
     had_gwbridge = docker("network", "inspect", "docker_gwbridge", check=False, timeout=30).returncode == 0
-    if state[0] == "inactive":
-        docker("swarm", "init", "--advertise-addr", "127.0.0.1", timeout=60)
-        created = True
-    elif state != ["active", "true"]:
+    if state[0] != "inactive" and state != ["active", "true"]:
         pytest.skip(f"the engine is in a swarm but not as a manager, or not ready: {state}")
     try:
+        if state[0] == "inactive":
+            # Set first: an init that fails or times out after it took effect still leaves the swarm ours to leave.
+            created = True
+            docker("swarm", "init", "--advertise-addr", "127.0.0.1", timeout=60)
         yield {"created": created}
     finally:
         if created:
@@ -223,13 +224,17 @@ class SwarmStack:
         out = docker("service", "inspect", "--format", "{{json .UpdateStatus}}", self.service(short), timeout=30).stdout.strip()
         return json.loads(out) if out and out != "null" else {}
 
-    def converged(self, short: str, replicas: int, image: str | None = None, started: str | None = None):
-        """The service's update completed (a rollback or a pause fails at once) and its tasks are healthy."""
+    def converged(self, short: str, replicas: int, image: str | None = None, before: dict | None = None):
+        """The service's update completed (a rollback or a pause fails at once) and its tasks are healthy.
+        `before`: the UpdateStatus read before the update was asked for; until it changes, the status is
+        the previous update's (compared as a whole, not by time: the daemon's clock may not be UTC)."""
         status = self.update_status(short)
+        if before is not None and status == before:
+            return None
         state = status.get("State")
         if state in ("rollback_started", "rollback_completed", "rollback_paused", "paused"):
             raise AssertionError(f"{short}: update ended {state}: {status.get('Message')}\n{self.tasks(short)}")
-        if state != "completed" or (started and status.get("StartedAt", "") < started):
+        if state != "completed":
             return None
         return self.healthy(short, replicas, image)
 
@@ -459,10 +464,10 @@ def test_swarm_rolling_update_and_killed_worker_lose_no_deployment(swarm_stack):
         # Pipelines in flight on both workers before anything happens.
         wait_for(lambda: len(running_leases(api)) == 2, timeout=30, what="deployments running on both workers")
         # 1. A rolling update of the worker (start-first: each new task turns healthy before the old one drains).
-        started_at = docker("info", "--format", "{{json .SystemTime}}", timeout=30).stdout.strip().strip('"')[:19]
+        before = swarm_stack.update_status("worker")
         started = time.monotonic()
         docker("service", "update", "--force", "--detach", swarm_stack.service("worker"), timeout=60)
-        wait_for(lambda: swarm_stack.converged("worker", 2, started=started_at), timeout=DEADLINE, interval=0.5,
+        wait_for(lambda: swarm_stack.converged("worker", 2, before=before), timeout=DEADLINE, interval=0.5,
                  what="the worker's rolling update completed")
         update_seconds = time.monotonic() - started
         # 2. SIGKILL to the worker task that holds the most running deployments right now (mid-pipeline).
@@ -539,12 +544,12 @@ def test_swarm_api_image_update_converges_and_serves(swarm_stack):
     swarm_stack.images.append(new_image)
     image_id = inspect(new_image)["Id"]
     old = swarm_stack.containers("api")
-    started_at = docker("info", "--format", "{{json .SystemTime}}", timeout=30).stdout.strip().strip('"')[:19]
+    before = swarm_stack.update_status("api")
     started = time.monotonic()
     with Availability(swarm_stack.api_url + "/health/ready") as availability:
         docker("service", "update", "--image", new_image, "--no-resolve-image", "--detach", swarm_stack.service("api"), timeout=60)
         try:
-            containers = wait_for(lambda: swarm_stack.converged("api", 1, image=image_id, started=started_at), timeout=DEADLINE,
+            containers = wait_for(lambda: swarm_stack.converged("api", 1, image=image_id, before=before), timeout=DEADLINE,
                                   interval=0.5, what="the api's image update completed")
         except TimeoutError:
             pytest.fail(f"api update did not converge: {swarm_stack.update_status('api')}\n{swarm_stack.tasks('api')}{swarm_stack.logs('api')}")
