@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "code"
 SERVICE_UID = 1001
 METRICS_PORT = 9090
+# The services drain within SHUTDOWN_TIMEOUT (10 s) after SIGTERM; the preStop sleep comes before it.
+SHUTDOWN_TIMEOUT = 10
 
 # The restricted profile (https://kubernetes.io/docs/concepts/security/pod-security-standards/).
 RESTRICTED_VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
@@ -118,7 +120,7 @@ def restricted_violations(document: dict) -> list[str]:
 def hardening_violations(document: dict, service_names: set[str]) -> list[str]:
     """The project's rules for every pod: read-only root, no token, an emptyDir /tmp, the three
     probes, requests and limits; for the services of services.json also uid/gid 1001, the health
-    paths and the Prometheus annotations."""
+    paths, the Prometheus annotations, and a preStop sleep within the termination grace period."""
     pod = pod_template(document)
     if pod is None:
         return []
@@ -169,6 +171,17 @@ def hardening_violations(document: dict, service_names: set[str]) -> list[str]:
             problems.append(f"{where}: startupProbe must be an httpGet on /health/*")
         if METRICS_PORT not in [port.get("containerPort") for port in container.get("ports") or []]:
             problems.append(f"{where}: containerPort {METRICS_PORT} (metrics) missing")
+        # Endpoint removal reaches kube-proxy and the ingress after the pod starts stopping: a preStop
+        # sleep (the native action: the images have no shell) keeps it serving meanwhile, and the grace
+        # period must cover the sleep and the drain.
+        sleep = ((((container.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}).get("seconds"))
+        if not isinstance(sleep, int) or sleep < 1:
+            problems.append(f"{where}: lifecycle.preStop.sleep.seconds must be set (>= 1), is {sleep}")
+        else:
+            grace = spec.get("terminationGracePeriodSeconds", 30)
+            if grace < sleep + SHUTDOWN_TIMEOUT:
+                problems.append(f"{name}: spec.terminationGracePeriodSeconds must be >= preStop sleep {sleep} + SHUTDOWN_TIMEOUT "
+                                f"{SHUTDOWN_TIMEOUT} s, is {grace}")
     return problems
 
 

@@ -2,7 +2,10 @@
 (strict) checks the output against the Kubernetes schemas; `trivy config` and checkov scan each
 overlay's output (0 HIGH/CRITICAL, 0 failed checks; suppressions only inline, with a reason); and
 manifest_rules checks every pod template against the restricted Pod Security Standard and the
-project's rules. Mutation tests prove that each rule, and each tool, reports a break.
+project's rules. network_policy evaluates the rendered NetworkPolicies of each overlay: the flows
+the services need are allowed, the ones they must not make are denied (also for a service generated
+from templates/service). Mutation tests prove that each rule, each flow check, and each tool, reports
+a break.
 
 Needs kubectl (1.32 with Kustomize 5.5 here; Debian's kubernetes-client elsewhere): without it the
 suite fails, it does not skip. checkov runs from a venv of its own, .venv/checkov, created from
@@ -11,6 +14,7 @@ requirements-checkov.txt on first use (its pins conflict with integration/requir
 import copy
 import fcntl
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -23,7 +27,8 @@ import pytest
 import yaml
 
 from conftest import reported
-from manifest_rules import ROOT, all_violations, restricted_violations
+from manifest_rules import ROOT, all_violations, hardening_violations, restricted_violations, services
+from network_policy import Endpoint, allowed, pod_endpoint
 
 DEPLOY = ROOT / "deploy" / "kubernetes"
 TARGETS = ["base", "overlays/dev", "overlays/prod"]
@@ -286,6 +291,11 @@ MUTATIONS = {
                               "enforce=restricted"),
     "mcp affinity": (lambda d: next(x for x in d if x["kind"] == "Service" and x["metadata"]["name"] == "code-mcp")["spec"].pop("sessionAffinity"),
                      "sessionAffinity must be ClientIP"),
+    "preStop missing": (lambda d: container(d, "code-worker").pop("lifecycle"), "code-worker: lifecycle.preStop.sleep.seconds must be set"),
+    "preStop exec": (lambda d: container(d, "code-api").update(lifecycle={"preStop": {"exec": {"command": ["sleep", "5"]}}}),
+                     "code-api container code-api: lifecycle.preStop.sleep.seconds must be set"),
+    "grace period short": (lambda d: pod_spec(d, "code-mcp").update(terminationGracePeriodSeconds=14),
+                           "Deployment/code-mcp: spec.terminationGracePeriodSeconds must be >= preStop sleep 5 + SHUTDOWN_TIMEOUT 10 s, is 14"),
 }
 
 
@@ -335,3 +345,211 @@ def test_a_broken_copy_is_reported_by_every_tool(kubectl, trivy, checkov, tmp_pa
     assert any("code-worker" in f.get("Message", "") for f in serious), f"trivy: no HIGH/CRITICAL finding on code-worker: {serious}"
     failed = checkov_report(checkov, path, tmp_path)["results"].get("failed_checks") or []
     assert any("code-worker" in (c.get("resource") or "") for c in failed), f"checkov: no failed check on code-worker: {failed}"
+
+
+# Network policies, evaluated (network_policy.py): the flows the services need are allowed, the ones
+# they must not make are denied, by the union of the rendered policies (egress of the source and
+# ingress of the destination both).
+PUBLIC_ADDRESS = "93.184.216.34"
+METRICS = 9090
+KNOWN_SERVICES = {"code-api", "code-worker", "code-mcp"}
+
+
+def database_address() -> str:
+    """An address in the CIDR that overlays/prod/database-egress.yaml opens on 5432 (a private one
+    when the CIDR holds it, as a real database's would be)."""
+    operations = yaml.safe_load((DEPLOY / "overlays" / "prod" / "database-egress.yaml").read_text())
+    cidr = next(peer["ipBlock"]["cidr"] for operation in operations for peer in operation["value"]["to"] if "ipBlock" in peer)
+    network = ipaddress.ip_network(cidr, strict=False)
+    candidate = ipaddress.ip_address("10.20.30.40")
+    return str(candidate if candidate in network else next(network.hosts(), network.network_address))
+
+
+def flows(documents: list[dict], target: str, service_list: list[dict] | None = None) -> tuple[list, list]:
+    """(required, forbidden) flows: (source, destination, port, protocol) over the rendered pods and
+    stand-ins for what lives outside the namespace. Pods get addresses in a typical pod range
+    (10.244.0.0/16), so an ipBlock that excludes 10.0.0.0/8 does not reach them."""
+    workloads = [d for d in documents if d["kind"] in ("Deployment", "StatefulSet")]
+    pods = {d["metadata"]["name"]: pod_endpoint(d, ip=f"10.244.0.{10 + i}") for i, d in enumerate(workloads)}
+    ingress = Endpoint("ingress-nginx controller", "ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}, ip="10.244.9.1")
+    prometheus = Endpoint("prometheus (monitoring)", "monitoring", {"app.kubernetes.io/name": "prometheus"}, ip="10.244.9.2")
+    dns = Endpoint("kube-dns", "kube-system", {"k8s-app": "kube-dns"}, ip="10.244.9.3", named_ports={"dns": (53, "UDP"), "dns-tcp": (53, "TCP")})
+    stranger = Endpoint("a pod of namespace other", "other", {"app.kubernetes.io/name": "stranger"}, ip="10.244.9.4")
+    impostor = Endpoint("a pod labelled code-mcp in namespace other", "other", {"app.kubernetes.io/name": "code-mcp"}, ip="10.244.9.5")
+    public = Endpoint(PUBLIC_ADDRESS, ip=PUBLIC_ADDRESS)
+    metadata = Endpoint("169.254.169.254 (cloud metadata)", ip="169.254.169.254")
+    private = Endpoint("10.1.2.3", ip="10.1.2.3")
+    if target == "overlays/dev":
+        database = pods["postgres"]
+    else:
+        address = database_address()
+        database = Endpoint(f"{address} (database-egress.yaml)", ip=address)
+    api, worker, mcp = pods["code-api"], pods["code-worker"], pods["code-mcp"]
+    required = [(mcp, api, 8000, "TCP"), (mcp, worker, 8001, "TCP"), (api, database, 5432, "TCP"), (worker, database, 5432, "TCP"),
+                (ingress, api, 8000, "TCP"), (ingress, mcp, 3000, "TCP"), (worker, public, 443, "TCP"), (worker, public, 80, "TCP")]
+    forbidden = [(worker, api, 8000, "TCP"), (api, mcp, 3000, "TCP"), (api, public, 443, "TCP"), (worker, metadata, 80, "TCP"),
+                 (worker, private, 443, "TCP"), (stranger, api, 8000, "TCP"), (impostor, api, 8000, "TCP"), (api, worker, 8001, "TCP"),
+                 (impostor, worker, 8001, "TCP"), (ingress, worker, 8001, "TCP"), (mcp, database, 5432, "TCP"), (prometheus, api, 8000, "TCP"),
+                 (mcp, public, 443, "TCP"), (worker, public, 22, "TCP"), (ingress, api, METRICS, "TCP")]
+    for service in service_list if service_list is not None else services():
+        pod = pods[service["name"]]
+        required += [(prometheus, pod, METRICS, "TCP"), (pod, dns, 53, "UDP"), (pod, dns, 53, "TCP")]
+        forbidden += [(stranger, pod, METRICS, "TCP")]
+        if service["name"] not in KNOWN_SERVICES:
+            # A generated service (templates/service): the ingress controller in, nothing out but DNS.
+            required += [(ingress, pod, service["port"], "TCP")]
+            forbidden += [(pod, api, 8000, "TCP"), (mcp, pod, service["port"], "TCP"), (pod, public, 443, "TCP")]
+    return required, forbidden
+
+
+
+def describe(flow) -> str:
+    source, destination, port, protocol = flow
+    return f"{source.name} -> {destination.name}:{port}/{protocol}"
+
+
+def flow_violations(documents: list[dict], target: str, service_list: list[dict] | None = None) -> list[str]:
+    required, forbidden = flows(documents, target, service_list)
+    problems = [f"required flow {describe(flow)} is denied" for flow in required if not allowed(documents, *flow)]
+    problems += [f"forbidden flow {describe(flow)} is allowed" for flow in forbidden if allowed(documents, *flow)]
+    return problems
+
+
+@pytest.mark.parametrize("target", OVERLAYS)
+def test_network_policies_allow_exactly_the_intended_flows(rendered, target):
+    documents = rendered[target][1]
+    required, forbidden = flows(documents, target)
+    problems = flow_violations(documents, target)
+    assert not problems, f"{target}:\n" + "\n".join(problems)
+    reported("kubernetes scans").append(f"network policies {target}: {len(required)} required flows allowed, {len(forbidden)} forbidden denied")
+
+
+def policy(documents, name):
+    return next(d for d in documents if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == name)["spec"]
+
+
+def drop_egress_to(name, target_name):
+    def edit(documents):
+        spec = policy(documents, name)
+        spec["egress"] = [rule for rule in spec["egress"]
+                          if not any((peer.get("podSelector") or {}).get("matchLabels", {}).get("app.kubernetes.io/name") == target_name
+                                     for peer in rule.get("to") or [])]
+    return edit
+
+
+def merge_api_ingress_peers(documents):
+    """code-api's two peers (code-mcp pods; the ingress-nginx namespace) as one peer: AND, not OR."""
+    rule = policy(documents, "code-api")["ingress"][0]
+    rule["from"] = [{key: value for peer in rule["from"] for key, value in peer.items()}]
+
+
+# Each break of a policy must make a flow assertion fail (on a copy of the rendered overlay).
+FLOW_MUTATIONS = {
+    "mcp egress to api deleted": ("overlays/prod", drop_egress_to("code-mcp", "code-api"), "required flow code-mcp -> code-api:8000/TCP is denied"),
+    "api ingress port changed": ("overlays/prod", lambda d: policy(d, "code-api")["ingress"][0]["ports"][0].update(port=8080),
+                                 "required flow ingress-nginx controller -> code-api:8000/TCP is denied"),
+    "worker ingress selector broken": ("overlays/dev", lambda d: policy(d, "code-worker")["ingress"][0]["from"][0]["podSelector"]
+                                       ["matchLabels"].update({"app.kubernetes.io/name": "code-mpc"}),
+                                       "required flow code-mcp -> code-worker:8001/TCP is denied"),
+    "postgres ingress selector broken": ("overlays/dev", lambda d: policy(d, "postgres")["ingress"][0]["from"][1]["podSelector"]
+                                         ["matchLabels"].update({"app.kubernetes.io/name": "worker"}),
+                                         "required flow code-worker -> postgres:5432/TCP is denied"),
+    "api peers merged (AND)": ("overlays/prod", merge_api_ingress_peers, "required flow code-mcp -> code-api:8000/TCP is denied"),
+    "DNS namespaceSelector dropped": ("overlays/prod", lambda d: policy(d, "allow-dns-egress")["egress"][0]["to"][0].pop("namespaceSelector"),
+                                      "required flow code-api -> kube-dns:53/UDP is denied"),
+    "DNS over UDP dropped": ("overlays/dev", lambda d: policy(d, "allow-dns-egress")["egress"][0]["ports"].pop(0),
+                             "required flow code-worker -> kube-dns:53/UDP is denied"),
+    "scrape namespace renamed": ("overlays/prod", lambda d: policy(d, "allow-prometheus-scrape")["ingress"][0]["from"][0]["namespaceSelector"]
+                                 ["matchLabels"].update({"kubernetes.io/metadata.name": "prometheus"}),
+                                 "required flow prometheus (monitoring) -> code-mcp:9090/TCP is denied"),
+    "database CIDR elsewhere": ("overlays/prod", lambda d: policy(d, "code-api")["egress"][-1]["to"][0]["ipBlock"].update(cidr="192.0.2.0/24"),
+                                "required flow code-api -> 10.20.30.40 (database-egress.yaml):5432/TCP is denied"),
+    "metadata range not excluded": ("overlays/prod", lambda d: policy(d, "code-worker")["egress"][1]["to"][0]["ipBlock"]["except"]
+                                    .remove("169.254.0.0/16"), "forbidden flow code-worker -> 169.254.169.254 (cloud metadata):80/TCP is allowed"),
+    "worker egress to any port": ("overlays/prod", lambda d: policy(d, "code-worker")["egress"][1].pop("ports"),
+                                  f"forbidden flow code-worker -> {PUBLIC_ADDRESS}:22/TCP is allowed"),
+    "private ranges not excluded": ("overlays/dev", lambda d: policy(d, "code-worker")["egress"][1]["to"][0]["ipBlock"].pop("except"),
+                                    "forbidden flow code-worker -> 10.1.2.3:443/TCP is allowed"),
+    "api may call out": ("overlays/prod", lambda d: policy(d, "code-api")["egress"].append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}),
+                         f"forbidden flow code-api -> {PUBLIC_ADDRESS}:443/TCP is allowed"),
+    "api ingress from any namespace": ("overlays/prod", lambda d: policy(d, "code-api")["ingress"][0]["from"].append({"namespaceSelector": {}}),
+                                       "forbidden flow a pod of namespace other -> code-api:8000/TCP is allowed"),
+    # Still isolated by default-deny (and the DNS and scrape policies): its needed flows break.
+    "api policy removed": ("overlays/prod", remove("NetworkPolicy", "code-api"), "required flow code-mcp -> code-api:8000/TCP is denied"),
+    # No policy selects the pods any more: non-isolated, everything is allowed.
+    "every policy removed": ("overlays/prod", remove("NetworkPolicy", None), f"forbidden flow code-api -> {PUBLIC_ADDRESS}:443/TCP is allowed"),
+    "api ingress on every port": ("overlays/prod", lambda d: policy(d, "code-api")["ingress"][0].pop("ports"),
+                                  "forbidden flow ingress-nginx controller -> code-api:9090/TCP is allowed"),
+}
+
+
+@pytest.mark.parametrize("mutation", FLOW_MUTATIONS)
+def test_each_policy_break_fails_a_flow(rendered, mutation):
+    target, edit, expected = FLOW_MUTATIONS[mutation]
+    documents = copy.deepcopy(rendered[target][1])
+    assert not flow_violations(documents, target), f"the unbroken {target} rendering must pass"
+    edit(documents)
+    problems = flow_violations(documents, target)
+    assert any(expected in problem for problem in problems), f"{mutation}: no flow violation containing {expected!r}; got {problems}"
+
+
+def test_network_policy_evaluator_semantics(rendered):
+    """What the rendered policies do not exercise: named ports, endPort, matchExpressions, policyTypes omitted."""
+    documents = copy.deepcopy(rendered["overlays/prod"][1])
+    # A named port resolves against the destination pod's container ports.
+    policy(documents, "code-api")["ingress"][0]["ports"][0]["port"] = "http"
+    assert not flow_violations(documents, "overlays/prod")
+    policy(documents, "code-api")["ingress"][0]["ports"][0]["port"] = "metrics"
+    assert "required flow code-mcp -> code-api:8000/TCP is denied" in flow_violations(documents, "overlays/prod")
+    # A port range.
+    policy(documents, "code-api")["ingress"][0]["ports"][0].update(port=7000, endPort=8000)
+    assert not flow_violations(documents, "overlays/prod")
+    # matchExpressions in a podSelector.
+    peer = policy(documents, "code-worker")["ingress"][0]["from"][0]
+    peer["podSelector"] = {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In", "values": ["code-mcp", "x"]}]}
+    assert not flow_violations(documents, "overlays/prod")
+    peer["podSelector"] = {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "NotIn", "values": ["code-mcp"]}]}
+    problems = flow_violations(documents, "overlays/prod")
+    assert problems == ["required flow code-mcp -> code-worker:8001/TCP is denied"], problems
+    peer["podSelector"] = {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "Exists"}]}
+    assert not flow_violations(documents, "overlays/prod")
+    peer["podSelector"] = {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "DoesNotExist"}]}
+    assert flow_violations(documents, "overlays/prod") == ["required flow code-mcp -> code-worker:8001/TCP is denied"]
+    # A policy without policyTypes isolates ingress only (no egress section).
+    mcp = next(d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == "code-mcp")
+    loose = {"kind": "NetworkPolicy", "metadata": {"name": "loose", "namespace": "other"}, "spec": {"podSelector": {}}}
+    impostor = Endpoint("impostor", "other", {"app": "x"}, ip="10.244.9.9")
+    assert allowed([loose], impostor, Endpoint("public", ip=PUBLIC_ADDRESS), 443) is True
+    assert allowed([loose], pod_endpoint(mcp, ip="10.244.0.1"), impostor, 443) is False
+
+
+def test_generated_service_policy_flows_and_prestop(kubectl, rendered, tmp_path):
+    """templates/service's Kubernetes folder, rendered as scripts/new-service.sh would wire it (the
+    folder, listed in base/kustomization.yaml), in a copy of deploy/kubernetes: its policy lets the
+    ingress controller and Prometheus in and DNS out, nothing else; its pods get the preStop sleep."""
+    copy_root = tmp_path / "kubernetes"
+    shutil.copytree(DEPLOY, copy_root)
+    # Not a name scripts/new-service.sh examples use: the suite also runs in a copy with a generated service.
+    name, port = "code-templatecheck", 8099
+    assert name not in {service["name"] for service in services()}
+    values = {"__NAME__": name, "__PORT__": str(port), "__COMPOSE__": "templatecheck"}
+    folder = copy_root / "base" / name
+    folder.mkdir()
+    for source in (ROOT / "templates" / "service" / "deploy" / "kubernetes" / "base" / "__NAME__").iterdir():
+        text = source.read_text()
+        for placeholder, value in values.items():
+            text = text.replace(placeholder, value)
+        (folder / source.name).write_text(text)
+    base = copy_root / "base" / "kustomization.yaml"
+    marker = "  # scripts/new-service.sh adds services above this line.\n"
+    assert marker in base.read_text()
+    base.write_text(base.read_text().replace(marker, f"  - {name}\n{marker}"))
+    documents = [d for d in yaml.safe_load_all(render(kubectl, copy_root / "overlays" / "dev")) if d]
+    service_list = [*services(), {"name": name, "port": port}]
+    required, _ = flows(documents, "overlays/dev", service_list)
+    assert any(flow[1].name == name for flow in required)
+    problems = flow_violations(documents, "overlays/dev", service_list)
+    assert not problems, "generated service:\n" + "\n".join(problems)
+    deployment = next(d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == name)
+    assert not hardening_violations(deployment, {name}), hardening_violations(deployment, {name})
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
