@@ -361,17 +361,37 @@ def test_swarm_deploy_is_healthy_and_hardened(swarm_stack, swarm):
                                                                             if os.geteuid() == 0 else ""))
 
 
-class Stream:
+class BackgroundLoop:
+    """`run` in a daemon thread for the length of a `with` block; `stop` ends it, the exit waits for it."""
+    join_timeout = 10.0
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=self.join_timeout)
+
+
+class Stream(BackgroundLoop):
     """Deployments created through the api from a background thread, one every STREAM_INTERVAL seconds. A POST that
     fails is retried with the same Idempotency-Key, so that every deployment the api created is known by its id."""
+    join_timeout = 30.0  # a POST may be retrying
 
     def __init__(self, api: workload.API):
         self.api = api
         self.ids: list[str] = []
         self.errors: list[str] = []  # attempts that failed (then retried)
         self.failed: list[int] = []  # deployments whose every attempt failed
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        super().__init__()
 
     def run(self):
         index = 0
@@ -394,23 +414,14 @@ class Stream:
             index += 1
             self.stop.wait(STREAM_INTERVAL)
 
-    def __enter__(self):
-        self.thread.start()
-        return self
 
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(timeout=30)
-
-
-class Availability:
+class Availability(BackgroundLoop):
     """Polls a URL every 50 ms from a background thread: the longest stretch without a 200."""
 
     def __init__(self, url: str):
         self.url = url
         self.samples: list[tuple[float, bool]] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        super().__init__()
 
     def run(self):
         while not self.stop.is_set() and len(self.samples) < 20000:
@@ -431,14 +442,6 @@ class Availability:
         if down_since is not None:
             longest = max(longest, self.samples[-1][0] - down_since)
         return longest
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(timeout=10)
 
 
 def running_leases(api: workload.API) -> Counter:
