@@ -36,6 +36,7 @@ struct DeploymentRecord: Decodable, Sendable {
     var finishedAt: Int64?
     var failures: Int64
     var releases: Int64
+    var traceParent: String?
 
     /// The column names.
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -58,6 +59,7 @@ struct DeploymentRecord: Decodable, Sendable {
         case startedAt = "started_at"
         case finishedAt = "finished_at"
         case failures, releases
+        case traceParent = "trace_parent"
     }
 
     /// What every statement that reads deployments selects (or returns).
@@ -139,6 +141,7 @@ struct DeploymentInsert: Sendable {
     var idempotencyKey: String?
     var requestHash: String?
     var createdAt: Int64
+    var traceParent: String?
 
     init(_ new: NewDeployment) throws {
         let spec = new.spec
@@ -158,6 +161,7 @@ struct DeploymentInsert: Sendable {
         idempotencyKey = new.idempotencyKey
         requestHash = new.requestHash
         createdAt = new.createdAt.millisecondsSinceEpoch
+        traceParent = new.traceParent
     }
 }
 
@@ -192,6 +196,7 @@ struct CancelledRecord: Decodable, Sendable {
 extension DeploymentRecord {
     /// The claim a worker gets for this (just claimed) row.
     func claim(by worker: String) throws -> Claim {
-        Claim(deployment: try deployment(), owner: worker, failures: Int(failures), releases: Int(releases))
+        Claim(
+            deployment: try deployment(), owner: worker, failures: Int(failures), releases: Int(releases), traceParent: traceParent)
     }
 }

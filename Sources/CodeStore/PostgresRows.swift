@@ -53,7 +53,7 @@ extension DeploymentRecord {
             leaseOwner: column(.leaseOwner), leaseExpiresAt: column(.leaseExpiresAt), createdBy: column(.createdBy),
             idempotencyKey: column(.idempotencyKey), requestHash: column(.requestHash), createdAt: column(.createdAt),
             updatedAt: column(.updatedAt), startedAt: column(.startedAt), finishedAt: column(.finishedAt),
-            failures: column(.failures), releases: column(.releases)
+            failures: column(.failures), releases: column(.releases), traceParent: column(.traceParent)
         )
     }
 }

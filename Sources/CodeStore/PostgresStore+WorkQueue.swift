@@ -201,11 +201,15 @@ extension PostgresStore: WorkQueue {
         }
     }
 
-    public func queueDepth() async throws -> Int {
+    public func queueStatus() async throws -> QueueStatus {
         try await metrics.measure("queue.depth") { [self] in
-            let depth = try await client.query("SELECT COUNT(*) FROM deployments WHERE status = 'queued'", logger: logger)
-                .firstRecord { try $0.decode(Int64.self) }
-            return Int(depth ?? 0)
+            let status = try await client.query(
+                "SELECT COUNT(*), \(unescaped: Self.databaseNow) - MIN(created_at) FROM deployments WHERE status = 'queued'", logger: logger
+            ).firstRecord { row in
+                let (depth, waited) = try row.decode((Int64, Int64?).self)
+                return QueueStatus(depth: Int(depth), oldestAge: waited.map { .milliseconds(max(0, $0)) })
+            }
+            return status ?? QueueStatus(depth: 0, oldestAge: nil)
         }
     }
 }

@@ -11,10 +11,13 @@ public struct NewDeployment: Sendable {
     /// Hash of the request, to tell a retry from a different request reusing the key.
     public var requestHash: String?
     public var createdAt: Date
+    /// W3C `traceparent` of the creating request's span (nil when tracing is off): the worker's pipeline
+    /// span becomes its child, so one trace runs from the request to the rollout.
+    public var traceParent: String?
 
     public init(
         id: String = NewDeployment.makeID(), spec: DeploymentSpec, createdBy: String?, idempotencyKey: String? = nil,
-        requestHash: String? = nil, createdAt: Date = Date()
+        requestHash: String? = nil, createdAt: Date = Date(), traceParent: String? = nil
     ) {
         self.id = id
         self.spec = spec
@@ -22,6 +25,7 @@ public struct NewDeployment: Sendable {
         self.idempotencyKey = idempotencyKey
         self.requestHash = requestHash
         self.createdAt = createdAt
+        self.traceParent = traceParent
     }
 
     public static func makeID() -> String { "dep_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "") }
@@ -177,7 +181,17 @@ public struct Claim: Sendable, Equatable {
     public var failures: Int
     /// Times the deployment was given back without a result (drain, shutdown, an expired lease).
     public var releases: Int
+    /// The creating request's W3C `traceparent`, when it was traced.
+    public var traceParent: String?
     public var attempt: Int { deployment.attempt }
+
+    public init(deployment: Deployment, owner: String, failures: Int, releases: Int, traceParent: String? = nil) {
+        self.deployment = deployment
+        self.owner = owner
+        self.failures = failures
+        self.releases = releases
+        self.traceParent = traceParent
+    }
 }
 
 /// What a lease renewal found.
@@ -211,10 +225,27 @@ public protocol WorkQueue: Sendable {
     /// `afterFailure`, which counts against max attempts) so another worker takes it at once. If a
     /// cancellation was requested, the deployment ends `cancelled` instead. False when the lease is not held.
     func release(_ claim: Claim, event: NewEvent, afterFailure: Bool) async throws -> Bool
-    func queueDepth() async throws -> Int
+    /// How many deployments are queued, and how long the oldest has waited (by the database's clock).
+    func queueStatus() async throws -> QueueStatus
+}
+
+/// The queue as housekeeping reports it.
+public struct QueueStatus: Sendable, Equatable {
+    public var depth: Int
+    /// Since the oldest queued deployment was created; nil when none is queued.
+    public var oldestAge: Duration?
+
+    public init(depth: Int, oldestAge: Duration?) {
+        self.depth = depth
+        self.oldestAge = oldestAge
+    }
 }
 
 extension WorkQueue {
+    public func queueDepth() async throws -> Int {
+        try await queueStatus().depth
+    }
+
     /// A release that is not a failure (drain, shutdown).
     public func release(_ claim: Claim, event: NewEvent) async throws -> Bool {
         try await release(claim, event: event, afterFailure: false)

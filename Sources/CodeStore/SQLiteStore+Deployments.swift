@@ -14,11 +14,11 @@ extension SQLiteStore: DeploymentRepository {
                         literal: """
                             INSERT INTO deployments (id, service, image, image_registry, image_repository, image_tag, image_digest,
                                 environment, strategy, replicas, health_url, labels, status, attempt, cancel_requested,
-                                created_by, idempotency_key, request_hash, created_at, updated_at)
+                                created_by, idempotency_key, request_hash, created_at, updated_at, trace_parent)
                             VALUES (\(insert.id), \(insert.service), \(insert.image), \(insert.imageRegistry), \(insert.imageRepository),
                                 \(insert.imageTag), \(insert.imageDigest), \(insert.environment), \(insert.strategy), \(insert.replicas),
                                 \(insert.healthURL), \(insert.labels), 'queued', 0, 0, \(insert.createdBy), \(insert.idempotencyKey),
-                                \(insert.requestHash), \(insert.createdAt), \(insert.createdAt))
+                                \(insert.requestHash), \(insert.createdAt), \(insert.createdAt), \(insert.traceParent))
                             ON CONFLICT (created_by, idempotency_key) DO NOTHING
                             RETURNING \(sql: DeploymentRecord.columns)
                             """, cached: true

@@ -187,10 +187,16 @@ extension SQLiteStore: WorkQueue {
         }
     }
 
-    public func queueDepth() async throws -> Int {
+    public func queueStatus() async throws -> QueueStatus {
         try await metrics.measure("queue.depth") { [self] in
             try await pool.read { db in
-                try SQLRequest<Int>(literal: "SELECT COUNT(*) FROM deployments WHERE status = 'queued'", cached: true).fetchOne(db) ?? 0
+                let row = try Row.fetchOne(
+                    db,
+                    SQLRequest<Row>(
+                        literal: "SELECT COUNT(*), \(Self.databaseNow) - MIN(created_at) FROM deployments WHERE status = 'queued'",
+                        cached: true))
+                let waited: Int64? = row?[1]
+                return QueueStatus(depth: row?[0] ?? 0, oldestAge: waited.map { .milliseconds(max(0, $0)) })
             }
         }
     }

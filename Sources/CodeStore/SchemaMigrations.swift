@@ -15,12 +15,14 @@ enum SchemaMigrations {
         Migration(name: "0001_initial", statements: initial(serial: "INTEGER PRIMARY KEY AUTOINCREMENT", integer: "INTEGER")),
         Migration(name: "0002_failures_and_releases", statements: failuresAndReleases(integer: "INTEGER")),
         Migration(name: "0003_audit_client", statements: auditClient),
+        Migration(name: "0004_trace_parent", statements: traceParent),
     ]
 
     static let postgres: [Migration] = [
         Migration(name: "0001_initial", statements: initial(serial: "BIGSERIAL PRIMARY KEY", integer: "BIGINT")),
         Migration(name: "0002_failures_and_releases", statements: failuresAndReleases(integer: "BIGINT")),
         Migration(name: "0003_audit_client", statements: auditClient),
+        Migration(name: "0004_trace_parent", statements: traceParent),
     ]
 
     /// The names a backend knows, to tell a database migrated by a newer binary.
@@ -37,6 +39,10 @@ enum SchemaMigrations {
 
     /// Which client (e.g. code-mcp) sent an audited request, when it says so.
     private static let auditClient = ["ALTER TABLE audit_log ADD COLUMN client TEXT"]
+
+    /// The W3C `traceparent` of the request that created a deployment, so the worker's pipeline span
+    /// joins that request's trace. NULL when tracing was off.
+    private static let traceParent = ["ALTER TABLE deployments ADD COLUMN trace_parent TEXT"]
 
     private static func initial(serial: String, integer: String) -> [String] {
         [

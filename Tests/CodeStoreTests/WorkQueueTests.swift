@@ -26,6 +26,37 @@ struct WorkQueueTests {
     }
 
     @Test(arguments: TestBackend.available)
+    func queueStatusReportsTheDepthAndHowLongTheOldestHasWaited(backend: TestBackend) async throws {
+        try await withStore(backend) { store in
+            #expect(try await store.queueStatus() == QueueStatus(depth: 0, oldestAge: nil))
+            _ = try await store.createDeployment(Fixtures.newDeployment(at: Date().addingTimeInterval(-90)))
+            _ = try await store.createDeployment(Fixtures.newDeployment())
+            let status = try await store.queueStatus()
+            #expect(status.depth == 2)
+            let waited = try #require(status.oldestAge)
+            #expect(waited >= .seconds(89) && waited < .seconds(120), "by the database's clock: \(waited)")
+            _ = try await store.claimNext(worker: "a", leaseDuration: .seconds(30), maxAttempts: 3)
+            let afterClaim = try #require(try await store.queueStatus().oldestAge)
+            #expect(afterClaim < .seconds(30), "the oldest left is the one created now")
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func aClaimCarriesTheTraceContextOfTheRequestThatCreatedIt(backend: TestBackend) async throws {
+        try await withStore(backend) { store in
+            let traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            var traced = Fixtures.newDeployment()
+            traced.traceParent = traceParent
+            _ = try await store.createDeployment(traced)
+            _ = try await store.createDeployment(Fixtures.newDeployment())
+            let first = try #require(try await store.claimNext(worker: "a", leaseDuration: .seconds(30), maxAttempts: 3))
+            let second = try #require(try await store.claimNext(worker: "a", leaseDuration: .seconds(30), maxAttempts: 3))
+            #expect(first.traceParent == traceParent)
+            #expect(second.traceParent == nil, "tracing was off when it was created")
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
     func concurrentClaimersNeverShareADeployment(backend: TestBackend) async throws {
         try await withStore(backend) { store in
             for _ in 0..<30 { _ = try await store.createDeployment(Fixtures.newDeployment()) }
