@@ -17,7 +17,8 @@ extension APIHandlers {
         let outcome = try await store.createDeployment(
             NewDeployment(
                 spec: spec, createdBy: key.id, idempotencyKey: idempotencyKey,
-                requestHash: idempotencyKey.map { _ in IdempotencyKey.fingerprint(request) }
+                requestHash: idempotencyKey.map { _ in IdempotencyKey.fingerprint(request) },
+                traceParent: TraceParent.current()
             )
         )
         var replayed: Operations.CreateDeployment.Output.Created.Headers.IdempotentReplayedPayload?

@@ -55,6 +55,9 @@ struct MCPEndpoint: Sendable {
         // HTTP/1.1's Host header is the authority in HTTPTypes.
         if let authority = request.head.authority { headers[HTTPHeaderName.host] = authority }
         if let requestID = RequestScope.current?.requestID ?? context.requestID { headers[Self.requestIDHeader] = requestID }
+        // The session's handlers run in the session's task, not this request's: the request's span goes with
+        // the message, in place of the client's (which is this span's parent).
+        headers[TraceParent.headerName] = TraceParent.current()
 
         let probe = MCP.HTTPRequest(method: request.method.rawValue, headers: headers, body: nil, path: request.uri.path)
         if let refusal = originValidator.validate(probe, context: HTTPValidationContext(httpMethod: request.method.rawValue)) {

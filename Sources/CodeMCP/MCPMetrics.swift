@@ -7,6 +7,10 @@ struct MCPMetrics: Sendable {
 
     /// `code_mcp_sessions_open`
     var sessionsOpen: Meter { Meter(label: "code_mcp_sessions_open", factory: factory) }
+    /// `code_mcp_sessions_limit`: `MCP_MAX_SESSIONS`, so alerts compare against the configured limit.
+    var sessionsLimit: Gauge { Gauge(label: "code_mcp_sessions_limit", factory: factory) }
+    /// `code_mcp_sessions_rejected_total`: new sessions refused (503) at the limit.
+    var sessionsRejected: Counter { Counter(label: "code_mcp_sessions_rejected_total", factory: factory) }
 
     /// `code_mcp_tool_calls_total{tool,outcome}` and `code_mcp_tool_call_duration_seconds{tool}`.
     func recordToolCall(_ tool: String, known: Set<String>, outcome: String, since start: ContinuousClock.Instant) {

@@ -5,6 +5,7 @@ import MCP
 import Metrics
 import NIOConcurrencyHelpers
 import ServiceLifecycle
+import Tracing
 
 /// Creates, routes to, expires and caps MCP sessions. One `Server` per session, as the SDK intends;
 /// sessions end on DELETE, after `MCP_SESSION_IDLE_TIMEOUT` without requests, `MCP_SESSION_MAX_LIFETIME`
@@ -31,6 +32,7 @@ actor SessionManager: Service {
         self.handlers = handlers
         self.logger = logger
         self.metrics = metrics
+        metrics.sessionsLimit.record(settings.maxSessions)
     }
 
     func handle(_ request: MCP.HTTPRequest, client: MCPClientIdentity) async -> MCP.HTTPResponse {
@@ -55,6 +57,7 @@ actor SessionManager: Service {
         guard envelope.isInitializeRequest else { return missingSession }
         guard sessions.count + opening < settings.maxSessions else {
             logger.warning("session limit reached", metadata: ["limit": .stringConvertible(settings.maxSessions)])
+            metrics.sessionsRejected.increment()
             return .error(
                 statusCode: 503, .internalError("Service Unavailable: the server holds its maximum of \(settings.maxSessions) sessions"),
                 extraHeaders: ["Retry-After": "5"])
@@ -172,8 +175,14 @@ actor SessionManager: Service {
                 }
             )
             do {
-                let result = try await MCPClientIdentity.$current.withValue(client) {
-                    try await handlers.call(params.name, arguments: params.arguments, requestID: requestID, reporter: reporter)
+                let result = try await Self.traced("tools/call \(params.name)") { span in
+                    span?.attributes["mcp.method.name"] = "tools/call"
+                    span?.attributes["gen_ai.tool.name"] = params.name
+                    let result = try await MCPClientIdentity.$current.withValue(client) {
+                        try await handlers.call(params.name, arguments: params.arguments, requestID: requestID, reporter: reporter)
+                    }
+                    if result.isError == true { span?.setStatus(.init(code: .error)) }
+                    return result
                 }
                 metrics.recordToolCall(
                     params.name, known: handlers.catalog.names, outcome: result.isError == true ? "error" : "ok", since: start)
@@ -188,12 +197,16 @@ actor SessionManager: Service {
             ListResourceTemplates.Result(templates: MCPHandlers.resourceTemplates)
         }
         await server.withMethodHandler(ReadResource.self) { params in
-            try await MCPClientIdentity.$current.withValue(client) { try await handlers.read(params.uri, requestID: Self.requestID()) }
+            try await Self.traced("resources/read") { _ in
+                try await MCPClientIdentity.$current.withValue(client) { try await handlers.read(params.uri, requestID: Self.requestID()) }
+            }
         }
         await server.withMethodHandler(ListPrompts.self) { _ in ListPrompts.Result(prompts: MCPHandlers.prompts) }
         await server.withMethodHandler(GetPrompt.self) { params in
-            try await MCPClientIdentity.$current.withValue(client) {
-                try await handlers.prompt(params.name, arguments: params.arguments, requestID: Self.requestID())
+            try await Self.traced("prompts/get \(params.name)") { _ in
+                try await MCPClientIdentity.$current.withValue(client) {
+                    try await handlers.prompt(params.name, arguments: params.arguments, requestID: Self.requestID())
+                }
             }
         }
         await server.withMethodHandler(SetLoggingLevel.self) { params in
@@ -208,6 +221,14 @@ actor SessionManager: Service {
         Server.currentHandlerContext?.httpContext?.header(MCPEndpoint.requestIDHeader).flatMap {
             RequestIdentifier.isAcceptable($0) ? $0 : nil
         }
+    }
+
+    /// A span for a handler, a child of the span of the HTTP request that carried the message (`MCPEndpoint`
+    /// passes it on as `traceparent`); the API calls the handler makes are its children.
+    static func traced<T>(_ name: String, _ operation: ((any Span)?) async throws -> T) async throws -> T {
+        let traceParent = Server.currentHandlerContext?.httpContext?.header(TraceParent.headerName)
+        guard let traceParent else { return try await operation(nil) }
+        return try await withSpan(name, continuing: traceParent, ofKind: .internal, operation)
     }
 
     /// Severity order of MCP log levels (RFC 5424).

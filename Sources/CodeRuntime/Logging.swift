@@ -134,22 +134,26 @@ enum JSONText {
 }
 
 extension RuntimeSettings {
-    /// Installs the process-wide log handler. Call once, from `main`, before anything logs.
+    /// Installs the process-wide log handler. Call once, from `main`, before anything logs. With tracing on,
+    /// every line written inside a span carries its `trace_id` and `span_id`.
     public func bootstrapLogging() {
         let level = logLevel
+        let provider = tracing ? ServiceTracing.loggingMetadataProvider() : nil
         switch logFormat {
         case .json:
-            LoggingSystem.bootstrap { label in
-                var handler = JSONLogHandler(label: label)
-                handler.logLevel = level
-                return handler
-            }
+            LoggingSystem.bootstrap(
+                { label, provider in
+                    var handler = JSONLogHandler(label: label, metadataProvider: provider)
+                    handler.logLevel = level
+                    return handler
+                }, metadataProvider: provider)
         case .text:
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardOutput(label: label)
-                handler.logLevel = level
-                return handler
-            }
+            LoggingSystem.bootstrap(
+                { label, provider in
+                    var handler = StreamLogHandler.standardOutput(label: label, metadataProvider: provider)
+                    handler.logLevel = level
+                    return handler
+                }, metadataProvider: provider)
         }
     }
 

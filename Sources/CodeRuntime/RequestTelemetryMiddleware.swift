@@ -30,6 +30,11 @@ public struct RequestTelemetryMiddleware<Context: RequestContext>: RouterMiddlew
         let requestID = RequestIdentifier.accepting(request.headers[.xRequestID])
         var context = context
         context.logger[metadataKey: RequestIdentifier.metadataKey] = .string(requestID)
+        // The access line is written after the body, outside the request's span: take its trace_id and
+        // span_id (tracing on) into the logger now, when that line is written at all.
+        if context.logger.logLevel <= .info, let spanIDs = context.logger.metadataProvider?.get() {
+            for (key, value) in spanIDs { context.logger[metadataKey: key] = value }
+        }
 
         var response: Response
         do {

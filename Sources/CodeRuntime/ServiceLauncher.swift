@@ -53,9 +53,19 @@ public struct ServiceLauncher: Sendable {
         runtimeSettings.bootstrapLogging()
         let runtime = ServiceRuntime(name: name, settings: runtimeSettings)
         runtime.metrics.bootstrapGlobalMetricsSystem()
+        // Before `build`: the HTTP clients it creates take the tracer when they are configured.
+        var exporters: [any Service] = []
+        if runtimeSettings.tracing {
+            do {
+                exporters.append(try ServiceTracing.bootstrap(service: name, logger: runtime.logger))
+            } catch {
+                Self.printError("\(name): configuration error: OTEL_*: \(error)")
+                throw ExitCode(ConfigurationError.exitCode)
+            }
+        }
         do {
             let app = try await build(settings, runtime)
-            try await serve(app, runtime: runtime, runtimeSettings: runtimeSettings)
+            try await serve(app, before: exporters, runtime: runtime, runtimeSettings: runtimeSettings)
         } catch let error as any ExitCodeError {
             // E.g. a database migrated by a newer version: one line and its own exit code, not a crash.
             Self.printError("\(name): \(error)")
@@ -63,9 +73,9 @@ public struct ServiceLauncher: Sendable {
         }
     }
 
-    private func serve<App: ApplicationProtocol & Service>(_ app: App, runtime: ServiceRuntime, runtimeSettings: RuntimeSettings)
-        async throws
-    {
+    private func serve<App: ApplicationProtocol & Service>(
+        _ app: App, before supporting: [any Service], runtime: ServiceRuntime, runtimeSettings: RuntimeSettings
+    ) async throws {
         runtime.logger.info(
             "starting",
             metadata: [
@@ -73,9 +83,10 @@ public struct ServiceLauncher: Sendable {
                 "revision": .string(BuildInfo.revision),
                 "address": .string("\(runtimeSettings.host):\(runtimeSettings.port)"),
                 "metrics_port": .string(runtimeSettings.metricsPort.map(String.init) ?? "disabled"),
+                "tracing": .string(runtimeSettings.tracing ? "otlp" : "off"),
             ]
         )
-        try await runtime.makeServiceGroup(app, signals: [.sigterm, .sigint]).run()
+        try await runtime.makeServiceGroup(app, after: supporting, signals: [.sigterm, .sigint]).run()
         runtime.logger.info("stopped")
     }
 

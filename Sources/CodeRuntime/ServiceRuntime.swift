@@ -31,6 +31,8 @@ public struct ServiceRuntime: Sendable {
     /// own routes (and its authentication, on route groups) after this.
     public func makeRouter<Context: RequestContext>(context: Context.Type = BasicRequestContext.self) -> Router<Context> {
         let router = Router(context: Context.self)
+        // Outermost, so the request's span is current in the telemetry middleware and its log lines.
+        if settings.tracing { router.add(middleware: ServerSpanMiddleware()) }
         router.add(middleware: RequestTelemetryMiddleware(metrics: metrics, routes: routes))
         health.addRoutes(to: router)
         return router
@@ -73,10 +75,11 @@ public struct ServiceRuntime: Sendable {
 extension ServiceRuntime {
     /// The group that runs a service: `signals` start a graceful shutdown in which the HTTP server stops
     /// accepting connections and lets in-flight requests finish; after `SHUTDOWN_TIMEOUT` what is left is
-    /// cancelled.
-    public func makeServiceGroup(_ service: some Service, signals: [UnixSignal] = []) -> ServiceGroup {
+    /// cancelled. `supporting` services (the span exporter) start first and stop after `service`.
+    public func makeServiceGroup(_ service: some Service, after supporting: [any Service] = [], signals: [UnixSignal] = []) -> ServiceGroup
+    {
         var configuration = ServiceGroupConfiguration(
-            services: [.init(service: service)],
+            services: supporting.map { .init(service: $0) } + [.init(service: service)],
             gracefulShutdownSignals: signals,
             logger: logger
         )

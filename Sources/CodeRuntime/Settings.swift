@@ -34,6 +34,8 @@ public struct RuntimeSettings: Sendable {
     /// and while a request's head or body is being read (a client that stops sending, or sends a head a byte
     /// at a time). Responses being written are not cut, however long they take.
     public var idleTimeout: Duration
+    /// Whether spans are exported (an OTLP endpoint is set; see `ServiceTracing`).
+    public var tracing: Bool
 
     /// `metricsPort` nil: no metrics listener (tests read the registry directly).
     public init(
@@ -44,7 +46,8 @@ public struct RuntimeSettings: Sendable {
         logLevel: Logger.Level = Defaults.logLevel,
         logFormat: LogFormat = .json,
         shutdownTimeout: Duration = Defaults.shutdownTimeout,
-        idleTimeout: Duration = Defaults.idleTimeout
+        idleTimeout: Duration = Defaults.idleTimeout,
+        tracing: Bool = false
     ) {
         self.host = host
         self.port = port
@@ -54,6 +57,7 @@ public struct RuntimeSettings: Sendable {
         self.logFormat = logFormat
         self.shutdownTimeout = shutdownTimeout
         self.idleTimeout = idleTimeout
+        self.tracing = tracing
     }
 
     public init(from settings: EnvironmentSettings, defaultPort: Int) throws(ConfigurationError) {
@@ -78,7 +82,8 @@ public struct RuntimeSettings: Sendable {
             logLevel: level,
             logFormat: try settings.choice("LOG_FORMAT", default: defaultFormat),
             shutdownTimeout: try settings.seconds("SHUTDOWN_TIMEOUT", default: Defaults.shutdownTimeout, in: 0...3600),
-            idleTimeout: try settings.seconds("HTTP_IDLE_TIMEOUT", default: Defaults.idleTimeout, in: 1...3600)
+            idleTimeout: try settings.seconds("HTTP_IDLE_TIMEOUT", default: Defaults.idleTimeout, in: 1...3600),
+            tracing: ServiceTracing.isRequested(by: settings)
         )
     }
 }

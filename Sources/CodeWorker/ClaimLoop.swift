@@ -162,7 +162,7 @@ final class ClaimLoop: Service, Sendable {
         }
         // A claim that raced with the shutdown signal is released by its pipeline at once.
         if draining { inFlight.control.interrupt(.draining) }
-        metrics.claims.increment()
+        metrics.claims(firstAttempt: claim.attempt == 1).increment()
         metrics.inFlight.increment()
         logger.info("claimed", metadata: ["deployment_id": .string(claim.deployment.id), "attempt": .stringConvertible(claim.attempt)])
         let pipeline = Pipeline(
@@ -186,10 +186,12 @@ final class ClaimLoop: Service, Sendable {
             let failed = try await store.failExhausted(maxAttempts: settings.maxAttempts)
             for id in failed {
                 logger.warning("failed after exhausting its attempts", metadata: ["deployment_id": .string(id)])
+                metrics.failedExhausted.increment()
             }
-            let depth = try await store.queueDepth()
-            state.withLockedValue { $0.queueDepth = depth }
-            metrics.queueDepth.record(depth)
+            let queue = try await store.queueStatus()
+            state.withLockedValue { $0.queueDepth = queue.depth }
+            metrics.queueDepth.record(queue.depth)
+            metrics.queueOldestAge.record(Double((queue.oldestAge ?? .zero) / .milliseconds(1)) / 1000)
         } catch {
             logger.error("housekeeping failed", metadata: ["error": .string("\(error)")])
         }

@@ -1,8 +1,10 @@
 import CodeDomain
+import CodeRuntime
 import CodeStore
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import Tracing
 
 /// How a pipeline ended, for the worker's counts and metrics.
 enum PipelineOutcome: String, Sendable, CaseIterable {
@@ -36,11 +38,22 @@ struct Pipeline: Sendable {
 
     func run() async -> PipelineOutcome {
         await withTaskGroup(of: PipelineOutcome?.self) { group in
+            // Outside the pipeline's span: its reads, four a second, would bury the steps in database spans.
             group.addTask {
                 await heartbeat()
                 return nil
             }
-            group.addTask { await runSteps() }
+            group.addTask {
+                // A child of the span of the request that created the deployment: one trace from the client's
+                // call to the rollout, whichever worker (or attempt) runs it.
+                await withSpan("deployment.pipeline", continuing: claim.traceParent, ofKind: .consumer) { span in
+                    span?.attributes["code.deployment.id"] = deployment.id
+                    span?.attributes["code.deployment.attempt"] = claim.attempt
+                    let outcome = await runSteps()
+                    span?.attributes["code.deployment.outcome"] = outcome.rawValue
+                    return outcome
+                }
+            }
             var outcome = PipelineOutcome.leaseLost
             for await result in group {
                 if let result {
@@ -150,6 +163,10 @@ struct Pipeline: Sendable {
 
     /// Runs one step between a `started` and a `finished` event, handing on what `body` produced.
     private func runStep<Value>(_ name: String, _ body: () async throws -> (Value, summary: String)) async throws -> Value {
+        try await withChildSpan("pipeline.\(name)") { _ in try await runStepEvents(name, body) }
+    }
+
+    private func runStepEvents<Value>(_ name: String, _ body: () async throws -> (Value, summary: String)) async throws -> Value {
         try control.checkpoint()
         step.withLockedValue { $0 = name }
         try await event(name, .started, message: "\(name) started")

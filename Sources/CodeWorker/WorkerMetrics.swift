@@ -5,8 +5,13 @@ import Metrics
 struct WorkerMetrics: Sendable {
     let factory: any MetricsFactory
 
-    /// `code_worker_claims_total`
-    var claims: Counter { Counter(label: "code_worker_claims_total", factory: factory) }
+    /// `code_worker_claims_total{attempt}`: `first`, or `retry` for a deployment that ran before (a takeover
+    /// after a crash or an expired lease, a release at shutdown, or a failure being retried).
+    func claims(firstAttempt: Bool) -> Counter {
+        Counter(label: "code_worker_claims_total", dimensions: [("attempt", firstAttempt ? "first" : "retry")], factory: factory)
+    }
+    /// `code_worker_failed_exhausted_total`: deployments housekeeping failed after their last allowed attempt.
+    var failedExhausted: Counter { Counter(label: "code_worker_failed_exhausted_total", factory: factory) }
     /// `code_worker_finished_total{outcome}`: succeeded, failed, cancelled, released, lease_lost, abandoned.
     func finished(_ outcome: String) -> Counter {
         Counter(label: "code_worker_finished_total", dimensions: [("outcome", outcome)], factory: factory)
@@ -17,6 +22,8 @@ struct WorkerMetrics: Sendable {
     }
     /// `code_worker_queue_depth`: queued deployments, as this worker last saw them.
     var queueDepth: Gauge { Gauge(label: "code_worker_queue_depth", factory: factory) }
+    /// `code_worker_queue_oldest_age_seconds`: how long the oldest queued deployment has waited (0 when none).
+    var queueOldestAge: Gauge { Gauge(label: "code_worker_queue_oldest_age_seconds", factory: factory) }
     /// `code_worker_in_flight`: pipelines running in this process.
     var inFlight: Meter { Meter(label: "code_worker_in_flight", factory: factory) }
     /// `code_worker_leases_lost_total`

@@ -76,6 +76,8 @@ struct MCPServerTests {
                 #expect(refused.status == 503)
                 let metrics = String(decoding: runtime.metrics.exposition(), as: UTF8.self)
                 #expect(metrics.contains("code_mcp_sessions_open 2"))
+                #expect(metrics.contains("code_mcp_sessions_limit 2"), "the limit is exported for the saturation alert")
+                #expect(metrics.contains("code_mcp_sessions_rejected_total 1"))
                 // Idle sessions expire; their ids are then unknown and there is room again.
                 try await Task.sleep(for: .milliseconds(1800))
                 #expect(try await first.call(1, "tools/list").status == 404)

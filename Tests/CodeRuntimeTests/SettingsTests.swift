@@ -14,6 +14,23 @@ struct SettingsTests {
         #expect(settings.shutdownTimeout == .seconds(10))
         #expect(settings.metricsHost == "0.0.0.0", "the metrics listener binds HOST unless METRICS_HOST says otherwise")
         #expect(settings.idleTimeout == .seconds(30))
+        #expect(!settings.tracing, "tracing is off unless an OTLP endpoint is set")
+    }
+
+    @Test(
+        arguments: [
+            ([:], false),
+            (["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"], true),
+            (["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"], true),
+            (["OTEL_EXPORTER_OTLP_ENDPOINT": "  "], false),
+            (["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_SDK_DISABLED": "TRUE"], false),
+            (["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_TRACES_EXPORTER": "none"], false),
+            (["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_SDK_DISABLED": "false"], true),
+            (["OTEL_SERVICE_NAME": "code-api"], false),
+        ] as [([String: String], Bool)])
+    func tracingIsOnOnlyWithAnOTLPEndpoint(environment: [String: String], expected: Bool) throws {
+        let settings = try RuntimeSettings(from: EnvironmentSettings(environment: environment), defaultPort: 8000)
+        #expect(settings.tracing == expected, "\(environment)")
     }
 
     @Test func valuesAreReadFromTheirVariables() throws {

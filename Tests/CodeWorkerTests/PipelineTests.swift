@@ -41,7 +41,7 @@ struct PipelineTests {
             let status = try await worker.client.call(.get, "/v1/worker", key: nil)
             #expect(status.status == .unauthorized)
             let metrics = String(decoding: worker.runtime.metrics.exposition(), as: UTF8.self)
-            #expect(metrics.contains("code_worker_claims_total 1"))
+            #expect(metrics.contains(#"code_worker_claims_total{attempt="first"} 1"#))
             #expect(metrics.contains(#"code_worker_finished_total{outcome="succeeded"} 1"#))
             #expect(metrics.contains(#"code_worker_step_duration_seconds_count{step="rollout",outcome="succeeded"} 1"#))
         }

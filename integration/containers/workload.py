@@ -285,6 +285,7 @@ class WebhookReceiver:
         self.secret = secret.strip().encode()
         self.deliveries = []
         self.health_checks = 0
+        self.health_traceparents = []
         self.elsewhere = 0
         receiver = self
 
@@ -304,6 +305,7 @@ class WebhookReceiver:
                 receiver.deliveries.append({
                     "valid": valid, "delivery": self.headers.get("X-Code-Delivery"), "body": payload, "raw": body,
                     "timestamp": self.headers.get("X-Code-Timestamp"), "signature": self.headers.get("X-Code-Signature"),
+                    "traceparent": self.headers.get("traceparent"),
                 })
                 attempt = sum(1 for d in receiver.deliveries if d["delivery"] == self.headers.get("X-Code-Delivery"))
                 self.answer(401 if not valid else answer(len(receiver.deliveries) - 1, attempt))
@@ -313,6 +315,7 @@ class WebhookReceiver:
                     receiver.elsewhere += 1
                     return self.answer(200)
                 receiver.health_checks += 1
+                receiver.health_traceparents.append(self.headers.get("traceparent"))
                 self.send_response(200)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
