@@ -111,6 +111,7 @@ class DiscardingOTLPReceiver:
     def __init__(self):
         self.exports = 0
         self.bytes = 0
+        self.lock = threading.Lock()
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -119,8 +120,9 @@ class DiscardingOTLPReceiver:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 self.rfile.read(length)
-                receiver.exports += 1
-                receiver.bytes += length
+                with receiver.lock:
+                    receiver.exports += 1
+                    receiver.bytes += length
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")
@@ -189,6 +191,8 @@ def main():
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
+    if args.tracing and args.baseline_bin:
+        sys.exit("--tracing measures one build (--bin) with tracing off and on; drop --baseline-bin")
     if args.tracing:
         receiver = DiscardingOTLPReceiver()
         binary = os.path.join(args.bin, "code-api")

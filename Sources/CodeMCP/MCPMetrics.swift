@@ -5,6 +5,13 @@ import Metrics
 struct MCPMetrics: Sendable {
     let factory: any MetricsFactory
 
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+        // Counters exported at 0 from the start: `increase()` sees the first refusal of a process's life only
+        // if the series existed before it.
+        sessionsRejected.increment(by: 0)
+    }
+
     /// `code_mcp_sessions_open`
     var sessionsOpen: Meter { Meter(label: "code_mcp_sessions_open", factory: factory) }
     /// `code_mcp_sessions_limit`: `MCP_MAX_SESSIONS`, so alerts compare against the configured limit.

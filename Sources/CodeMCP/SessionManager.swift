@@ -90,7 +90,10 @@ actor SessionManager: Service {
         let session = MCPSession(id: id, client: client, server: server, transport: transport)
         await register(on: session)
         do {
-            try await server.start(transport: transport)
+            // The session's message loop outlives this (initialize) request: it must not inherit the request's
+            // span, or every later message would be logged and traced under it. Handlers take the context of
+            // the request that carried their message (`traced`).
+            try await ServiceContext.$current.withValue(nil) { try await server.start(transport: transport) }
         } catch {
             opening -= 1
             logger.error("could not start an MCP session", metadata: ["error": .string("\(error)")])
@@ -175,7 +178,9 @@ actor SessionManager: Service {
                 }
             )
             do {
-                let result = try await Self.traced("tools/call \(params.name)") { span in
+                // Span names are bounded: a client's unknown tool name is not one.
+                let known = handlers.catalog.names.contains(params.name)
+                let result = try await Self.traced("tools/call \(known ? params.name : "unknown")") { span in
                     span?.attributes["mcp.method.name"] = "tools/call"
                     span?.attributes["gen_ai.tool.name"] = params.name
                     let result = try await MCPClientIdentity.$current.withValue(client) {

@@ -12,7 +12,15 @@ public enum HealthProbe {
         public let body: Data?
     }
 
-    public static func probe(url: String, timeout: Duration, client: HTTPClient = .shared) async -> Outcome {
+    /// The client of readiness checks: tracing off, because they run every few seconds outside any request and
+    /// each would start a trace of its own. It lives as long as the process.
+    public static let untracedClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.tracing.tracer = nil
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    public static func probe(url: String, timeout: Duration, client: HTTPClient = untracedClient) async -> Outcome {
         do {
             var request = HTTPClientRequest(url: url)
             request.method = .GET

@@ -73,17 +73,24 @@ public struct ServiceRuntime: Sendable {
 }
 
 extension ServiceRuntime {
+    public static let supportingShutdownReserve: Duration = .seconds(2)
+
     /// The group that runs a service: `signals` start a graceful shutdown in which the HTTP server stops
     /// accepting connections and lets in-flight requests finish; after `SHUTDOWN_TIMEOUT` what is left is
-    /// cancelled. `supporting` services (the span exporter) start first and stop after `service`.
+    /// cancelled. `supporting` services (the span exporter) start first and stop after `service`, with
+    /// `supportingShutdownReserve` more: a drain that uses all of `SHUTDOWN_TIMEOUT` still leaves the exporter
+    /// time to send the spans of the work it released.
     public func makeServiceGroup(_ service: some Service, after supporting: [any Service] = [], signals: [UnixSignal] = []) -> ServiceGroup
     {
         var configuration = ServiceGroupConfiguration(
-            services: supporting.map { .init(service: $0) } + [.init(service: service)],
+            // A supporting service that ends or fails (the span exporter) must not stop the service it supports.
+            services: supporting.map { .init(service: $0, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore) }
+                + [.init(service: service)],
             gracefulShutdownSignals: signals,
             logger: logger
         )
-        configuration.maximumGracefulShutdownDuration = settings.shutdownTimeout
+        let reserve = supporting.isEmpty ? Duration.zero : Self.supportingShutdownReserve
+        configuration.maximumGracefulShutdownDuration = settings.shutdownTimeout + reserve
         // After the drain time, cancellation must be quick: the orchestrator's SIGKILL follows soon.
         configuration.maximumCancellationDuration = .seconds(2)
         return ServiceGroup(configuration: configuration)

@@ -100,7 +100,17 @@ struct ServerSpanMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if request.uri.path.hasPrefix("/health") { return try await next(request, context) }
-        return try await tracing.handle(request, context: context, next: next)
+        return try await tracing.handle(request, context: context) { request, context in
+            let response = try await next(request, context)
+            // The telemetry middleware inside turns errors into problem responses, so TracingMiddleware never
+            // sees a 5xx thrown: mark the span here.
+            if response.status.code >= 500, let current = ServiceContext.current,
+                let span = InstrumentationSystem.tracer.activeSpan(identifiedBy: current)
+            {
+                span.setStatus(SpanStatus(code: .error, message: "HTTP \(response.status.code)"))
+            }
+            return response
+        }
     }
 }
 

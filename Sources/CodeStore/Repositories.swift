@@ -225,7 +225,8 @@ public protocol WorkQueue: Sendable {
     /// `afterFailure`, which counts against max attempts) so another worker takes it at once. If a
     /// cancellation was requested, the deployment ends `cancelled` instead. False when the lease is not held.
     func release(_ claim: Claim, event: NewEvent, afterFailure: Bool) async throws -> Bool
-    /// How many deployments are queued, and how long the oldest has waited (by the database's clock).
+    /// How many deployments are queued, and how long the oldest has waited: the database's clock now minus its
+    /// `created_at` (written by code-api's clock; a released deployment counts from its creation).
     func queueStatus() async throws -> QueueStatus
 }
 

@@ -51,6 +51,7 @@ struct Pipeline: Sendable {
                     span?.attributes["code.deployment.attempt"] = claim.attempt
                     let outcome = await runSteps()
                     span?.attributes["code.deployment.outcome"] = outcome.rawValue
+                    if outcome == .failed || outcome == .abandoned { span?.setStatus(SpanStatus(code: .error)) }
                     return outcome
                 }
             }
@@ -163,7 +164,15 @@ struct Pipeline: Sendable {
 
     /// Runs one step between a `started` and a `finished` event, handing on what `body` produced.
     private func runStep<Value>(_ name: String, _ body: () async throws -> (Value, summary: String)) async throws -> Value {
-        try await withChildSpan("pipeline.\(name)") { _ in try await runStepEvents(name, body) }
+        try await withChildSpan("pipeline.\(name)") { span in
+            do {
+                return try await runStepEvents(name, body)
+            } catch {
+                // An interruption (cancellation, drain, lost lease) is not the step's failure.
+                if !(error is Interruption) { span?.setStatus(SpanStatus(code: .error)) }
+                throw error
+            }
+        }
     }
 
     private func runStepEvents<Value>(_ name: String, _ body: () async throws -> (Value, summary: String)) async throws -> Value {

@@ -5,6 +5,17 @@ import Metrics
 struct WorkerMetrics: Sendable {
     let factory: any MetricsFactory
 
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+        // Counters the alerts read with `increase()` are exported at 0 from the start: a series that appears
+        // at its first increment (already 1) shows no increase, and the first event of a process's life would
+        // not alert.
+        for firstAttempt in [true, false] { claims(firstAttempt: firstAttempt).increment(by: 0) }
+        for outcome in PipelineOutcome.allCases { finished(outcome.rawValue).increment(by: 0) }
+        failedExhausted.increment(by: 0)
+        leasesLost.increment(by: 0)
+    }
+
     /// `code_worker_claims_total{attempt}`: `first`, or `retry` for a deployment that ran before (a takeover
     /// after a crash or an expired lease, a release at shutdown, or a failure being retried).
     func claims(firstAttempt: Bool) -> Counter {

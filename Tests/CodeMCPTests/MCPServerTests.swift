@@ -64,6 +64,8 @@ struct MCPServerTests {
                     $0.sessionIdleTimeout = .seconds(1)
                 }
             ) { url, runtime in
+                let before = String(decoding: runtime.metrics.exposition(), as: UTF8.self)
+                #expect(before.contains("code_mcp_sessions_rejected_total 0"), "exported before the first refusal")
                 let base = RawMCPClient(url: url, token: stack.token)
                 let first = try await base.initialized()
                 _ = try await base.initialized()

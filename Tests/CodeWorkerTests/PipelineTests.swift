@@ -42,6 +42,10 @@ struct PipelineTests {
             #expect(status.status == .unauthorized)
             let metrics = String(decoding: worker.runtime.metrics.exposition(), as: UTF8.self)
             #expect(metrics.contains(#"code_worker_claims_total{attempt="first"} 1"#))
+            // Exported at 0 before anything happened, so the alerts' increase() sees the first one.
+            #expect(metrics.contains(#"code_worker_claims_total{attempt="retry"} 0"#))
+            #expect(metrics.contains("code_worker_failed_exhausted_total 0"))
+            #expect(metrics.contains("code_worker_leases_lost_total 0"))
             #expect(metrics.contains(#"code_worker_finished_total{outcome="succeeded"} 1"#))
             #expect(metrics.contains(#"code_worker_step_duration_seconds_count{step="rollout",outcome="succeeded"} 1"#))
         }
