@@ -139,22 +139,17 @@ extension RuntimeSettings {
     public func bootstrapLogging() {
         let level = logLevel
         let provider = tracing ? ServiceTracing.loggingMetadataProvider() : nil
-        switch logFormat {
-        case .json:
-            LoggingSystem.bootstrap(
-                { label, provider in
-                    var handler = JSONLogHandler(label: label, metadataProvider: provider)
-                    handler.logLevel = level
-                    return handler
-                }, metadataProvider: provider)
-        case .text:
-            LoggingSystem.bootstrap(
-                { label, provider in
-                    var handler = StreamLogHandler.standardOutput(label: label, metadataProvider: provider)
-                    handler.logLevel = level
-                    return handler
-                }, metadataProvider: provider)
-        }
+        let format = logFormat
+        LoggingSystem.bootstrap(
+            { label, provider in
+                var handler: any LogHandler =
+                    switch format {
+                    case .json: JSONLogHandler(label: label, metadataProvider: provider)
+                    case .text: StreamLogHandler.standardOutput(label: label, metadataProvider: provider)
+                    }
+                handler.logLevel = level
+                return handler
+            }, metadataProvider: provider)
     }
 
     public func makeLogger(label: String) -> Logger {

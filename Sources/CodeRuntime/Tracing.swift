@@ -59,7 +59,8 @@ public enum TraceParent {
 
     /// The current span's context as a `traceparent` value; nil when nothing is traced.
     public static func current() -> String? {
-        guard ServiceTracing.isActive, let context = ServiceContext.current else { return nil }
+        // The task-local first: with tracing off nothing sets it, and the tracer check takes a lock.
+        guard let context = ServiceContext.current, ServiceTracing.isActive else { return nil }
         var carrier: [String: String] = [:]
         InstrumentationSystem.instrument.inject(context, into: &carrier, using: DictionaryInjector())
         return carrier[headerName]
