@@ -43,9 +43,15 @@ lint: ## hadolint, shellcheck, trivy config, compose config for every overlay co
 test-containers: ## build the images and prove the hardening on the running stack (needs a Docker engine)
 	scripts/test-containers.sh
 
-bench: release ## benchmarks: start-up time, and code-api throughput and memory under wrk
-	python3 benchmarks/startup.py --bin .build/release $(if $(BASELINE_BIN),--baseline-bin $(BASELINE_BIN))
-	python3 benchmarks/api_load.py --bin .build/release $(if $(BASELINE_BIN),--baseline-bin $(BASELINE_BIN))
+bench: ## benchmarks side by side with peers (FastAPI, FastMCP, nginx, bare Hummingbird), worker throughput, start-up and memory: benchmarks/results/latest.{md,json,png}; BENCH_FLAGS=--quick for short runs; BASELINE_BIN=<dir> also compares two builds
+	benchmarks/prerequisites.sh
+	$(SWIFT) build -c release --static-swift-stdlib --product code-api $(SWIFT_BUILD_FLAGS)
+	$(SWIFT) build -c release --static-swift-stdlib --product code-worker $(SWIFT_BUILD_FLAGS)
+	$(SWIFT) build -c release --static-swift-stdlib --product code-mcp $(SWIFT_BUILD_FLAGS)
+	cd benchmarks/hello-hummingbird && $(SWIFT) build -c release --static-swift-stdlib
+	python3 benchmarks/run.py --bin .build/release $(BENCH_FLAGS)
+	$(if $(BASELINE_BIN),python3 benchmarks/startup.py --bin .build/release --baseline-bin $(BASELINE_BIN))
+	$(if $(BASELINE_BIN),python3 benchmarks/api_load.py --bin .build/release --baseline-bin $(BASELINE_BIN))
 
 clean:
 	rm -rf .build

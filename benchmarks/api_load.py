@@ -17,19 +17,18 @@ to a receiver in this process that accepts and discards the batches: what tracin
 """
 import argparse
 import http.server
-import json
 import os
-import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 import urllib.request
+
+import common
+from common import call, fresh_database, free_port, peak_rss_kib
 
 ENDPOINTS = [
     ("GET /health/live", "/health/live", None),
@@ -51,57 +50,9 @@ end
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def peak_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
-def call(url, key, body=None):
-    request = urllib.request.Request(url, data=json.dumps(body).encode() if body else None, method="POST" if body else "GET")
-    request.add_header("Authorization", f"Bearer {key}")
-    if body:
-        request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
-
-
 def run_wrk(url, args, script=None, headers=()):
-    command = ["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.duration}s", "--latency"]
-    for header in headers:
-        command += ["-H", header]
-    if script:
-        command += ["-s", script]
-    output = subprocess.run(command + [url], capture_output=True, text=True, timeout=args.duration + 60).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-
-    def percentile(name):
-        match = re.search(rf"\s{name}%\s+([\d.]+)(us|ms|s)", output)
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return rps, percentile("50"), percentile("99"), int(errors.group(1)) if errors else 0
-
-
-def fresh_database(directory):
-    """A database of its own for one build: a SQLite file in `directory`, or a new database on the server
-    of BENCH_POSTGRES_URL. Returns its URL and a function that drops it."""
-    admin = os.environ.get("BENCH_POSTGRES_URL")
-    if not admin:
-        return f"sqlite://{directory}/code.db", lambda: None
-    name = "bench_" + secrets.token_hex(6)
-    subprocess.run(["psql", admin, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
-    url = urllib.parse.urlsplit(admin)._replace(path=f"/{name}").geturl()
-    return url, lambda: subprocess.run(["psql", admin, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False)
+    result = common.run_wrk(url, args.duration, args.connections, script=script, headers=headers)
+    return result["rps"], result["p50_ms"], result["p99_ms"], result["non2xx"]
 
 
 class DiscardingOTLPReceiver:

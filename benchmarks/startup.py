@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time from process start to the first 200 on /health/live, for each service executable.
 
-Prints min / median / p90 / max in milliseconds over --runs starts, and with --baseline-bin the same
+Prints min / median / p90 / max in milliseconds over --runs starts and the resident memory after 2 s idle, and with --baseline-bin the same
 figures for a second build (e.g. the previous release) side by side. Loopback only; every loop is bounded.
 
     python3 benchmarks/startup.py --bin .build/release [--baseline-bin /tmp/old/.build/release] [--runs 20]
@@ -9,7 +9,6 @@ figures for a second build (e.g. the previous release) side by side. Loopback on
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -17,16 +16,12 @@ import tempfile
 import time
 import urllib.request
 
+from common import anon_kib, free_port, rss_kib
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Every service of services.json.
 with open(os.path.join(ROOT, "services.json")) as services_file:
     SERVICES = [service["name"] for service in json.load(services_file)["services"]]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def service_environment(service, directory):
@@ -65,6 +60,34 @@ def time_to_live(binary, service, timeout=10.0):
             process.wait(timeout=15)
 
 
+def idle_rss_mib(binary, service, settle=2.0, timeout=10.0):
+    """Resident memory of the service after it answered /health/live and then sat idle for `settle`
+    seconds, in MiB: (VmRSS, RssAnon). VmRSS counts the pages of the executable it touched too; RssAnon
+    only its own memory (closer to what a container's memory figure shows)."""
+    with tempfile.TemporaryDirectory() as directory:
+        port, metrics_port = free_port(), free_port()
+        env = service_environment(service, directory)
+        env.update(PORT=str(port), METRICS_PORT=str(metrics_port))
+        url = f"http://127.0.0.1:{port}/health/live"
+        process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.perf_counter() + timeout
+            while True:
+                try:
+                    with urllib.request.urlopen(url, timeout=0.5) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    if time.perf_counter() > deadline:
+                        raise RuntimeError(f"{service} did not answer {url} within {timeout}s")
+                    time.sleep(0.005)
+            time.sleep(settle)
+            return rss_kib(process.pid) / 1024, anon_kib(process.pid) / 1024
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+
+
 def summary(samples):
     ordered = sorted(samples)
     p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
@@ -88,7 +111,8 @@ def main():
                 continue
             # Alternate builds run by run would be fairer on a busy machine; runs are short, so sequential is fine.
             samples = [time_to_live(binary, service) for _ in range(args.runs)]
-            print(f"{service:12} {label:9} {summary(samples)}")
+            rss, anon = idle_rss_mib(binary, service)
+            print(f"{service:12} {label:9} {summary(samples)}  idle RSS {rss:5.1f} MiB (anonymous {anon:5.1f} MiB)")
 
 
 if __name__ == "__main__":
