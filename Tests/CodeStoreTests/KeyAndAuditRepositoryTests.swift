@@ -19,6 +19,9 @@ struct KeyAndAuditRepositoryTests {
         #expect(!APIKeySecret.isWellFormed("token " + secret))
         #expect(APIKeySecret.generate() != secret)
         #expect(APIKeySecret.hash(secret).count == 64)
+        // The stored form is lowercase hex SHA-256 (FIPS 180-2's test vector), as keys made by earlier
+        // versions were hashed: a changed encoding would lock every existing key out.
+        #expect(APIKeySecret.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(APIKeySecret.constantTimeEquals(APIKeySecret.hash(secret), APIKeySecret.hash(secret)))
         #expect(!APIKeySecret.constantTimeEquals(APIKeySecret.hash(secret), APIKeySecret.hash(secret + "x")))
     }
