@@ -61,6 +61,9 @@ let package = Package(
             dependencies: [.product(name: "Configuration", package: "swift-configuration")],
             swiftSettings: strictSettings
         ),
+        // Sets the Swift runtime's global-enqueue hook, which Swift cannot name (see its header); used by
+        // CodeRuntime's EventLoopExecutor.
+        .target(name: "CConcurrencyHook"),
         // Shared service runtime: configuration, logging, request ids, problem+json errors,
         // metrics, health and lifecycle. Every executable stands on it.
         .target(
@@ -69,6 +72,9 @@ let package = Package(
                 "CodeConfiguration",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                "CConcurrencyHook",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -51,6 +51,8 @@ public struct ServiceLauncher: Sendable {
         }
 
         runtimeSettings.bootstrapLogging()
+        // First, before any of the service's work: see EventLoopExecutor.
+        let executor = EventLoopExecutor.isInstalled ? "event-loops" : "default"
         let runtime = ServiceRuntime(name: name, settings: runtimeSettings)
         runtime.metrics.bootstrapGlobalMetricsSystem()
         // Before `build`: the HTTP clients it creates take the tracer when they are configured.
@@ -65,7 +67,7 @@ public struct ServiceLauncher: Sendable {
         }
         do {
             let app = try await build(settings, runtime)
-            try await serve(app, before: exporters, runtime: runtime, runtimeSettings: runtimeSettings)
+            try await serve(app, before: exporters, runtime: runtime, runtimeSettings: runtimeSettings, executor: executor)
         } catch let error as any ExitCodeError {
             // E.g. a database migrated by a newer version: one line and its own exit code, not a crash.
             Self.printError("\(name): \(error)")
@@ -74,7 +76,8 @@ public struct ServiceLauncher: Sendable {
     }
 
     private func serve<App: ApplicationProtocol & Service>(
-        _ app: App, before supporting: [any Service], runtime: ServiceRuntime, runtimeSettings: RuntimeSettings
+        _ app: App, before supporting: [any Service], runtime: ServiceRuntime, runtimeSettings: RuntimeSettings,
+        executor: String
     ) async throws {
         runtime.logger.info(
             "starting",
@@ -84,6 +87,7 @@ public struct ServiceLauncher: Sendable {
                 "address": .string("\(runtimeSettings.host):\(runtimeSettings.port)"),
                 "metrics_port": .string(runtimeSettings.metricsPort.map(String.init) ?? "disabled"),
                 "tracing": .string(runtimeSettings.tracing ? "otlp" : "off"),
+                "executor": .string(executor),
             ]
         )
         try await runtime.makeServiceGroup(app, after: supporting, signals: [.sigterm, .sigint]).run()

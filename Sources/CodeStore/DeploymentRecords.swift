@@ -2,12 +2,11 @@ import CodeDomain
 import Foundation
 
 // Rows of `deployments` and `deployment_manifests` as the database stores them, and their mapping to
-// domain values. Both backends decode into these records by column name (their `CodingKeys`): SQLite
-// through GRDB's Decodable support, PostgreSQL through `PostgresColumns`. So the mapping to domain values
-// is written once, and every statement that reads a record selects its `columns`.
+// domain values. Both backends read these records by column name (their `CodingKeys`), through one
+// `init(columns:)` each (RecordColumns.swift). So the mapping to domain values is written once, and every statement that reads a record selects its `columns`.
 
 /// A row of `deployments`.
-struct DeploymentRecord: Decodable, Sendable {
+struct DeploymentRecord: Sendable {
     var seq: Int64
     var id: String
     var service: String
@@ -99,7 +98,7 @@ struct DeploymentRecord: Decodable, Sendable {
 }
 
 /// A row of `deployment_manifests`.
-struct ManifestRecord: Decodable, Sendable {
+struct ManifestRecord: Sendable {
     var deploymentID: String
     var attempt: Int64
     var renderedAt: Int64
@@ -167,7 +166,7 @@ struct DeploymentInsert: Sendable {
 
 /// The columns of a running deployment whose lease expired after its last allowed attempt: what its
 /// final event needs.
-struct ExhaustedLeaseRecord: Decodable, Sendable {
+struct ExhaustedLeaseRecord: Sendable {
     var id: String
     var attempt: Int64
     var failures: Int64
@@ -182,7 +181,7 @@ struct ExhaustedLeaseRecord: Decodable, Sendable {
 }
 
 /// The columns of a deployment the store ended as cancelled when a worker claimed or released it.
-struct CancelledRecord: Decodable, Sendable {
+struct CancelledRecord: Sendable {
     var id: String
     var attempt: Int64
 

@@ -1,11 +1,11 @@
 import CodeDomain
 import Foundation
 
-// Rows of `deployment_events` as the database stores them: the record both backends decode (see
+// Rows of `deployment_events` as the database stores them: the record both backends read (see
 // DeploymentRecords.swift) and the stored form of an event to insert.
 
 /// A row of `deployment_events`.
-struct EventRecord: Decodable, Sendable {
+struct EventRecord: Sendable {
     var seq: Int64
     var deploymentID: String
     var at: Int64

@@ -5,7 +5,7 @@ import Foundation
 // shared by both backends.
 
 /// A row of `api_keys`.
-struct APIKeyRecord: Decodable, Sendable {
+struct APIKeyRecord: Sendable {
     var seq: Int64
     var id: String
     var name: String
@@ -42,7 +42,7 @@ struct APIKeyRecord: Decodable, Sendable {
 }
 
 /// A row of `audit_log`.
-struct AuditRecord: Decodable, Sendable {
+struct AuditRecord: Sendable {
     var seq: Int64
     var at: Int64
     var keyID: String?

@@ -44,13 +44,13 @@ extension SQLiteStore: APIKeyRepository {
 
     public func key(secretHash: String) async throws -> StoredAPIKey? {
         try await metrics.measure("key.lookup") { [self] in
-            try await pool.read { db in try Self.key(secretHash: secretHash, in: db) }?.storedKey()
+            try read { db in try Self.key(secretHash: secretHash, in: db) }?.storedKey()
         }
     }
 
     public func keys(limit: Int, before: Int64?) async throws -> StorePage<APIKey> {
         try await metrics.measure("key.list") { [self] in
-            let rows = try await pool.read { db in
+            let rows = try read { db in
                 try SQLRequest<APIKeyRecord>(
                     literal: """
                         SELECT \(sql: APIKeyRecord.columns) FROM api_keys WHERE seq < \(before ?? Int64.max)

@@ -19,7 +19,7 @@ extension SQLiteStore: AuditRepository {
 
     public func auditEntries(limit: Int, before: Int64?) async throws -> StorePage<AuditEntry> {
         try await metrics.measure("audit.list") { [self] in
-            let rows = try await pool.read { db in
+            let rows = try read { db in
                 try SQLRequest<AuditRecord>(
                     literal: """
                         SELECT \(sql: AuditRecord.columns) FROM audit_log WHERE seq < \(before ?? Int64.max)

@@ -28,7 +28,7 @@ extension SQLiteStore: DeploymentRepository {
                 return created
             }
             if let created { return .created(try created.deployment()) }
-            let earlier = try await pool.read { db in
+            let earlier = try read { db in
                 try SQLRequest<DeploymentRecord>(
                     literal: """
                         SELECT \(sql: DeploymentRecord.columns) FROM deployments
@@ -43,7 +43,7 @@ extension SQLiteStore: DeploymentRepository {
 
     public func deployment(id: String) async throws -> Deployment? {
         try await metrics.measure("deployment.get") { [self] in
-            try await pool.read { db in
+            try read { db in
                 try SQLRequest<DeploymentRecord>(
                     literal: "SELECT \(sql: DeploymentRecord.columns) FROM deployments WHERE id = \(id)", cached: true
                 ).fetchOne(db)
@@ -60,7 +60,7 @@ extension SQLiteStore: DeploymentRepository {
             if let before = filter.before { conditions.append("seq < \(before)") }
             let whereClause: SQL = conditions.isEmpty ? "" : "WHERE \(conditions.joined(separator: " AND "))"
             // At most 16 statement texts (one per combination of filters), so caching them is bounded.
-            let rows = try await pool.read { db in
+            let rows = try read { db in
                 try SQLRequest<DeploymentRecord>(
                     literal: """
                         SELECT \(sql: DeploymentRecord.columns) FROM deployments \(whereClause)
@@ -107,7 +107,7 @@ extension SQLiteStore: DeploymentRepository {
 
     public func events(deploymentID: String, after: Int64?, limit: Int) async throws -> StorePage<DeploymentEvent> {
         try await metrics.measure("event.list") { [self] in
-            let rows = try await pool.read { db in
+            let rows = try read { db in
                 try SQLRequest<EventRecord>(
                     literal: """
                         SELECT \(sql: EventRecord.columns) FROM deployment_events
@@ -122,7 +122,7 @@ extension SQLiteStore: DeploymentRepository {
 
     public func manifests(deploymentID: String) async throws -> DeploymentManifests? {
         try await metrics.measure("manifest.get") { [self] in
-            try await pool.read { db in
+            try read { db in
                 try SQLRequest<ManifestRecord>(
                     literal: "SELECT \(sql: ManifestRecord.columns) FROM deployment_manifests WHERE deployment_id = \(deploymentID)",
                     cached: true

@@ -101,7 +101,7 @@ extension SQLiteStore: WorkQueue {
 
     public func isCancelRequested(deploymentID: String) async throws -> Bool {
         try await metrics.measure("queue.cancel_requested") { [self] in
-            let cancelRequested = try await pool.read { db in
+            let cancelRequested = try read { db in
                 try SQLRequest<Int64>(literal: "SELECT cancel_requested FROM deployments WHERE id = \(deploymentID)", cached: true)
                     .fetchOne(db)
             }
@@ -189,7 +189,7 @@ extension SQLiteStore: WorkQueue {
 
     public func queueStatus() async throws -> QueueStatus {
         try await metrics.measure("queue.depth") { [self] in
-            try await pool.read { db in
+            try read { db in
                 let row = try Row.fetchOne(
                     db,
                     SQLRequest<Row>(
@@ -209,7 +209,7 @@ extension SQLiteStore: WorkQueue {
     /// Whether any deployment matches `predicate`. Workers ask what there is to claim or to fail several
     /// times a second; reading first keeps the usual answer ("nothing") from taking the write lock.
     private func anyDeployment(where predicate: SQL) async throws -> Bool {
-        try await pool.read { db in
+        try read { db in
             try SQLRequest<Int64>(literal: "SELECT seq FROM deployments WHERE \(predicate) LIMIT 1", cached: true).fetchOne(db) != nil
         }
     }

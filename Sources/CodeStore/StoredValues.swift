@@ -22,6 +22,8 @@ enum StoredLabels {
     }
 
     static func decode(_ text: String) throws -> [String: String] {
+        // Most deployments have no labels: no decoder for those (it was a decoder per row of a list).
+        if text == "{}" { return [:] }
         do {
             return try JSONDecoder().decode([String: String].self, from: Data(text.utf8))
         } catch {

@@ -1,0 +1,16 @@
+#ifndef CODE_CONCURRENCY_HOOK_H
+#define CODE_CONCURRENCY_HOOK_H
+
+#include <stdbool.h>
+
+/// Sets the Swift runtime's global-enqueue hook (`swift_task_enqueueGlobal_hook`) to `hook` if no hook
+/// is set yet; returns whether it was set. `hook` is a thin Swift function
+/// `(UnownedJob, (UnownedJob) -> Void) -> Void` (Swift calling convention), passed as a pointer.
+///
+/// Why C: SwiftNIO installs the same hook by looking the variable up with dlsym, which finds nothing in
+/// a binary linked with --static-swift-stdlib (the toolchain links the runtime's archives with
+/// --exclude-libs ALL, so the variable is not in the dynamic symbol table). Referring to it by name here
+/// resolves it when the binary is linked, statically or not.
+bool code_install_swift_task_enqueue_global_hook(const void *_Nonnull hook);
+
+#endif
