@@ -31,7 +31,7 @@ public func buildApplication(settings: APISettings, runtime: ServiceRuntime) asy
     let handlers = APIHandlers(store: store, policy: settings.policy, metrics: metrics, logger: runtime.logger)
     try handlers.registerHandlers(
         on: router,
-        configuration: .init(dateTranscoder: .iso8601WithFractionalSeconds),
+        configuration: .contract,
         middlewares: [
             AccessMiddleware(store: store, metrics: metrics, logger: runtime.logger, refusalLog: SampledLog()),
             DeploymentRequestDiagnosis(),

@@ -14,7 +14,7 @@ import OpenAPIRuntime
 func makeCodeAPIClient(settings: MCPSettings, httpClient: HTTPClient) -> Client {
     Client(
         serverURL: settings.apiURL,
-        configuration: .init(dateTranscoder: .iso8601WithFractionalSeconds),
+        configuration: .contract,
         transport: AsyncHTTPClientTransport(configuration: .init(client: httpClient, timeout: TimeAmount(settings.apiTimeout))),
         middlewares: [APICallMiddleware(apiKey: settings.apiKey, apiURL: settings.apiURL)]
     )
