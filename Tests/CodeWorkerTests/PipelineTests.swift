@@ -40,7 +40,7 @@ struct PipelineTests {
 
             let status = try await worker.client.call(.get, "/v1/worker", key: nil)
             #expect(status.status == .unauthorized)
-            let metrics = String(decoding: worker.runtime.metrics.exposition(), as: UTF8.self)
+            let metrics = try await worker.metrics(containing: #"code_worker_finished_total{outcome="succeeded"} 1"#)
             #expect(metrics.contains(#"code_worker_claims_total{attempt="first"} 1"#))
             // Exported at 0 before anything happened, so the alerts' increase() sees the first one.
             #expect(metrics.contains(#"code_worker_claims_total{attempt="retry"} 0"#))

@@ -44,6 +44,17 @@ struct WorkerTestContext: Sendable {
         throw ProcessTimeout(command: "waiting for deployment \(id)", timeout: timeout)
     }
 
+    /// The worker's metrics once they contain `line` (or after `timeout`, for the caller's expectations to
+    /// report): a deployment is terminal in the database a moment before the worker counts it.
+    func metrics(containing line: String, timeout: Duration = .seconds(5)) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let metrics = String(decoding: runtime.metrics.exposition(), as: UTF8.self)
+            if metrics.contains(line) || ContinuousClock.now >= deadline { return metrics }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     func events(_ id: String) async throws -> [DeploymentEvent] {
         try await store.events(deploymentID: id, after: nil, limit: 1000).items
     }
