@@ -454,6 +454,7 @@ def chart(results, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     figure, axes = plt.subplots(1, 3, figsize=(18, 6))
     rows = [row for row in results.get("targets", []) if row["unit"] == "x" and row["measured"]]
@@ -470,6 +471,13 @@ def chart(results, path):
         ax.set_yticks(list(positions))
         ax.set_yticklabels(names, fontsize=8)
         ax.set_xscale("log")
+        low = min(values + [row["goal"] for row in rows] + [1]) / 1.5
+        high = max(values + [row["goal"] for row in rows]) * 2
+        ax.set_xlim(low, high)
+        ticks = [t for t in (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32) if low <= t <= high]
+        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}x"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.axvline(1, color="grey", linewidth=0.8, linestyle=":")
         ax.invert_yaxis()
     ax.set_title("ratios (bars) against the issue's targets (black marks)")
@@ -542,7 +550,17 @@ def main():
     parser.add_argument("--startup-runs", type=int, help="starts per service (20; --quick 5)")
     parser.add_argument("--idle-settle", type=float, default=2.0, help="seconds idle before reading the RSS")
     parser.add_argument("--results", default=os.path.join(HERE, "results"), help="folder for latest.md/json/png")
+    parser.add_argument("--replot", action="store_true",
+                        help="rewrite latest.md and latest.png from the results folder's latest.json; measure nothing")
     args = parser.parse_args()
+    if args.replot:
+        with open(os.path.join(args.results, "latest.json")) as handle:
+            results = json.load(handle)
+        results["targets"] = targets(results)
+        with open(os.path.join(args.results, "latest.md"), "w") as handle:
+            handle.write("# Benchmark results (benchmarks/run.py)\n\n" + markdown(results) + "\n")
+        chart(results, os.path.join(args.results, "latest.png"))
+        return
     args.duration = args.duration or (3 if args.quick else 10)
     args.warmup = args.warmup if args.warmup is not None else 1
     args.deployments = args.deployments or (300 if args.quick else 2000)
