@@ -9,7 +9,7 @@ import Logging
 public func buildApplication(settings: MCPSettings, runtime: ServiceRuntime) async throws -> some ApplicationProtocol {
     let handlers = MCPHandlers(
         api: makeCodeAPIClient(settings: settings, httpClient: .shared), catalog: try ToolCatalog(contract: .bundled()),
-        settings: settings, health: runtime.health, httpClient: .shared
+        settings: settings, health: runtime.health, probeClient: HealthProbe.tracedClient
     )
     let sessions = SessionManager(
         settings: settings, handlers: handlers, logger: runtime.logger, metrics: MCPMetrics(factory: runtime.metrics.factory))

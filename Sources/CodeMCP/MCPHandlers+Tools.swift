@@ -202,7 +202,7 @@ extension MCPHandlers {
             let checks: [HealthChecks.Result]
         }
         let url = base.appendingPathComponent("health/ready").absoluteString
-        let outcome = await HealthProbe.probe(url: url, timeout: .seconds(2), client: httpClient)
+        let outcome = await HealthProbe.probe(url: url, timeout: .seconds(2), client: probeClient)
         guard let status = outcome.status else {
             return ServiceHealth(status: "unreachable", httpStatus: nil, checks: nil, error: "\(url): \(outcome.summary)")
         }

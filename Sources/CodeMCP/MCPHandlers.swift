@@ -12,7 +12,8 @@ struct MCPHandlers: Sendable {
     let catalog: ToolCatalog
     let settings: MCPSettings
     let health: HealthChecks
-    let httpClient: HTTPClient
+    /// The client `service_health` probes the other services with (HealthProbe.tracedClient).
+    let probeClient: HTTPClient
 
     /// Sends progress and log notifications of one tool call to its session.
     struct Reporter: Sendable {

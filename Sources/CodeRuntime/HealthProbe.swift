@@ -14,11 +14,20 @@ public enum HealthProbe {
 
     /// The client of readiness checks: tracing off, because they run every few seconds outside any request and
     /// each would start a trace of its own. It lives as long as the process.
-    public static let untracedClient: HTTPClient = {
+    public static let untracedClient = makeClient(traced: false)
+
+    /// The client of probes made while serving a request (code-mcp's `service_health`): its span is a child
+    /// of the request's.
+    public static let tracedClient = makeClient(traced: true)
+
+    /// A refused connection is the answer: async-http-client would otherwise retry connecting until the
+    /// deadline, and a probe of a service that is not running would take its whole timeout to say so.
+    private static func makeClient(traced: Bool) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
-        configuration.tracing.tracer = nil
+        if !traced { configuration.tracing.tracer = nil }
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-    }()
+    }
 
     public static func probe(url: String, timeout: Duration, client: HTTPClient = untracedClient) async -> Outcome {
         do {

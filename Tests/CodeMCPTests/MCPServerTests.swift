@@ -88,6 +88,22 @@ struct MCPServerTests {
         }
     }
 
+    @Test func serviceHealthReportsAServiceThatIsNotRunning() async throws {
+        try await withLiveStack { stack in
+            // Nothing listens on this port: the probe's connection is refused.
+            let stopped = URL(string: "http://127.0.0.1:\(freePort())")!
+            try await withMCP(stack.mcpSettings { $0.workerURL = stopped }) { url, _ in
+                let client = try await RawMCPClient(url: url, token: stack.token).initialized()
+                let health = try #require(try await client.tool(1, "service_health")["structuredContent"] as? [String: any Sendable])
+                let worker = try #require(health["worker"] as? [String: any Sendable])
+                // Told by the refused connection (HealthProbeTests: without waiting for the probe's deadline).
+                #expect(worker["status"] as? String == "unreachable")
+                #expect((worker["error"] as? String)?.contains(stopped.absoluteString) == true)
+                #expect((health["api"] as? [String: any Sendable])?["status"] as? String == "ready")
+            }
+        }
+    }
+
     @Test func toolsHaveSchemasAndWorkAgainstTheAPI() async throws {
         try await withLiveStack { stack in
             try await withMCP(stack.mcpSettings()) { url, runtime in
