@@ -188,7 +188,11 @@ let package = Package(
             dependencies: [
                 "CodeAPI", "CodeWorker", "CodeMCP", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + generatedServices.map { .target(name: $0.module) },
-            swiftSettings: strictSettings
+            swiftSettings: strictSettings,
+            // No dynamic symbol table (the toolchain links executables with --export-dynamic): nothing
+            // looks our symbols up at run time, the backtracer reads names from the symbol table or
+            // from code-services.debug, and it is 8 MB of the binary (.dynsym, .dynstr, .gnu.hash).
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux]))]
         ),
         // Test helpers shared by the test targets: child processes, free ports, loopback HTTP, PostgreSQL.
         .target(
