@@ -15,7 +15,7 @@ import CodeMCP
 import CodeWorker
 import Foundation
 
-/// Every service of the binary: the command its own executable runs (`Sources/<name>/main.swift`).
+/// Every service of the binary: the command its own executable runs (`@main` in `Sources/<name>/`).
 let services: [any AsyncParsableCommand.Type] = [
     CodeAPICommand.self,
     CodeWorkerCommand.self,

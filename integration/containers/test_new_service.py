@@ -27,7 +27,7 @@ EDITED = {"services.json", "Package.swift", "compose/compose.yaml", "deploy/kube
           "deploy/swarm/stack.yaml", "Sources/code-services/main.swift"}
 GENERATED = {"Sources/CodeNotify/Application+build.swift", "Sources/CodeNotify/GreetingRoutes.swift",
              "Sources/CodeNotify/NotifySettings.swift", "Sources/CodeNotify/CodeNotifyCommand.swift",
-             "Sources/code-notify/main.swift",
+             "Sources/code-notify/CodeNotifyMain.swift",
              "Tests/CodeNotifyTests/CodeNotifyTests.swift", "docs/services/code-notify.md",
              *(f"deploy/kubernetes/base/code-notify/{name}.yaml"
                for name in ("kustomization", "deployment", "service", "pdb", "networkpolicy"))}

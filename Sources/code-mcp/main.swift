@@ -1,5 +1,0 @@
-// The `code-mcp` executable (`swift run code-mcp`, the development image, the tests): the command line of
-// CodeMCPCommand. The container images run the same command from the multi-call `code-services`.
-import CodeMCP
-
-await CodeMCPCommand.main()
