@@ -28,6 +28,8 @@ let package = Package(
         .executable(name: "code-api", targets: ["code-api"]),
         .executable(name: "code-worker", targets: ["code-worker"]),
         .executable(name: "code-mcp", targets: ["code-mcp"]),
+        // Every service in one binary, the one the container images ship (Sources/code-services).
+        .executable(name: "code-services", targets: ["code-services"]),
     ] + generatedServices.map { .executable(name: $0.name, targets: [$0.name]) },
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -133,6 +135,7 @@ let package = Package(
             name: "CodeAPI",
             dependencies: [
                 "CodeRuntime", "CodeConfiguration", "CodeDomain", "CodeStore", "CodeAPIContract",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
@@ -147,6 +150,7 @@ let package = Package(
             name: "CodeWorker",
             dependencies: [
                 "CodeRuntime", "CodeConfiguration", "CodeDomain", "CodeStore", "CodeAPIContract",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -160,6 +164,7 @@ let package = Package(
             name: "CodeMCP",
             dependencies: [
                 "CodeRuntime", "CodeConfiguration", "CodeDomain", "CodeAPIContract",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client"),
                 .product(name: "Yams", package: "Yams"),
@@ -177,9 +182,24 @@ let package = Package(
             swiftSettings: strictSettings,
             plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
         ),
-        .executableTarget(name: "code-api", dependencies: ["CodeAPI", "CodeConfiguration"], swiftSettings: strictSettings),
+        // Each service's own executable runs its library's command (`swift run code-api`, the
+        // development image, the tests); the images run the same commands from code-services.
+        .executableTarget(name: "code-api", dependencies: ["CodeAPI"], swiftSettings: strictSettings),
         .executableTarget(name: "code-worker", dependencies: ["CodeWorker"], swiftSettings: strictSettings),
         .executableTarget(name: "code-mcp", dependencies: ["CodeMCP"], swiftSettings: strictSettings),
+        // The multi-call binary: every service's library, generated ones included (from `generatedServices`;
+        // scripts/new-service.sh also adds the command to its table in Sources/code-services/main.swift).
+        .executableTarget(
+            name: "code-services",
+            dependencies: [
+                "CodeAPI", "CodeWorker", "CodeMCP", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ] + generatedServices.map { .target(name: $0.module) },
+            swiftSettings: strictSettings,
+            // No dynamic symbol table (the toolchain links executables with --export-dynamic): nothing
+            // looks our symbols up at run time, the backtracer reads names from the symbol table or
+            // from code-services.debug, and it is 8 MB of the binary (.dynsym, .dynstr, .gnu.hash).
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux]))]
+        ),
         // Test helpers shared by the test targets: child processes, free ports, loopback HTTP, PostgreSQL.
         .target(
             name: "CodeTestSupport",
@@ -245,7 +265,7 @@ let package = Package(
         // Runs the real executables as child processes; depending on them makes `swift test` build them.
         .testTarget(
             name: "ExecutableTests",
-            dependencies: ["code-api", "code-worker", "code-mcp", "CodeTestSupport"],
+            dependencies: ["code-api", "code-worker", "code-mcp", "code-services", "CodeTestSupport"],
             swiftSettings: strictSettings
         ),
     ] + generatedServices.flatMap { service -> [Target] in
@@ -255,6 +275,7 @@ let package = Package(
                 dependencies: [
                     "CodeRuntime", "CodeConfiguration",
                     .product(name: "Hummingbird", package: "hummingbird"),
+                    .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 ],
                 swiftSettings: strictSettings
             ),

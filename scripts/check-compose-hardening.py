@@ -2,7 +2,7 @@
 project's promises, so that no overlay combination can quietly run a service without them:
 
 - every service of services.json is there, built from docker/Dockerfile's `service` target with its
-  own SERVICE, PORT and RUNTIME (libcurl when it needs it);
+  own SERVICE and PORT;
 - every service of services.json runs with a read-only root file system, no capability, no new
   privileges, the seccomp allowlist, a noexec /tmp, memory, CPU and process-count limits, and not as
   root; except where compose.dev.yaml runs it from the toolchain image (`development` target), which
@@ -41,9 +41,6 @@ def service_problems(name: str, config: dict, listed: dict) -> list[str]:
         problems.append(f"build arg SERVICE is {args.get('SERVICE')!r}, services.json says {listed['name']!r}")
     if build and args.get("PORT") != str(listed["port"]):
         problems.append(f"build arg PORT is {args.get('PORT')!r}, services.json says {listed['port']}")
-    runtime = "libcurl" if "libcurl" in listed["needs"] else "base"
-    if build and args.get("RUNTIME", "base") != runtime:
-        problems.append(f"build arg RUNTIME is {args.get('RUNTIME', 'base')!r}, services.json's needs make it {runtime!r}")
     if listed["name"] not in str(config.get("image", "")):
         problems.append(f"image {config.get('image')!r} is not named after {listed['name']}")
     options = config.get("security_opt") or []

@@ -4,14 +4,16 @@ Everything is checked before anything is written: a malformed or taken name or p
 repository whose markers are missing, changes nothing. Then it writes
 
   new files   Sources/<Module>/ (settings, buildApplication, an example route), Sources/<name>/
-              (the thin executable), Tests/<Module>Tests/, docs/services/<name>.md
+              (the thin executable running the library's command), Tests/<Module>Tests/, docs/services/<name>.md
               and deploy/kubernetes/base/<name>/ (its Deployment, Service, PodDisruptionBudget and
               NetworkPolicy, hardened through the shared component)
   and edits   services.json (the list of services: workflows, the container suite, the seccomp
               derivation, run-local and the benchmarks read it), Package.swift (one line in
               `generatedServices`), and, above their marker lines ("scripts/new-service.sh adds ...
               above this line."), one entry from templates/service/wiring/ in each file of WIRING:
-              compose, the Kubernetes base and overlays, the Swarm stack - and nothing else.
+              compose, the Kubernetes base and overlays, the Swarm stack, the multi-call binary's
+              table of services (Sources/code-services/main.swift: its import and its command, so
+              that the images, which all run that binary, run it) - and nothing else.
 
 Placeholders in the template's paths and contents: __NAME__ (code-notify), __MODULE__ (CodeNotify),
 __STEM__ (Notify), __COMPOSE__ (notify), __ENVPREFIX__ (NOTIFY), __PORT__, __DESCRIPTION__.
@@ -32,8 +34,12 @@ WIRING_TEMPLATES = TEMPLATE / "wiring"
 MARKER = "scripts/new-service.sh adds services above this line."
 SECRET_MARKER = "scripts/new-service.sh adds secrets above this line."
 STACK = ROOT / "deploy" / "swarm" / "stack.yaml"
+# The multi-call binary that the container images ship: its table of services.
+MULTI_CALL = ROOT / "Sources" / "code-services" / "main.swift"
 # Where a service is wired in: (file, its entry in templates/service/wiring/, the marker line the entry
-# goes above). An entry already in the file is not added again (the secret generated services share).
+# goes above; None: an import, which goes into the file's block of imports in sorted order, as
+# swift-format wants them). An entry already in the file is not added again (the secret generated
+# services share).
 WIRING = [
     (COMPOSE, "compose.yaml", MARKER),
     (ROOT / "deploy" / "kubernetes" / "base" / "kustomization.yaml", "kubernetes-base.yaml", MARKER),
@@ -41,6 +47,8 @@ WIRING = [
     (ROOT / "deploy" / "kubernetes" / "overlays" / "prod" / "kustomization.yaml", "kubernetes-prod.yaml", MARKER),
     (STACK, "swarm-service.yaml", MARKER),
     (STACK, "swarm-secret.yaml", SECRET_MARKER),
+    (MULTI_CALL, "code-services-import.txt", None),
+    (MULTI_CALL, "code-services-command.txt", MARKER),
 ]
 WIRED_FILES = list(dict.fromkeys(path for path, _, _ in WIRING))
 # Ports the stack already uses besides the services' own: the metrics listener and the log collector.
@@ -134,6 +142,18 @@ def insert_before_marker(path: Path, content: str, text: str, marker: str) -> st
     return "".join(lines[:index]) + text + "".join(lines[index:])
 
 
+def insert_import(path: Path, content: str, text: str) -> str:
+    """`content` (of `path`) with the import line `text` in its one block of imports, kept sorted."""
+    if text in content.splitlines(keepends=True):
+        return content
+    lines = content.splitlines(keepends=True)
+    imports = [index for index, line in enumerate(lines) if line.startswith("import ")]
+    if not imports or imports[-1] - imports[0] + 1 != len(imports):
+        raise Refusal(f"{path.relative_to(ROOT)} must have its imports in one block of consecutive lines")
+    first, last = imports[0], imports[-1]
+    return "".join(lines[:first] + sorted(lines[first:last + 1] + [text]) + lines[last + 1:])
+
+
 def render_services(services: list[dict]) -> str:
     """services.json in its own layout: one field per line, lists on one line."""
     blocks = []
@@ -168,7 +188,8 @@ def plan(name: str, port: int) -> dict[Path, str]:
     writes[PACKAGE] = insert_before_marker(PACKAGE, PACKAGE.read_text(), package_line, MARKER)
     for path, entry_template, marker in WIRING:
         entry = substitute((WIRING_TEMPLATES / entry_template).read_text(), values)
-        writes[path] = insert_before_marker(path, writes.get(path, path.read_text()), entry, marker)
+        content = writes.get(path, path.read_text())
+        writes[path] = insert_import(path, content, entry) if marker is None else insert_before_marker(path, content, entry, marker)
     return writes
 
 

@@ -20,7 +20,7 @@ import os
 import pytest
 from conftest import reported
 
-from .stacks import (PROBE_IMAGE, ROOT, RUNTIME_ROOTFS_IMAGE, SERVICE_LIST, docker, free_port, port_variable, require_images, run,
+from .stacks import (PROBE_IMAGE, ROOT, RUNTIME_ROOTFS_IMAGE, SERVICE_LIST, docker, free_port, image_tag, port_variable, require_images, run,
                      start_stack, stop_stack)
 
 
@@ -69,6 +69,31 @@ def probe_image(docker_engine):
     run(["docker", "compose", "-p", "code-seccomp-probe", "-f", "-", "build", "--quiet", "probe"], input=definition,
         timeout=600, env={**os.environ, "COMPOSE_BAKE": "false"})
     return PROBE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def symbols_file(docker_engine, tmp_path_factory):
+    """code-services.debug of the images under test: docker/Dockerfile's `symbols` target, built with
+    the images' VERSION and REVISION (compose.yaml's build arguments), so that BuildKit serves the
+    `build` stage they were made from: the debug file of exactly their binary."""
+    tag = image_tag()
+    image = f"code-e2e.local/code-services-symbols:{tag}"
+    args = {"VERSION": os.environ.get("VERSION") or "0.0.0-dev", "REVISION": os.environ.get("REVISION") or "unknown"}
+    definition = json.dumps({"services": {"symbols": {"image": image, "build": {
+        "context": str(ROOT), "dockerfile": "docker/Dockerfile", "target": "symbols", "args": args}}}})
+    run(["docker", "compose", "-p", "code-e2e-symbols", "-f", "-", "build", "--quiet", "symbols"], input=definition,
+        timeout=1800, env={**os.environ, "COMPOSE_BAKE": "false"})
+    directory = tmp_path_factory.mktemp("symbols")
+    container = docker("create", image, "/none").stdout.strip()
+    try:
+        docker("cp", f"{container}:/code-services.debug", str(directory))
+    finally:
+        docker("rm", "-f", container, check=False)
+        docker("rmi", image, check=False)
+    path = directory / "code-services.debug"
+    path.chmod(0o644)
+    directory.chmod(0o755)
+    return path
 
 
 @pytest.fixture(scope="session")

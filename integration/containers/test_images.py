@@ -49,3 +49,17 @@ def test_image_sizes_and_unique_bytes(docker_engine, measurements):
                         f"sum of the three sizes {total / 1e6:.1f} MB")
     assert unique < total, "the three images share their lower layers"
     assert all(size < 200e6 for size in sizes.values()), sizes
+    # Issue 13: one multi-call binary in one shared layer; the set within 160 MB.
+    assert unique <= 160e6, f"the images together take {unique / 1e6:.1f} MB, more than 160 MB"
+
+
+def test_service_images_share_every_layer(docker_engine):
+    """Every service image is the same runtime and the same multi-call binary (docker/Dockerfile's
+    `runtime` stage): identical layers, stored and pulled once; only the configuration differs, and
+    CODE_SERVICE in it names the service the binary runs."""
+    inspected = {service: json.loads(docker("image", "inspect", f"{service}:{image_tag()}").stdout)[0]
+                 for service in SERVICES.values()}
+    layers = {service: image["RootFS"]["Layers"] for service, image in inspected.items()}
+    assert len({tuple(value) for value in layers.values()}) == 1, layers
+    for service, image in inspected.items():
+        assert f"CODE_SERVICE={service}" in image["Config"]["Env"], image["Config"]["Env"]

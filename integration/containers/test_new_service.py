@@ -24,9 +24,10 @@ TAG = "0.0.0-generated"
 # the package); everything else it adds is new.
 EDITED = {"services.json", "Package.swift", "compose/compose.yaml", "deploy/kubernetes/base/kustomization.yaml",
           "deploy/kubernetes/overlays/dev/kustomization.yaml", "deploy/kubernetes/overlays/prod/kustomization.yaml",
-          "deploy/swarm/stack.yaml"}
+          "deploy/swarm/stack.yaml", "Sources/code-services/main.swift"}
 GENERATED = {"Sources/CodeNotify/Application+build.swift", "Sources/CodeNotify/GreetingRoutes.swift",
-             "Sources/CodeNotify/NotifySettings.swift", "Sources/code-notify/CodeNotifyCommand.swift",
+             "Sources/CodeNotify/NotifySettings.swift", "Sources/CodeNotify/CodeNotifyCommand.swift",
+             "Sources/code-notify/CodeNotifyMain.swift",
              "Tests/CodeNotifyTests/CodeNotifyTests.swift", "docs/services/code-notify.md",
              *(f"deploy/kubernetes/base/code-notify/{name}.yaml"
                for name in ("kustomization", "deployment", "service", "pdb", "networkpolicy"))}
@@ -54,6 +55,9 @@ def test_generator_edits_three_existing_files_and_adds_the_service(copy):
     assert listed[NAME] == {"name": NAME, "compose": "notify", "port": PORT,
                             "description": f"{NAME}: a CODE service generated from templates/service", "needs": []}
     assert 'GeneratedService(name: "code-notify", module: "CodeNotify")' in (copy / "Package.swift").read_text()
+    # In the multi-call binary that every image runs: imported and in its table of services.
+    multi_call = (copy / "Sources" / "code-services" / "main.swift").read_text()
+    assert "import CodeNotify\n" in multi_call and "    CodeNotifyCommand.self,\n" in multi_call, multi_call
 
 
 @pytest.mark.parametrize("arguments, message", [

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from .stacks import PROFILE, SERVICES, docker, hardening_args, image_tag, run, seccomp_profile, wait_for
+from .stacks import PROFILE, ROOT, SERVICES, docker, hardening_args, image_tag, run, seccomp_profile, wait_for
 
 # The calls issue 6 names, and a few more of the same kind (scripts/seccomp/probe.c).
 MUST_FAIL = ["mount", "umount2", "pivot_root", "unshare", "setns", "clone(CLONE_NEWUSER)", "ptrace", "process_vm_writev",
@@ -88,22 +88,40 @@ def output(container):
     return result.stdout + result.stderr
 
 
-def test_crash_backtrace_works_under_the_profile(docker_engine):
-    """SIGSEGV: the Swift runtime's crash handler spawns swift-backtrace-static (clone + execve),
-    which reads the crashed process through the handler's memory server, not ptrace."""
-    container = run(["docker", "run", "-d", *hardening_args(seccomp_profile()), "-e", "DATABASE_URL=sqlite:///tmp/crash.db",
+def crash_report(*extra):
+    """code-api under the hardening and the profile, killed with SIGSEGV: the backtrace it prints."""
+    container = run(["docker", "run", "-d", *hardening_args(seccomp_profile()), *extra, "-e", "DATABASE_URL=sqlite:///tmp/crash.db",
                      f"{SERVICES['api']}:{image_tag()}"]).stdout.strip()
     try:
         wait_for(lambda: docker("exec", container, "/app/service", "--health-check", check=False).returncode == 0,
                  timeout=60, interval=0.5, what="the api ready")
         docker("kill", "--signal", "SEGV", container)
-        logs = wait_for(lambda: (lambda out: out if "Backtrace took" in out else None)(output(container)), timeout=90, what="the backtrace")
+        return wait_for(lambda: (lambda out: out if "Backtrace took" in out else None)(output(container)), timeout=90, what="the backtrace")
     finally:
         docker("rm", "-f", container, check=False)
+
+
+def test_crash_backtrace_works_under_the_profile(docker_engine, symbols_file):
+    """SIGSEGV: the Swift runtime's crash handler spawns swift-backtrace-static (clone + execve),
+    which reads the crashed process through the handler's memory server, not ptrace. The binary is
+    stripped; its published symbols (code-services.debug) name the frames offline."""
+    logs = crash_report()
     assert "Program crashed" in logs and "crashed:" in logs, logs[-2000:]
-    # Named frames (the symbol table was read) and the loaded images (the memory server read the
-    # crashed process's maps).
-    frames = [line for line in logs.splitlines() if " in service" in line and "<unknown>" not in line]
-    assert frames, logs[-3000:]
+    # The loaded images (the memory server read the crashed process's maps), the binary's build id
+    # among them, and frames in the binary.
     assert "Images:" in logs and "/app/service" in logs, logs[-3000:]
     assert "operation not permitted" not in logs.lower(), logs[-2000:]
+    assert [line for line in logs.splitlines() if " in service" in line], logs[-3000:]
+    # Offline, as docs/containers.md says: scripts/symbolicate.py checks that the debug file's build id
+    # is the crashed binary's and names each frame of the binary with addr2line.
+    named = run([str(ROOT / "scripts" / "symbolicate.py"), str(symbols_file)], input=logs, timeout=120).stdout
+    functions = [line for line in named.splitlines() if line.strip().startswith("= ") and not line.strip().startswith("= ??")]
+    assert functions, named[-3000:]
+
+
+def test_crash_backtrace_names_functions_with_the_symbols_mounted(docker_engine, symbols_file):
+    """With code-services.debug next to the binary (its .gnu_debuglink), the backtracer names the
+    frames itself (for a debugging session; the images do not ship it)."""
+    logs = crash_report("-v", f"{symbols_file}:/app/code-services.debug:ro")
+    frames = [line for line in logs.splitlines() if " in service" in line and "<unknown>" not in line]
+    assert frames, logs[-3000:]

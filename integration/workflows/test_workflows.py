@@ -48,7 +48,6 @@ SERVICE_BUILD_ARGS = {
     "SERVICE": "${{ matrix.service }}",
     "PORT": "${{ matrix.port }}",
     "DESCRIPTION": "${{ matrix.description }}",
-    "RUNTIME": "${{ matrix.runtime }}",
 }
 SHA_PIN = re.compile(r"^(?P<action>[\w.-]+/[\w.-]+(?:/[\w./-]+)?)@(?P<sha>[0-9a-f]{40})$")
 VERSION_COMMENT = re.compile(r"#\s*(?P<version>v?\d+\.\d+\.\d+)\s*$")
@@ -133,15 +132,9 @@ def service_names(root: Path) -> list[str]:
     return [s["name"] for s in load_services(root)]
 
 
-def runtime_of(service: dict) -> str:
-    """The RUNTIME build argument: libcurl for services that need it, base otherwise."""
-    return "libcurl" if "libcurl" in (service.get("needs") or []) else "base"
-
-
 def expected_matrix(services: list[dict]) -> dict:
     """What the services job must output as `matrix` (computed here with Python's json)."""
-    return {"include": [{"service": s["name"], "port": s["port"], "description": s["description"],
-                         "runtime": runtime_of(s)} for s in services]}
+    return {"include": [{"service": s["name"], "port": s["port"], "description": s["description"]} for s in services]}
 
 
 def needs_of(job: dict) -> list[str]:
@@ -464,7 +457,7 @@ def check_no_hard_coded_services(root: Path) -> Problems:
     return problems
 
 
-MATRIX_KEYS = {"service", "port", "description", "runtime"}
+MATRIX_KEYS = {"service", "port", "description"}
 MATRIX_REFERENCE = re.compile(r"\bmatrix\.([A-Za-z_][\w-]*)")
 
 
@@ -543,7 +536,8 @@ PUBLIC_BASE_IMAGE = re.compile(r"^(swift|debian):[\w.-]+$")
 
 def check_dockerfile_service_target(root: Path) -> Problems:
     """What the image jobs rely on in docker/Dockerfile: a `service` target that takes SERVICE, PORT,
-    DESCRIPTION and RUNTIME, a runtime-<RUNTIME> stage for every runtime the matrix can name, and
+    DESCRIPTION, standing on the one `runtime` stage that every service image shares (the multi-call
+    binary and its root file system; no per-service runtime, no RUNTIME argument), and
     no base image but public ones (SWIFT_IMAGE, DEBIAN_IMAGE, scratch), so nothing to build first."""
     path = root / "docker" / "Dockerfile"
     if not path.exists():
@@ -559,8 +553,7 @@ def check_dockerfile_service_target(root: Path) -> Problems:
             resolved = image
             for arg, default in global_args.items():
                 resolved = resolved.replace(f"${{{arg}}}", default).replace(f"${arg}", default)
-            if not (resolved == "scratch" or resolved.lower() in stages or PUBLIC_BASE_IMAGE.match(resolved)
-                    or image == "runtime-${RUNTIME}"):
+            if not (resolved == "scratch" or resolved.lower() in stages or PUBLIC_BASE_IMAGE.match(resolved)):
                 problems.append(f"docker/Dockerfile: FROM {image} is neither a stage nor a public image; "
                                 f"a workflow would have to build it first")
             current = {"from": image, "args": set()}
@@ -578,11 +571,10 @@ def check_dockerfile_service_target(root: Path) -> Problems:
     missing = {"SERVICE", "PORT", "DESCRIPTION"} - service["args"]
     if missing:
         problems.append(f"docker/Dockerfile: the service stage does not declare ARG {sorted(missing)}")
-    if "RUNTIME" not in global_args or service["from"] != "runtime-${RUNTIME}":
-        problems.append("docker/Dockerfile: the service stage must be FROM runtime-${RUNTIME} (a global ARG RUNTIME)")
-    for runtime in {"base", "libcurl"} | {runtime_of(s) for s in load_services(root)}:
-        if f"runtime-{runtime}" not in stages:
-            problems.append(f"docker/Dockerfile: RUNTIME={runtime} has no stage runtime-{runtime}")
+    if service["from"] != "runtime" or "runtime" not in stages:
+        problems.append("docker/Dockerfile: the service stage must be FROM runtime (the stage every service image shares)")
+    if "RUNTIME" in global_args or "RUNTIME" in service["args"]:
+        problems.append("docker/Dockerfile: ARG RUNTIME is gone (every image shares one runtime); the workflows no longer pass it")
     return problems
 
 
@@ -625,7 +617,7 @@ def check_service_list_behaviour(root: Path) -> Problems:
         "no services": [],
         "an upper-case name": [{**generated, "name": "Code-Extra"}],
         "a name ending in a newline": [{**generated, "name": fresh[0] + "\n"}],
-        "a description with a newline (a build argument of its own)": [{**generated, "description": "x\nRUNTIME=libcurl"}],
+        "a description with a newline (a build argument of its own)": [{**generated, "description": "x\nPORT=1"}],
         "a name listed twice": [generated, {**generated, "port": 8003}],
         "a port below 1024": [{**generated, "port": 80}],
         "a port that is a string": [{**generated, "port": "8002"}],
@@ -1719,7 +1711,7 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("image_matrix_from_service_list", "release.yml", "      matrix: ${{ fromJSON(needs.services.outputs.matrix) }}",
      f"      matrix:\n        service: [{', '.join(NAMES)}]"),
     ("image_matrix_from_service_list", "release.yml", "target: service\n", "target: ${{ matrix.service }}\n"),
-    ("image_matrix_from_service_list", "security-scan.yml", "            RUNTIME=${{ matrix.runtime }}\n", "            RUNTIME=base\n"),
+    ("image_matrix_from_service_list", "security-scan.yml", "            PORT=${{ matrix.port }}\n", "            PORT=8000\n"),
     ("image_matrix_from_service_list", "security-scan.yml", "    needs: services\n    runs-on: ubuntu-latest\n    timeout-minutes: 60\n",
      "    runs-on: ubuntu-latest\n    timeout-minutes: 60\n"),
     ("image_matrix_from_service_list", "security-scan.yml", "      fail-fast: false\n      # include", "      fail-fast: true\n      # include"),
@@ -1730,21 +1722,22 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
      "      - name: Build the runtime base image\n        uses: docker/build-push-action@bcafcacb16a39f128d818304e6c9c0c18556b85f  # v7.1.0\n"
      "        with:\n          context: docker/runtime\n          push: true\n          tags: localhost:5000/code-runtime-base:bookworm\n\n"
      "      # Built locally (not pushed)"),
-    ("no_runtime_base_images", "release.yml", "            RUNTIME=${{ matrix.runtime }}\n",
-     "            RUNTIME=${{ matrix.runtime }}\n            RUNTIME_IMAGE=localhost:5000/code-runtime-base:bookworm\n"),
-    ("dockerfile_service_target", "../../docker/Dockerfile", "FROM runtime-${RUNTIME} AS service", "FROM runtime-${RUNTIME} AS code-service"),
-    ("dockerfile_service_target", "../../docker/Dockerfile", "FROM runtime-base AS runtime-libcurl", "FROM runtime-base AS runtime-curl"),
+    ("no_runtime_base_images", "release.yml", "            PORT=${{ matrix.port }}\n",
+     "            PORT=${{ matrix.port }}\n            RUNTIME_IMAGE=localhost:5000/code-runtime-base:bookworm\n"),
+    ("dockerfile_service_target", "../../docker/Dockerfile", "FROM runtime AS service", "FROM runtime AS code-service"),
+    ("dockerfile_service_target", "../../docker/Dockerfile", "ARG DEBIAN_IMAGE=debian:bookworm-slim\n", "ARG DEBIAN_IMAGE=debian:bookworm-slim\nARG RUNTIME=base\n"),
+    ("dockerfile_service_target", "../../docker/Dockerfile", "FROM runtime-rootfs AS runtime\n", "FROM runtime-rootfs AS runtime-base\n"),
     ("dockerfile_service_target", "../../docker/Dockerfile", "FROM ${DEBIAN_IMAGE} AS runtime-assemble",
      "FROM localhost:5000/code-runtime-base:bookworm AS runtime-assemble"),
     ("dockerfile_service_target", "../../docker/Dockerfile", "ARG DEBIAN_IMAGE=debian:bookworm-slim", "ARG DEBIAN_IMAGE=code-runtime-base:bookworm"),
     ("dockerfile_service_target", "../../docker/Dockerfile", 'ARG DESCRIPTION="A CODE service"\n', ""),
-    ("service_list_behaviour", "release.yml", 'then "libcurl" else "base" end', 'then "base" else "base" end'),
+    ("service_list_behaviour", "release.yml", "{service: .name, port, description}", "{service: .name, port, description, runtime: \"base\"}"),
     ("service_list_behaviour", "retention.yml", '(.description | type) != "string" or (.description | test("[[:cntrl:]]"))',
      '(.description | type) != "string"'),
     ("service_list_behaviour", "security-scan.yml", 'test("\\\\A[a-z][a-z0-9]*(-[a-z0-9]+)*\\\\z")', 'test("^[a-z][a-z0-9]*(-[a-z0-9]+)*$")'),
     ("service_list_behaviour", "release.yml", "matrix=\"$(jq -c '", "matrix=\"$(jq '"),
     ("service_list_behaviour", "retention.yml", 'echo "names=${names}"', 'echo "names=${matrix}"'),
-    ("service_list_behaviour", "security-scan.yml", "{service: .name, port, description, runtime: runtime}", "{service: .name, port, runtime: runtime}"),
+    ("service_list_behaviour", "security-scan.yml", "{service: .name, port, description}", "{service: .name, port}"),
     ("service_list_behaviour", "release.yml", ' or .port != (.port | floor) or .port < 1024 or .port > 65535', ""),
     ("service_list_behaviour", "retention.yml", '| if (map(.name) | unique | length) != length then fail("a name is listed twice") else . end\n', ""),
     ("release_triggers", "release.yml", 'tags: ["v*.*.*"]', 'tags: ["*"]'),

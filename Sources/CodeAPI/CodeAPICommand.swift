@@ -1,5 +1,4 @@
 import ArgumentParser
-import CodeAPI
 import CodeConfiguration
 import CodeDomain
 import CodeRuntime
@@ -7,15 +6,18 @@ import CodeStore
 import Foundation
 import Logging
 
-@main
-struct CodeAPICommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// The `code-api` command line: `serve` (the default), `migrate`, `keys create|generate`. The
+/// `code-api` executable and the multi-call `code-services` binary both run it (`main(_:)`).
+public struct CodeAPICommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "code-api",
         abstract: "CODE services public REST API.",
         version: BuildInfo.describe("code-api"),
         subcommands: [Serve.self, Migrate.self, Keys.self],
         defaultSubcommand: Serve.self
     )
+
+    public init() {}
 }
 
 struct Serve: AsyncParsableCommand {

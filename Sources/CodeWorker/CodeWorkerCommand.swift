@@ -1,10 +1,10 @@
 import ArgumentParser
 import CodeRuntime
-import CodeWorker
 
-@main
-struct CodeWorkerCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// The `code-worker` command line. The `code-worker` executable and the multi-call `code-services` binary
+/// both run it (`main(_:)`).
+public struct CodeWorkerCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "code-worker",
         abstract: "CODE services deployment worker: claims queued deployments and runs their pipeline.",
         version: BuildInfo.describe("code-worker")
@@ -12,7 +12,9 @@ struct CodeWorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ServiceOptions
 
-    func run() async throws {
+    public init() {}
+
+    public func run() async throws {
         try await ServiceLauncher(name: "code-worker", defaultPort: 8001).main(
             options: options,
             configure: WorkerSettings.init(from:),

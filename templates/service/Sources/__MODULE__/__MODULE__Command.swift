@@ -1,10 +1,10 @@
 import ArgumentParser
 import CodeRuntime
-import __MODULE__
 
-@main
-struct __MODULE__Command: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// The `__NAME__` command line. The `__NAME__` executable and the multi-call `code-services` binary
+/// both run it (`main(_:)`).
+public struct __MODULE__Command: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "__NAME__",
         abstract: "__DESCRIPTION__",
         version: BuildInfo.describe("__NAME__")
@@ -12,7 +12,9 @@ struct __MODULE__Command: AsyncParsableCommand {
 
     @OptionGroup var options: ServiceOptions
 
-    func run() async throws {
+    public init() {}
+
+    public func run() async throws {
         try await ServiceLauncher(name: "__NAME__", defaultPort: __PORT__).main(
             options: options,
             configure: __STEM__Settings.init(from:),

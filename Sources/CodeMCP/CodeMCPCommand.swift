@@ -1,10 +1,10 @@
 import ArgumentParser
-import CodeMCP
 import CodeRuntime
 
-@main
-struct CodeMCPCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// The `code-mcp` command line. The `code-mcp` executable and the multi-call `code-services` binary
+/// both run it (`main(_:)`).
+public struct CodeMCPCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "code-mcp",
         abstract: "CODE services Model Context Protocol server.",
         version: BuildInfo.describe("code-mcp")
@@ -12,7 +12,9 @@ struct CodeMCPCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ServiceOptions
 
-    func run() async throws {
+    public init() {}
+
+    public func run() async throws {
         try await ServiceLauncher(name: "code-mcp", defaultPort: 3000).main(
             options: options,
             configure: MCPSettings.init(from:),

@@ -1,0 +1,62 @@
+// code-services: every service in one multi-call binary, the `/app/service` of every container image.
+// The images share its layer; each one says which service it is with `CODE_SERVICE` (an ENV, no layer).
+//
+// Which service runs, the first rule that applies:
+//   1. the name it was started as (argv[0]'s last path component), when that is a service's name:
+//      a link `code-api -> code-services` behaves as the code-api executable;
+//   2. the environment variable CODE_SERVICE (the images set it; an unknown name exits 64);
+//   3. the first argument, when it is a service's name: `code-services code-api migrate`.
+// The service's command then parses the remaining arguments exactly as its own executable does
+// (`--health-check`, `--version`, `code-api migrate`, `keys create`, ... and their exit codes).
+// scripts/new-service.sh adds a generated service's import (in order) and command (above the marker).
+import ArgumentParser
+import CodeAPI
+import CodeMCP
+import CodeWorker
+import Foundation
+
+/// Every service of the binary: the command its own executable runs (`@main` in `Sources/<name>/`).
+let services: [any AsyncParsableCommand.Type] = [
+    CodeAPICommand.self,
+    CodeWorkerCommand.self,
+    CodeMCPCommand.self,
+    // scripts/new-service.sh adds services above this line.
+]
+
+func serviceName(of command: any AsyncParsableCommand.Type) -> String {
+    command.configuration.commandName ?? String(describing: command)
+}
+
+func command(named name: String) -> (any AsyncParsableCommand.Type)? {
+    services.first { serviceName(of: $0) == name }
+}
+
+func run<Command: AsyncParsableCommand>(_ command: Command.Type, _ arguments: [String]) async {
+    await command.main(arguments)
+}
+
+func fail(_ message: String) -> Never {
+    let names = services.map(serviceName(of:)).joined(separator: ", ")
+    FileHandle.standardError.write(
+        Data(
+            """
+            code-services: \(message)
+            usage: code-services SERVICE [ARGUMENTS...], CODE_SERVICE=SERVICE code-services [ARGUMENTS...], or a link named after a service
+            services: \(names)
+
+            """.utf8))
+    exit(64)
+}
+
+let arguments = CommandLine.arguments
+let invokedAs = arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
+if let service = command(named: invokedAs) {
+    await run(service, Array(arguments.dropFirst()))
+} else if let selected = ProcessInfo.processInfo.environment["CODE_SERVICE"], !selected.isEmpty {
+    guard let service = command(named: selected) else { fail("CODE_SERVICE=\(selected) is not a service of this binary") }
+    await run(service, Array(arguments.dropFirst()))
+} else if arguments.count > 1, let service = command(named: arguments[1]) {
+    await run(service, Array(arguments.dropFirst(2)))
+} else {
+    fail(arguments.count > 1 ? "\(arguments[1]) is not a service of this binary" : "which service?")
+}
