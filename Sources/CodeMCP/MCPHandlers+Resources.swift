@@ -27,14 +27,14 @@ extension MCPHandlers {
     }
 
     func read(_ uri: String, requestID: String?) async throws -> ReadResource.Result {
-        let value: Value
+        let text: String
         do {
-            value = try await APIRequestID.$current.withValue(requestID) {
+            text = try await APIRequestID.$current.withValue(requestID) {
                 if uri == Self.policyURI {
-                    return try JSONValue.from(try await api.getPolicy().ok.body.json)
+                    return try JSONValue.text(try await api.getPolicy().ok.body.json)
                 } else if uri.hasPrefix(Self.deploymentURIPrefix) {
                     let id = try ToolArguments.deploymentID(String(uri.dropFirst(Self.deploymentURIPrefix.count)), tool: "resources/read")
-                    return try JSONValue.from(try await deploymentWithEvents(id))
+                    return try JSONValue.text(try await deploymentWithEvents(id))
                 }
                 throw MCPError.invalidParams("Unknown resource: \(uri)")
             }
@@ -43,6 +43,6 @@ extension MCPHandlers {
             if failure.status == 404 { throw MCPError.invalidParams("Resource not found: \(uri)") }
             throw MCPError.internalError("code-api: \(failure)")
         }
-        return ReadResource.Result(contents: [.text(JSONValue.text(value), uri: uri, mimeType: "application/json")])
+        return ReadResource.Result(contents: [.text(text, uri: uri, mimeType: "application/json")])
     }
 }

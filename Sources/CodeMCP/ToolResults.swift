@@ -6,23 +6,18 @@ import MCP
 /// results carrying the problem.
 enum ToolResults {
     static func result(_ value: some Encodable) throws -> CallTool.Result {
-        let structured = try JSONValue.from(value)
+        let (structured, text) = try JSONValue.encoded(value)
         return CallTool.Result(
-            content: [.text(text: JSONValue.text(structured), annotations: nil, _meta: nil)], structuredContent: Optional(structured),
-            isError: false
+            content: [.text(text: text, annotations: nil, _meta: nil)], structuredContent: Optional(structured), isError: false
         )
     }
 
     static func errorResult(_ failure: APIFailure) throws -> CallTool.Result {
-        let structured: Value
-        if let problem = failure.problem {
-            structured = try JSONValue.from(problem)
-        } else {
-            structured = ["code": "api_unavailable", "detail": .string(failure.reason)]
-        }
+        let (structured, text) =
+            try failure.problem.map { try JSONValue.encoded($0) }
+            ?? JSONValue.encoded(["code": "api_unavailable", "detail": failure.reason])
         return CallTool.Result(
-            content: [.text(text: JSONValue.text(structured), annotations: nil, _meta: nil)], structuredContent: Optional(structured),
-            isError: true
+            content: [.text(text: text, annotations: nil, _meta: nil)], structuredContent: Optional(structured), isError: true
         )
     }
 }
@@ -33,14 +28,19 @@ enum ToolResults {
 /// expression it compiles anew for each string, which was 70 % of code-mcp's CPU time on a
 /// `list_deployments` call (~40 ms for 20 deployments). A string of an API answer is a string.
 enum JSONValue {
-    static func from(_ value: some Encodable) throws -> Value {
-        try JSONDecoder().decode(PlainValue.self, from: CodeJSON.encoder.encode(value)).value
+    /// The value as the SDK's `Value` and as JSON text, from one encoding.
+    static func encoded(_ value: some Encodable) throws -> (value: Value, text: String) {
+        let bytes = try CodeJSON.encoder.encode(value)
+        return (try JSONDecoder().decode(PlainValue.self, from: bytes).value, String(decoding: bytes, as: UTF8.self))
     }
 
-    static func text(_ value: Value) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? "{}"
+    static func from(_ value: some Encodable) throws -> Value {
+        try encoded(value).value
+    }
+
+    /// JSON text alone, for answers that carry no structured value (resources).
+    static func text(_ value: some Encodable) throws -> String {
+        String(decoding: try CodeJSON.encoder.encode(value), as: UTF8.self)
     }
 
     /// A JSON value as the SDK's `Value`, strings kept as strings. Strings first: they are most of an

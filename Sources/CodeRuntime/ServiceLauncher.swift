@@ -52,7 +52,7 @@ public struct ServiceLauncher: Sendable {
 
         runtimeSettings.bootstrapLogging()
         // First, before any of the service's work: see EventLoopExecutor.
-        let executor = EventLoopExecutor.isInstalled ? "event-loops" : "default"
+        _ = EventLoopExecutor.isInstalled
         let runtime = ServiceRuntime(name: name, settings: runtimeSettings)
         runtime.metrics.bootstrapGlobalMetricsSystem()
         // Before `build`: the HTTP clients it creates take the tracer when they are configured.
@@ -67,7 +67,7 @@ public struct ServiceLauncher: Sendable {
         }
         do {
             let app = try await build(settings, runtime)
-            try await serve(app, before: exporters, runtime: runtime, runtimeSettings: runtimeSettings, executor: executor)
+            try await serve(app, before: exporters, runtime: runtime, runtimeSettings: runtimeSettings)
         } catch let error as any ExitCodeError {
             // E.g. a database migrated by a newer version: one line and its own exit code, not a crash.
             Self.printError("\(name): \(error)")
@@ -76,8 +76,7 @@ public struct ServiceLauncher: Sendable {
     }
 
     private func serve<App: ApplicationProtocol & Service>(
-        _ app: App, before supporting: [any Service], runtime: ServiceRuntime, runtimeSettings: RuntimeSettings,
-        executor: String
+        _ app: App, before supporting: [any Service], runtime: ServiceRuntime, runtimeSettings: RuntimeSettings
     ) async throws {
         runtime.logger.info(
             "starting",
@@ -87,7 +86,7 @@ public struct ServiceLauncher: Sendable {
                 "address": .string("\(runtimeSettings.host):\(runtimeSettings.port)"),
                 "metrics_port": .string(runtimeSettings.metricsPort.map(String.init) ?? "disabled"),
                 "tracing": .string(runtimeSettings.tracing ? "otlp" : "off"),
-                "executor": .string(executor),
+                "executor": .string(EventLoopExecutor.isInstalled ? "event-loops" : "default"),
             ]
         )
         try await runtime.makeServiceGroup(app, after: supporting, signals: [.sigterm, .sigint]).run()
