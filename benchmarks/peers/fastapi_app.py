@@ -437,24 +437,19 @@ async def list_deployments(request: Request, limit: Optional[int] = None, cursor
     request_id = begin(request)
     authenticate(request, "viewer")
     errors, conditions, parameters = [], [], []
-    if status is not None:
-        if status in STATUSES:
-            conditions.append("status = ?")
-            parameters.append(status)
+    filters = [
+        ("status", status, lambda value: value in STATUSES, "must be one of " + ", ".join(STATUSES)),
+        ("service", service, lambda value: DNS_LABEL.fullmatch(value), "must be a DNS label"),
+        ("environment", environment, lambda value: value in ENVIRONMENTS, "must be one of " + ", ".join(ENVIRONMENTS)),
+    ]
+    for column, value, valid, message in filters:
+        if value is None:
+            continue
+        if valid(value):
+            conditions.append(f"{column} = ?")
+            parameters.append(value)
         else:
-            errors.append({"field": "status", "message": "must be one of " + ", ".join(STATUSES)})
-    if service is not None:
-        if DNS_LABEL.fullmatch(service):
-            conditions.append("service = ?")
-            parameters.append(service)
-        else:
-            errors.append({"field": "service", "message": "must be a DNS label"})
-    if environment is not None:
-        if environment in ENVIRONMENTS:
-            conditions.append("environment = ?")
-            parameters.append(environment)
-        else:
-            errors.append({"field": "environment", "message": "must be one of " + ", ".join(ENVIRONMENTS)})
+            errors.append({"field": column, "message": message})
     if limit is None:
         limit = 20
     elif not 1 <= limit <= 100:
