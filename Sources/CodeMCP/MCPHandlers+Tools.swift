@@ -6,7 +6,7 @@ import MCP
 /// The six tools. Arguments are checked against the tool's schema (unknown names, wrong types and values
 /// outside the contract's enums are -32602); API problems become `isError` results with the problem.
 extension MCPHandlers {
-    func call(_ name: String, arguments: [String: Value]?, requestID: String?, reporter: Reporter) async throws -> CallTool.Result {
+    func call(_ name: String, arguments: [String: Value]?, requestID: String?, reporter: Reporter) async throws -> ToolAnswer {
         do {
             return try await APIRequestID.$current.withValue(requestID) {
                 switch name {
@@ -22,7 +22,7 @@ extension MCPHandlers {
         } catch {
             guard let failure = APIFailure.from(error) else { throw error }
             await reporter.log(.warning, "\(name): \(failure)")
-            return try ToolResults.errorResult(failure)
+            return try ToolAnswer.failure(failure)
         }
     }
 
@@ -38,22 +38,22 @@ extension MCPHandlers {
         let cursor: String?
     }
 
-    private func listDeployments(_ arguments: [String: Value]?) async throws -> CallTool.Result {
+    private func listDeployments(_ arguments: [String: Value]?) async throws -> ToolAnswer {
         let input = try self.arguments(ListInput.self, arguments, tool: "list_deployments")
         let page = try await api.listDeployments(
             query: .init(
                 status: input.status, service: input.service, environment: input.environment, limit: input.limit, cursor: input.cursor)
         ).ok.body.json
-        return try ToolResults.result(page)
+        return try ToolAnswer.value(page)
     }
 
     struct IDInput: Decodable {
         let id: String
     }
 
-    private func getDeployment(_ arguments: [String: Value]?) async throws -> CallTool.Result {
+    private func getDeployment(_ arguments: [String: Value]?) async throws -> ToolAnswer {
         let input = try self.arguments(IDInput.self, arguments, tool: "get_deployment")
-        return try ToolResults.result(try await deploymentWithEvents(try ToolArguments.deploymentID(input.id, tool: "get_deployment")))
+        return try ToolAnswer.value(try await deploymentWithEvents(try ToolArguments.deploymentID(input.id, tool: "get_deployment")))
     }
 
     struct CreateInput: Decodable {
@@ -99,20 +99,20 @@ extension MCPHandlers {
         }
     }
 
-    private func createDeployment(_ arguments: [String: Value]?, reporter: Reporter) async throws -> CallTool.Result {
+    private func createDeployment(_ arguments: [String: Value]?, reporter: Reporter) async throws -> ToolAnswer {
         let input = try self.arguments(CreateInput.self, arguments, tool: "create_deployment")
         if input.dryRun == true {
             let validation = try await api.validateDeployment(body: .json(input.request)).ok.body.json
-            return try ToolResults.result(CreateOutput(dryRun: true, valid: validation.valid, imageRef: validation.imageRef))
+            return try ToolAnswer.value(CreateOutput(dryRun: true, valid: validation.valid, imageRef: validation.imageRef))
         }
         // APICallMiddleware puts the client's label in front of the key.
         let created = try await api.createDeployment(headers: .init(idempotencyKey: input.idempotencyKey), body: .json(input.request))
             .created.body.json
         await reporter.log(.info, "created deployment \(created.id) of \(created.image) to \(created.environment.rawValue)")
         guard input.wait == true else {
-            return try ToolResults.result(CreateOutput(dryRun: false, deployment: created))
+            return try ToolAnswer.value(CreateOutput(dryRun: false, deployment: created))
         }
-        return try ToolResults.result(try await follow(created, reporter: reporter))
+        return try ToolAnswer.value(try await follow(created, reporter: reporter))
     }
 
     /// Polls the deployment until it ends (or `waitTimeout`), reporting each new event as progress.
@@ -148,24 +148,24 @@ extension MCPHandlers {
         }
     }
 
-    private func cancelDeployment(_ arguments: [String: Value]?) async throws -> CallTool.Result {
+    private func cancelDeployment(_ arguments: [String: Value]?) async throws -> ToolAnswer {
         let input = try self.arguments(IDInput.self, arguments, tool: "cancel_deployment")
         let id = try ToolArguments.deploymentID(input.id, tool: "cancel_deployment")
         switch try await api.cancelDeployment(path: .init(id: id)) {
         case .ok(let cancelled):
             let deployment = try cancelled.body.json
-            return try ToolResults.result(CancelOutput(deployment: deployment, cancelledNow: deployment.status == .cancelled))
+            return try ToolAnswer.value(CancelOutput(deployment: deployment, cancelledNow: deployment.status == .cancelled))
         case .accepted(let requested):
-            return try ToolResults.result(CancelOutput(deployment: try requested.body.json, cancelledNow: false))
+            return try ToolAnswer.value(CancelOutput(deployment: try requested.body.json, cancelledNow: false))
         case let other:
             throw APIFailure(status: nil, problem: nil, reason: "code-api answered the cancellation with \(other)")
         }
     }
 
-    private func getManifests(_ arguments: [String: Value]?) async throws -> CallTool.Result {
+    private func getManifests(_ arguments: [String: Value]?) async throws -> ToolAnswer {
         let input = try self.arguments(IDInput.self, arguments, tool: "get_manifests")
         let id = try ToolArguments.deploymentID(input.id, tool: "get_manifests")
-        return try ToolResults.result(try await api.getDeploymentManifests(path: .init(id: id)).ok.body.json)
+        return try ToolAnswer.value(try await api.getDeploymentManifests(path: .init(id: id)).ok.body.json)
     }
 
     struct ServiceHealth: Codable {
@@ -186,14 +186,14 @@ extension MCPHandlers {
         let mcp: ServiceHealth
     }
 
-    private func serviceHealth(_ arguments: [String: Value]?) async throws -> CallTool.Result {
+    private func serviceHealth(_ arguments: [String: Value]?) async throws -> ToolAnswer {
         struct Empty: Decodable {}
         _ = try self.arguments(Empty.self, arguments, tool: "service_health")
         async let api = remoteHealth(settings.apiURL)
         async let worker = remoteHealth(settings.workerURL)
         let own = await health.readiness()
         let mcp = ServiceHealth(status: own.status, httpStatus: own.isReady ? 200 : 503, checks: own.checks, error: nil)
-        return try ToolResults.result(HealthReport(api: await api, worker: await worker, mcp: mcp))
+        return try ToolAnswer.value(HealthReport(api: await api, worker: await worker, mcp: mcp))
     }
 
     private func remoteHealth(_ base: URL) async -> ServiceHealth {

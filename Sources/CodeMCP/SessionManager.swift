@@ -163,54 +163,62 @@ actor SessionManager: Service {
         let weak = WeakSession(session)
         let client = session.client
         await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: handlers.catalog.tools) }
-        await server.withMethodHandler(CallTool.self) { params in
-            let start = ContinuousClock.now
-            let requestID = Self.requestID()
-            let reporter = MCPHandlers.Reporter(
-                notify: { progress, message in
-                    guard let token = params._meta?.progressToken, let session = weak.session else { return }
-                    try? await session.server.notify(
-                        ProgressNotification.message(.init(progressToken: token, progress: progress, total: nil, message: message)))
-                },
-                log: { level, message in
-                    guard let session = weak.session, Self.allows(level, minimum: session.logLevel.withLockedValue { $0 }) else { return }
-                    try? await session.server.log(level: level, logger: "code-mcp", data: .string(message))
-                }
-            )
-            do {
-                // Span names are bounded: a client's unknown tool name is not one.
-                let known = handlers.catalog.names.contains(params.name)
-                let result = try await Self.traced("tools/call \(known ? params.name : "unknown")") { span in
-                    span?.attributes["mcp.method.name"] = "tools/call"
-                    span?.attributes["gen_ai.tool.name"] = params.name
-                    let result = try await MCPClientIdentity.$current.withValue(client) {
-                        try await handlers.call(params.name, arguments: params.arguments, requestID: requestID, reporter: reporter)
+        // tools/call is answered by the transport, not through the SDK's dispatch: see DirectRequests.
+        await session.transport.answerDirectly(
+            DirectRequests { params, http in
+                let start = ContinuousClock.now
+                let requestID = Self.requestID(http)
+                let reporter = MCPHandlers.Reporter(
+                    notify: { progress, message in
+                        guard let token = params._meta?.progressToken, let session = weak.session else { return }
+                        try? await session.server.notify(
+                            ProgressNotification.message(.init(progressToken: token, progress: progress, total: nil, message: message)))
+                    },
+                    log: { level, message in
+                        guard let session = weak.session, Self.allows(level, minimum: session.logLevel.withLockedValue { $0 }) else {
+                            return
+                        }
+                        try? await session.server.log(level: level, logger: "code-mcp", data: .string(message))
                     }
-                    if result.isError == true { span?.setStatus(.init(code: .error)) }
+                )
+                do {
+                    // Span names are bounded: a client's unknown tool name is not one.
+                    let known = handlers.catalog.names.contains(params.name)
+                    let result = try await Self.traced("tools/call \(known ? params.name : "unknown")", http: http) { span in
+                        span?.attributes["mcp.method.name"] = "tools/call"
+                        span?.attributes["gen_ai.tool.name"] = params.name
+                        let result = try await MCPClientIdentity.$current.withValue(client) {
+                            try await handlers.call(params.name, arguments: params.arguments, requestID: requestID, reporter: reporter)
+                        }
+                        if result.isError { span?.setStatus(.init(code: .error)) }
+                        return result
+                    }
+                    metrics.recordToolCall(
+                        params.name, known: handlers.catalog.names, outcome: result.isError ? "error" : "ok", since: start)
                     return result
+                } catch {
+                    metrics.recordToolCall(params.name, known: handlers.catalog.names, outcome: "invalid", since: start)
+                    throw error
                 }
-                metrics.recordToolCall(
-                    params.name, known: handlers.catalog.names, outcome: result.isError == true ? "error" : "ok", since: start)
-                return result
-            } catch {
-                metrics.recordToolCall(params.name, known: handlers.catalog.names, outcome: "invalid", since: start)
-                throw error
-            }
-        }
+            })
         await server.withMethodHandler(ListResources.self) { _ in ListResources.Result(resources: MCPHandlers.resources) }
         await server.withMethodHandler(ListResourceTemplates.self) { _ in
             ListResourceTemplates.Result(templates: MCPHandlers.resourceTemplates)
         }
         await server.withMethodHandler(ReadResource.self) { params in
-            try await Self.traced("resources/read") { _ in
-                try await MCPClientIdentity.$current.withValue(client) { try await handlers.read(params.uri, requestID: Self.requestID()) }
+            let http = Server.currentHandlerContext?.httpContext
+            return try await Self.traced("resources/read", http: http) { _ in
+                try await MCPClientIdentity.$current.withValue(client) {
+                    try await handlers.read(params.uri, requestID: Self.requestID(http))
+                }
             }
         }
         await server.withMethodHandler(ListPrompts.self) { _ in ListPrompts.Result(prompts: MCPHandlers.prompts) }
         await server.withMethodHandler(GetPrompt.self) { params in
-            try await Self.traced("prompts/get \(params.name)") { _ in
+            let http = Server.currentHandlerContext?.httpContext
+            return try await Self.traced("prompts/get \(params.name)", http: http) { _ in
                 try await MCPClientIdentity.$current.withValue(client) {
-                    try await handlers.prompt(params.name, arguments: params.arguments, requestID: Self.requestID())
+                    try await handlers.prompt(params.name, arguments: params.arguments, requestID: Self.requestID(http))
                 }
             }
         }
@@ -220,18 +228,18 @@ actor SessionManager: Service {
         }
     }
 
-    /// The request id of the HTTP request a handler serves: the one the runtime's telemetry middleware
-    /// accepted or generated, which `MCPEndpoint` puts in place of whatever the client sent.
-    static func requestID() -> String? {
-        Server.currentHandlerContext?.httpContext?.header(MCPEndpoint.requestIDHeader).flatMap {
+    /// The request id of the HTTP request a handler serves (`http`): the one the runtime's telemetry
+    /// middleware accepted or generated, which `MCPEndpoint` puts in place of whatever the client sent.
+    static func requestID(_ http: MCP.HTTPRequest?) -> String? {
+        http?.header(MCPEndpoint.requestIDHeader).flatMap {
             RequestIdentifier.isAcceptable($0) ? $0 : nil
         }
     }
 
     /// A span for a handler, a child of the span of the HTTP request that carried the message (`MCPEndpoint`
     /// passes it on as `traceparent`); the API calls the handler makes are its children.
-    static func traced<T>(_ name: String, _ operation: ((any Span)?) async throws -> T) async throws -> T {
-        let traceParent = Server.currentHandlerContext?.httpContext?.header(TraceParent.headerName)
+    static func traced<T>(_ name: String, http: MCP.HTTPRequest?, _ operation: ((any Span)?) async throws -> T) async throws -> T {
+        let traceParent = http?.header(TraceParent.headerName)
         guard let traceParent else { return try await operation(nil) }
         return try await withSpan(name, continuing: traceParent, ofKind: .internal, operation)
     }

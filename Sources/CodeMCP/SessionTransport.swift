@@ -35,12 +35,21 @@ actor SessionTransport: Transport, HTTPContextProviding {
 
     private var events: SessionEventStore
 
+    /// Requests answered here rather than by the SDK's `Server` (see `DirectRequests`), and those in flight.
+    private var direct: DirectRequests?
+    private var directTasks: [String: Task<Void, Never>] = [:]
+
     init(sessionID: String, validationPipeline: any HTTPRequestValidationPipeline, replayByteBudget: Int, logger: Logger) {
         self.sessionID = sessionID
         self.validationPipeline = validationPipeline
         self.logger = logger
         events = SessionEventStore(byteBudget: replayByteBudget)
         (incomingStream, incomingContinuation) = AsyncThrowingStream<Data, any Swift.Error>.makeStream()
+    }
+
+    /// Set once, before the session's first request.
+    func answerDirectly(_ requests: DirectRequests) {
+        direct = requests
     }
 
     /// What the replay buffer holds now.
@@ -63,16 +72,21 @@ actor SessionTransport: Transport, HTTPContextProviding {
         guard !terminated else { throw MCPError.connectionClosed }
         switch JSONRPCEnvelope(data) {
         case .response(let id):
-            routeToRequestStream(data, requestID: id)
-            requestStreams.removeValue(forKey: id)?.finish()
-            httpRequestContexts.removeValue(forKey: id)
-            events.finish(stream: id)
+            answer(id, with: data)
         case .notification, .request:
             let eventID = events.append(stream: Self.standaloneStreamID, message: data)
             standaloneStream?.yield(SSE.message(data, id: eventID))
         case .unparsable, .invalid:
             logger.warning("could not route an outgoing message")
         }
+    }
+
+    /// The answer to a request goes to its stream and ends it.
+    private func answer(_ requestID: String, with data: Data) {
+        routeToRequestStream(data, requestID: requestID)
+        requestStreams.removeValue(forKey: requestID)?.finish()
+        httpRequestContexts.removeValue(forKey: requestID)
+        events.finish(stream: requestID)
     }
 
     func receive() -> AsyncThrowingStream<Data, any Swift.Error> {
@@ -117,8 +131,12 @@ actor SessionTransport: Transport, HTTPContextProviding {
                 }
                 initialized = true
             }
-            return openRequestStream(request, requestID: id)
-        case .notification, .response:
+            return openRequestStream(request, requestID: id, method: method)
+        case .notification(let method):
+            if method == CancelledNotification.name { cancelDirectRequest(request.body ?? Data()) }
+            incomingContinuation.yield(request.body ?? Data())
+            return .accepted(headers: sessionHeaders())
+        case .response:
             incomingContinuation.yield(request.body ?? Data())
             return .accepted(headers: sessionHeaders())
         case .unparsable, .invalid:
@@ -127,14 +145,47 @@ actor SessionTransport: Transport, HTTPContextProviding {
         }
     }
 
-    private func openRequestStream(_ request: MCP.HTTPRequest, requestID: String) -> MCP.HTTPResponse {
+    private func openRequestStream(_ request: MCP.HTTPRequest, requestID: String, method: String) -> MCP.HTTPResponse {
         let (stream, continuation) = AsyncThrowingStream<Data, any Swift.Error>.makeStream()
         requestStreams[requestID] = continuation
         httpRequestContexts[requestID] = request
         events.reopen(stream: requestID)
         prime(stream: requestID, continuation, protocolVersion: Self.protocolVersion(of: request))
-        incomingContinuation.yield(request.body ?? Data())
+        if let direct, direct.methods.contains(method) {
+            // Detached, as the SDK runs its handlers: the HTTP request's task context (its span) is not the
+            // handler's; the handler continues the trace from the request's `traceparent` itself.
+            directTasks[requestID] = Task.detached { [body = request.body ?? Data()] in
+                let answer = await direct.answer(body, http: request)
+                await self.finishDirectRequest(requestID, answer: answer)
+            }
+        } else {
+            incomingContinuation.yield(request.body ?? Data())
+        }
         return .stream(stream, headers: streamHeaders())
+    }
+
+    private func finishDirectRequest(_ requestID: String, answer: Data?) {
+        directTasks.removeValue(forKey: requestID)
+        guard !terminated else { return }
+        if let answer {
+            // Its id is known: no need to parse the answer to route it, as `send` does.
+            self.answer(requestID, with: answer)
+        } else {
+            // Cancelled: no answer, and the stream ends.
+            requestStreams.removeValue(forKey: requestID)?.finish()
+            httpRequestContexts.removeValue(forKey: requestID)
+            events.finish(stream: requestID)
+        }
+    }
+
+    /// `notifications/cancelled` for a request answered here cancels its handler (the SDK's `Server` does
+    /// the same for the requests it answers, and gets the notification too).
+    private func cancelDirectRequest(_ body: Data) {
+        guard !directTasks.isEmpty,
+            let notification = try? JSONDecoder().decode(Message<CancelledNotification>.self, from: body),
+            let id = notification.params.requestId
+        else { return }
+        directTasks[id.description]?.cancel()
     }
 
     private func handleGet(_ request: MCP.HTTPRequest) -> MCP.HTTPResponse {
@@ -231,6 +282,8 @@ actor SessionTransport: Transport, HTTPContextProviding {
     private func terminate() {
         guard !terminated else { return }
         terminated = true
+        for task in directTasks.values { task.cancel() }
+        directTasks.removeAll()
         for continuation in requestStreams.values { continuation.finish() }
         requestStreams.removeAll()
         httpRequestContexts.removeAll()

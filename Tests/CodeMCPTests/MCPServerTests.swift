@@ -219,6 +219,40 @@ struct MCPServerTests {
         }
     }
 
+    /// `notifications/cancelled` stops a tool call that is waiting: its stream ends without an answer (the
+    /// specification's rule), long before the wait would have, and the session goes on.
+    @Test func aCancelledToolCallEndsWithoutAnAnswer() async throws {
+        try await withLiveStack(step: .seconds(30)) { stack in
+            try await withMCP(stack.mcpSettings()) { url, _ in
+                let client = try await RawMCPClient(url: url, token: stack.token).initialized()
+                let started = ContinuousClock.now
+                async let waiting = client.call(
+                    1, "tools/call",
+                    [
+                        "name": "create_deployment",
+                        "arguments": ["service": "slow", "image": "ghcr.io/acme/slow:1.0", "environment": "development", "wait": true],
+                    ])
+                // The call is in flight once its deployment exists.
+                var listed = 0
+                for attempt in 0..<200 where listed == 0 {
+                    let page = try await client.tool(100 + attempt, "list_deployments", ["service": "slow"])
+                    listed = ((page["structuredContent"] as? [String: any Sendable])?["items"] as? [Any])?.count ?? 0
+                    if listed == 0 { try await Task.sleep(for: .milliseconds(25)) }
+                }
+                #expect(listed == 1)
+                let notified = try await client.post([
+                    "jsonrpc": "2.0", "method": "notifications/cancelled", "params": ["requestId": 1, "reason": "test"],
+                ])
+                #expect(notified.status == 202)
+                let reply = try await waiting
+                #expect(reply.response(1) == nil, "a cancelled request gets no answer: \(reply.text)")
+                #expect(ContinuousClock.now - started < .seconds(20), "the wait (30 s) was cut short")
+                let after = try await client.tool(2, "list_deployments", ["service": "slow"])
+                #expect(after["isError"] as? Bool == false)
+            }
+        }
+    }
+
     @Test func invalidCallsAreJSONRPCErrors() async throws {
         try await withLiveStack { stack in
             try await withMCP(stack.mcpSettings()) { url, _ in

@@ -1,0 +1,86 @@
+import Foundation
+import MCP
+
+/// Requests a session's transport answers itself, with the session's own handler, instead of passing them
+/// to the SDK's `Server`: `tools/call`, the one request clients repeat at volume.
+///
+/// Why: the SDK's `Server` (swift-sdk 0.12) hands every handler's result back as its `Value`, by encoding
+/// the result and decoding it again (`TypedRequestHandler`), and `Value.init(from:)` tests every string
+/// for a `data:` URL with a regular expression it compiles anew for each string (`Data.isDataURL`). For a
+/// `list_deployments` of 20 that was 57 % of code-mcp's CPU, ~9 ms a call (docs/performance.md). Here the
+/// request is decoded as the SDK's `Request<CallTool>` and answered with the tool's JSON written into the
+/// JSON-RPC answer (`ToolAnswer.resultJSON`); errors are the SDK's `Response<CallTool>`. The JSON on the
+/// wire is what the SDK would send (a test decodes it as `Response<CallTool>`). Everything else
+/// (initialize, lists, resources, prompts, notifications) goes through the SDK. When the SDK stops
+/// re-decoding results, register the handler with `withMethodHandler` again and delete this.
+struct DirectRequests: Sendable {
+    typealias ToolCall = @Sendable (_ params: CallTool.Parameters, _ http: MCP.HTTPRequest) async throws -> ToolAnswer
+
+    let methods: Set<String> = [CallTool.name]
+    let callTool: ToolCall
+
+    /// The JSON-RPC answer to a request of one of `methods`, or nil when the request was cancelled (the
+    /// specification says a cancelled request gets no answer).
+    func answer(_ body: Data, http: MCP.HTTPRequest) async -> Data? {
+        let request: Request<CallTool>
+        do {
+            request = try JSONDecoder().decode(Request<CallTool>.self, from: body)
+        } catch {
+            // The envelope was a valid JSON-RPC request (the transport checked), so its id decodes.
+            let id = (try? JSONDecoder().decode(RequestID.self, from: body))?.id ?? .random
+            return Self.encode(Response<CallTool>(id: id, error: .invalidParams("Invalid params: \(Self.describe(error))")))
+        }
+        do {
+            let answer = try await callTool(request.params, http)
+            return try Self.response(id: request.id, result: answer.resultJSON())
+        } catch is CancellationError {
+            return nil
+        } catch {
+            // As the SDK's `Server` answers a handler's error.
+            let failure = error as? MCPError ?? .internalError(error.localizedDescription)
+            return Self.encode(Response<CallTool>(id: request.id, error: failure))
+        }
+    }
+
+    private struct RequestID: Decodable {
+        let id: ID
+    }
+
+    /// `{"jsonrpc":"2.0","id":…,"result":…}` with the result's JSON as it is.
+    static func response(id: ID, result: Data) throws -> Data {
+        var response = Data(#"{"jsonrpc":"2.0","id":"#.utf8)
+        response.append(try encoder.encode(id))
+        response.append(contentsOf: #","result":"#.utf8)
+        response.append(result)
+        response.append(UInt8(ascii: "}"))
+        return response
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }()
+
+    private static func encode(_ response: Response<CallTool>) -> Data {
+        do {
+            return try encoder.encode(response)
+        } catch {
+            // A result that does not encode (a non-finite number) is the server's fault, answered as such.
+            let failure = Response<CallTool>(id: response.id, error: .internalError("the result could not be encoded: \(error)"))
+            return (try? encoder.encode(failure)) ?? Data()
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, let context):
+            "missing \((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context),
+            DecodingError.dataCorrupted(let context):
+            "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+        default:
+            "\(error)"
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import CodeDomain
+import Foundation
+import MCP
+
+/// A tool call's answer: the JSON of its value, which is both the result's `structuredContent` and its
+/// text content (a tool with an output schema returns both), and whether it reports an API problem
+/// (`isError`, carrying the problem).
+///
+/// It is kept as JSON and written into the JSON-RPC answer as it is (`resultJSON`), not as the SDK's
+/// `CallTool.Result`: that holds the structured value as the SDK's `Value`, and building one costs a
+/// decoding of the JSON (`Value.init(from:)` also tests every string for a `data:` URL with a regular
+/// expression it compiles anew each time) and an encoding again, ~1 ms of a 20-deployment list.
+struct ToolAnswer: Sendable {
+    /// The value's JSON, encoded as the API encodes it (RFC 3339 timestamps).
+    let json: Data
+    let isError: Bool
+
+    static func value(_ value: some Encodable) throws -> ToolAnswer {
+        ToolAnswer(json: try CodeJSON.encoder.encode(value), isError: false)
+    }
+
+    static func failure(_ failure: APIFailure) throws -> ToolAnswer {
+        let json =
+            try failure.problem.map { try CodeJSON.encoder.encode($0) }
+            ?? CodeJSON.encoder.encode(["code": "api_unavailable", "detail": failure.reason])
+        return ToolAnswer(json: json, isError: true)
+    }
+
+    /// The text content: the same JSON.
+    var text: String { String(decoding: json, as: UTF8.self) }
+
+    /// The JSON-RPC `result`: `{"content":[{"type":"text","text":…}],"isError":…,"structuredContent":…}`.
+    /// The content and the flag are encoded by the SDK's types; the structured content is `json` itself.
+    func resultJSON() throws -> Data {
+        struct Head: Encodable {
+            let content: [Tool.Content]
+            let isError: Bool
+        }
+        var result = try DirectRequests.encoder.encode(Head(content: [.text(text: text, annotations: nil, _meta: nil)], isError: isError))
+        // `Head` encodes as an object: replace its closing brace with the structured content and a new one.
+        result.removeLast()
+        result.append(contentsOf: #","structuredContent":"#.utf8)
+        result.append(json)
+        result.append(UInt8(ascii: "}"))
+        return result
+    }
+}
+
+/// JSON text of Codable values, encoded as the API encodes them, for answers that carry no structured
+/// value (resources).
+enum JSONValue {
+    static func text(_ value: some Encodable) throws -> String {
+        String(decoding: try CodeJSON.encoder.encode(value), as: UTF8.self)
+    }
+}

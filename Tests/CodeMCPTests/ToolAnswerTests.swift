@@ -1,0 +1,78 @@
+import Foundation
+import MCP
+import Testing
+
+@testable import CodeMCP
+
+@Suite("Tool answers")
+struct ToolAnswerTests {
+    private struct Sample: Encodable {
+        let text = "data:text/plain;base64,SGVsbG8="
+        let count = 3
+        let ratio = 0.5
+        let flag = true
+        let missing: String? = nil
+        let nested = ["image": "ghcr.io/acme/web:1.0"]
+        let list = [1, 2]
+        let at = Date(timeIntervalSince1970: 1_764_000_000.125)
+    }
+
+    /// The answer code-mcp writes for a tool call is one the SDK's own client reads as a `CallTool` response.
+    @Test func theDirectAnswerIsTheSDKsResponse() throws {
+        let answer = try ToolAnswer.value(Sample())
+        let bytes = try DirectRequests.response(id: .string("call-7"), result: answer.resultJSON())
+        let response = try JSONDecoder().decode(Response<CallTool>.self, from: bytes)
+        #expect(response.id == .string("call-7"))
+        let result = try response.result.get()
+        #expect(result.isError == false)
+        guard case .text(let text, _, _) = try #require(result.content.first) else {
+            Issue.record("not a text content: \(result.content)")
+            return
+        }
+        // The text is the structured content's JSON.
+        #expect(text == answer.text)
+        let fromText = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? NSDictionary
+        let envelope = try JSONSerialization.jsonObject(with: bytes) as? [String: Any]
+        let structured = (envelope?["result"] as? [String: Any])?["structuredContent"] as? NSDictionary
+        #expect(structured != nil && structured == fromText)
+
+        // Values keep their JSON types, timestamps are the API's RFC 3339.
+        #expect(structured?["text"] as? String == "data:text/plain;base64,SGVsbG8=")
+        #expect(structured?["count"] as? Int == 3)
+        #expect(structured?["ratio"] as? Double == 0.5)
+        #expect(structured?["flag"] as? Bool == true)
+        #expect(structured?["missing"] == nil)
+        #expect(structured?["nested"] as? [String: String] == ["image": "ghcr.io/acme/web:1.0"])
+        #expect(structured?["list"] as? [Int] == [1, 2])
+        #expect(structured?["at"] as? String == "2025-11-24T16:00:00.125Z")
+
+        let numbered = try DirectRequests.response(id: .number(42), result: answer.resultJSON())
+        #expect(try JSONDecoder().decode(Response<CallTool>.self, from: numbered).id == .number(42))
+    }
+
+    @Test func anAPIProblemIsAnErrorResultCarryingTheProblem() throws {
+        let answer = try ToolAnswer.failure(APIFailure(status: nil, problem: nil, reason: "connection refused"))
+        let bytes = try DirectRequests.response(id: .number(1), result: answer.resultJSON())
+        let result = try JSONDecoder().decode(Response<CallTool>.self, from: bytes).result.get()
+        #expect(result.isError == true)
+        #expect(result.structuredContent == .object(["code": .string("api_unavailable"), "detail": .string("connection refused")]))
+    }
+
+    /// A request whose params do not decode (no tool name) is -32602 with the request's own id.
+    @Test func invalidParamsAreAnsweredWithTheRequestsID() async throws {
+        let requests = DirectRequests { _, _ in
+            Issue.record("the handler must not run")
+            return try ToolAnswer.value(["never": true])
+        }
+        let body = Data(#"{"jsonrpc":"2.0","id":"x-9","method":"tools/call","params":{"arguments":{}}}"#.utf8)
+        let http = MCP.HTTPRequest(method: "POST", headers: [:], body: body)
+        let bytes = try #require(await requests.answer(body, http: http))
+        let response = try JSONDecoder().decode(Response<CallTool>.self, from: bytes)
+        #expect(response.id == .string("x-9"))
+        guard case .failure(let error) = response.result else {
+            Issue.record("not an error: \(String(decoding: bytes, as: UTF8.self))")
+            return
+        }
+        #expect(error.code == -32602)
+    }
+}
