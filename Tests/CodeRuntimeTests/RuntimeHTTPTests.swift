@@ -46,6 +46,17 @@ func makeTestApplication(logs: CapturedLogs = CapturedLogs(), ready: @escaping @
         return "item \(context.parameters.get("id") ?? "")"
     }
     router.get("/fail") { _, _ -> String in throw Boom() }
+    // A stream of unknown length whose last part comes 300 ms after the head.
+    router.get("/stream") { _, _ in
+        Response(
+            status: .ok,
+            body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: "first "))
+                try await Task.sleep(for: .milliseconds(300))
+                try await writer.write(ByteBuffer(string: "last"))
+                try await writer.finish(nil)
+            })
+    }
     router.get("/gone") { _, _ -> String in throw ServiceError.notFound("Item 7 does not exist.") }
     router.post("/payloads") { request, _ -> String in
         let payload = try await JSONBody.decode(Payload.self, from: request, limit: 64)
@@ -153,6 +164,20 @@ struct RuntimeHTTPTests {
         }
     }
 
+    /// A streamed body is measured until it has been written; a body of known length when it is returned.
+    @Test func aStreamIsMeasuredUntilWritten() async throws {
+        let logs = CapturedLogs()
+        let (app, _) = makeTestApplication(logs: logs)
+        try await app.test(.live) { client in
+            try await client.execute(uri: "/stream", method: .get) { #expect(String(buffer: $0.body) == "first last") }
+            try await client.execute(uri: "/items/1", method: .get) { #expect($0.status == .ok) }
+        }
+        let access = logs.records.filter { $0["message"] as? String == "request" }
+        let stream = try #require(access.first { $0["route"] as? String == "/stream" })
+        #expect((stream["duration_ms"] as? Double ?? 0) >= 300, "\(stream)")
+        #expect(access.contains { $0["route"] as? String == "/items/{id}" && $0["status"] as? Int == 200 })
+    }
+
     @Test func requestIDIsAcceptedEchoedAndLogged() async throws {
         let logs = CapturedLogs()
         let (app, _) = makeTestApplication(logs: logs)
@@ -177,6 +202,18 @@ struct RuntimeHTTPTests {
         let replacement = RequestIdentifier.accepting(candidate)
         #expect(replacement != candidate)
         #expect(RequestIdentifier.isAcceptable(replacement))
+    }
+
+    /// Generated ids are version 4 UUIDs (lower case), and differ.
+    @Test func generatedRequestIDsAreRandomUUIDs() {
+        let ids = (0..<1000).map { _ in RequestIdentifier.generate() }
+        #expect(Set(ids).count == ids.count)
+        for id in ids.prefix(20) {
+            let uuid = UUID(uuidString: id)
+            #expect(uuid != nil && id == id.lowercased(), "\(id)")
+            let bytes = uuid.map { withUnsafeBytes(of: $0.uuid) { Array($0) } } ?? []
+            #expect(bytes.count == 16 && bytes[6] >> 4 == 4 && bytes[8] >> 6 == 0b10, "version 4, RFC 4122 variant: \(id)")
+        }
     }
 
     @Test func missingRequestIDIsGenerated() async throws {
