@@ -60,6 +60,15 @@ public struct RequestTelemetryMiddleware<Context: RequestContext>: RouterMiddlew
             }
             response = problem.response(requestID: requestID)
         }
+        if response.body.contentLength != nil {
+            do {
+                response.body = try await response.body.collected(limit: Self.collectedBodyLimit)
+            } catch {
+                // The body failed before anything was sent: answer with the problem instead of a broken body.
+                context.logger.error("response body failed", metadata: ["error": .string(String(reflecting: error))])
+                response = ServiceError.from(error).response(requestID: requestID)
+            }
+        }
         response.headers[.xRequestID] = requestID
 
         let route = Self.isUnmatched(context) ? "unmatched" : context.endpointPath ?? "unmatched"
@@ -83,8 +92,9 @@ public struct RequestTelemetryMiddleware<Context: RequestContext>: RouterMiddlew
             )
         }
         // A stream (no length: MCP's event streams) is recorded once written, so it is measured in full. A
-        // body of known length is recorded now: wrapping it would turn Hummingbird's one write of head and
-        // body into three writes and flushes (30 % of the CPU of a small request, docs/performance.md).
+        // body of known length is collected into one buffer (see `collected`) and recorded now: wrapping it
+        // would turn Hummingbird's one write of head and body into three writes and flushes (30 % of the
+        // CPU of a small request, docs/performance.md).
         if response.body.contentLength == nil {
             response.body = response.body.afterWriting(record)
         } else {
@@ -95,6 +105,9 @@ public struct RequestTelemetryMiddleware<Context: RequestContext>: RouterMiddlew
 }
 
 extension RequestTelemetryMiddleware {
+    /// Bodies of known length up to this size are sent as one buffer with their head.
+    static var collectedBodyLimit: Int { 1 << 20 }
+
     /// Whether no route matched: Hummingbird's not-found responder marks the endpoint `NotFound`.
     static func isUnmatched(_ context: Context) -> Bool {
         context.endpointPath == nil || context.endpointPath == "NotFound"

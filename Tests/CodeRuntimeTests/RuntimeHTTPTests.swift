@@ -46,6 +46,24 @@ func makeTestApplication(logs: CapturedLogs = CapturedLogs(), ready: @escaping @
         return "item \(context.parameters.get("id") ?? "")"
     }
     router.get("/fail") { _, _ -> String in throw Boom() }
+    // Bodies of known length written in parts, as swift-openapi-hummingbird writes them; one fails.
+    router.get("/parts") { _, _ in
+        Response(
+            status: .ok,
+            body: ResponseBody(contentLength: 16) { writer in
+                try await writer.write(ByteBuffer(string: "part one,"))
+                try await writer.write(ByteBuffer(string: " part 2"))
+                try await writer.finish(nil)
+            })
+    }
+    router.get("/broken") { _, _ in
+        Response(
+            status: .ok,
+            body: ResponseBody(contentLength: 100) { writer in
+                try await writer.write(ByteBuffer(string: "half"))
+                throw Boom()
+            })
+    }
     // A stream of unknown length whose last part comes 300 ms after the head.
     router.get("/stream") { _, _ in
         Response(
@@ -160,6 +178,24 @@ struct RuntimeHTTPTests {
                 #expect(
                     text.contains(
                         #"code_build_info{service="code-test",version="\#(BuildInfo.version)",revision="\#(BuildInfo.revision)"} 1"#))
+            }
+        }
+    }
+
+    /// A body of known length is sent whole, and one that fails while being produced is a problem answer
+    /// rather than a 200 cut short.
+    @Test func bodiesOfKnownLengthAreSentWholeOrAsAProblem() async throws {
+        let (app, _) = makeTestApplication()
+        try await app.test(.live) { client in
+            try await client.execute(uri: "/parts", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == "part one, part 2")
+                #expect(response.headers[.contentLength] == "16")
+            }
+            try await client.execute(uri: "/broken", method: .get) { response in
+                #expect(response.status == .internalServerError)
+                #expect(problem(response)?.code == "internal_error")
+                #expect(response.headers[.xRequestID] != nil)
             }
         }
     }
