@@ -9,8 +9,9 @@ import MCP
 /// for a `data:` URL with a regular expression it compiles anew for each string (`Data.isDataURL`). For a
 /// `list_deployments` of 20 that was 57 % of code-mcp's CPU, ~9 ms a call (docs/performance.md). Here the
 /// request is decoded as the SDK's `Request<CallTool>` and answered with the tool's JSON written into the
-/// JSON-RPC answer (`ToolAnswer.resultJSON`); errors are the SDK's `Response<CallTool>`. The JSON on the
-/// wire is what the SDK would send (a test decodes it as `Response<CallTool>`). Everything else
+/// JSON-RPC answer (`ToolAnswer.resultJSON`); errors are the SDK's `Response<CallTool>`. A result is what
+/// the SDK would send (a test decodes it as `Response<CallTool>`); params that do not decode are -32602
+/// Invalid params (the SDK answers -32603 Internal error to those). Everything else
 /// (initialize, lists, resources, prompts, notifications) goes through the SDK. When the SDK stops
 /// re-decoding results, register the handler with `withMethodHandler` again and delete this.
 struct DirectRequests: Sendable {
@@ -28,14 +29,15 @@ struct DirectRequests: Sendable {
         } catch {
             // The envelope was a valid JSON-RPC request (the transport checked), so its id decodes.
             let id = (try? JSONDecoder().decode(RequestID.self, from: body))?.id ?? .random
-            return Self.encode(Response<CallTool>(id: id, error: .invalidParams("Invalid params: \(Self.describe(error))")))
+            return Self.encode(Response<CallTool>(id: id, error: .invalidParams(Self.describe(error))))
         }
         do {
             let answer = try await callTool(request.params, http)
+            // Cancelled while code-api answered: the HTTP client's own cancellation error became a result.
+            if Task.isCancelled { return nil }
             return try Self.response(id: request.id, result: answer.resultJSON())
-        } catch is CancellationError {
-            return nil
         } catch {
+            if error is CancellationError || Task.isCancelled { return nil }
             // As the SDK's `Server` answers a handler's error.
             let failure = error as? MCPError ?? .internalError(error.localizedDescription)
             return Self.encode(Response<CallTool>(id: request.id, error: failure))
@@ -62,14 +64,9 @@ struct DirectRequests: Sendable {
         return encoder
     }()
 
+    /// An error answer. Its parts are an id and strings, which always encode.
     private static func encode(_ response: Response<CallTool>) -> Data {
-        do {
-            return try encoder.encode(response)
-        } catch {
-            // A result that does not encode (a non-finite number) is the server's fault, answered as such.
-            let failure = Response<CallTool>(id: response.id, error: .internalError("the result could not be encoded: \(error)"))
-            return (try? encoder.encode(failure)) ?? Data()
-        }
+        (try? encoder.encode(response)) ?? Data(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"Internal error"}}"#.utf8)
     }
 
     private static func describe(_ error: any Error) -> String {

@@ -131,6 +131,11 @@ actor SessionTransport: Transport, HTTPContextProviding {
                 }
                 initialized = true
             }
+            // An id still in flight would take over its stream (JSON-RPC ids are unique per session while in use).
+            guard requestStreams[id] == nil else {
+                return .error(
+                    statusCode: 400, .invalidRequest("Invalid Request: request id \(id) is already in use"), sessionID: currentSessionID)
+            }
             return openRequestStream(request, requestID: id, method: method)
         case .notification(let method):
             if method == CancelledNotification.name { cancelDirectRequest(request.body ?? Data()) }
@@ -152,8 +157,9 @@ actor SessionTransport: Transport, HTTPContextProviding {
         events.reopen(stream: requestID)
         prime(stream: requestID, continuation, protocolVersion: Self.protocolVersion(of: request))
         if let direct, direct.methods.contains(method) {
-            // Detached, as the SDK runs its handlers: the HTTP request's task context (its span) is not the
-            // handler's; the handler continues the trace from the request's `traceparent` itself.
+            // Detached: like the SDK's handlers, which run in tasks of the session's message loop, it does not
+            // inherit the HTTP request's task context (its span); the handler continues the trace from the
+            // request's `traceparent` itself.
             directTasks[requestID] = Task.detached { [body = request.body ?? Data()] in
                 let answer = await direct.answer(body, http: request)
                 await self.finishDirectRequest(requestID, answer: answer)

@@ -31,8 +31,8 @@ public struct RequestTelemetryMiddleware<Context: RequestContext>: RouterMiddlew
         let requestID = RequestIdentifier.accepting(request.headers[.xRequestID])
         var context = context
         context.logger[metadataKey: RequestIdentifier.metadataKey] = .string(requestID)
-        // The access line is written after the body, outside the request's span: take its trace_id and
-        // span_id (tracing on) into the logger now, when that line is written at all.
+        // The access line of a stream is written after the body, outside the request's span: take its
+        // trace_id and span_id (tracing on) into the logger now, when that line is written at all.
         if context.logger.logLevel <= .info, let spanIDs = context.logger.metadataProvider?.get() {
             for (key, value) in spanIDs { context.logger[metadataKey: key] = value }
         }
@@ -92,7 +92,8 @@ public struct RequestTelemetryMiddleware<Context: RequestContext>: RouterMiddlew
             )
         }
         // A stream (no length: MCP's event streams) is recorded once written, so it is measured in full. A
-        // body of known length is collected into one buffer (see `collected`) and recorded now: wrapping it
+        // body of known length is collected into one buffer (see `collected`; up to 1 MiB, a larger one is
+        // sent as it is) and recorded now, with the status it is sent with: wrapping it
         // would turn Hummingbird's one write of head and body into three writes and flushes (30 % of the
         // CPU of a small request, docs/performance.md).
         if response.body.contentLength == nil {

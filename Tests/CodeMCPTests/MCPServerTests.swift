@@ -240,6 +240,9 @@ struct MCPServerTests {
                     if listed == 0 { try await Task.sleep(for: .milliseconds(25)) }
                 }
                 #expect(listed == 1)
+                // Its id is in use: another request with it is refused rather than taking over its stream.
+                let reused = try await client.call(1, "tools/call", ["name": "list_deployments", "arguments": [:] as [String: Any]])
+                #expect(reused.status == 400 && reused.errorCode == -32600, "\(reused.text)")
                 let notified = try await client.post([
                     "jsonrpc": "2.0", "method": "notifications/cancelled", "params": ["requestId": 1, "reason": "test"],
                 ])
