@@ -20,9 +20,8 @@ public struct ManifestRenderer: Sendable {
     }
 
     public func render(_ deployment: Deployment) throws -> Rendered {
-        let encoder = YAMLEncoder()
-        // Sorted keys make the output the same for the same deployment, whatever the dictionary order.
-        encoder.options.sortKeys = true
+        // Keys are sorted: the output is the same for the same deployment, whatever the dictionary order.
+        let encoder = ManifestYAMLEncoder()
         let compose = try encoder.encode(composeFile(deployment))
         let kubernetes =
             try encoder.encode(kubernetesDeployment(deployment)) + "---\n" + (try encoder.encode(kubernetesService(deployment)))

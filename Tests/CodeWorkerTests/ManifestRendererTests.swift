@@ -7,13 +7,14 @@ import Yams
 
 @Suite("Hardened manifests")
 struct ManifestRendererTests {
-    static func deployment(strategy: DeploymentStrategy = .rolling, environment: DeploymentEnvironment = .production, replicas: Int = 3)
-        throws -> Deployment
-    {
+    static func deployment(
+        strategy: DeploymentStrategy = .rolling, environment: DeploymentEnvironment = .production, replicas: Int = 3,
+        labels: [String: String] = ["team": "core"]
+    ) throws -> Deployment {
         let image = "ghcr.io/acme/web@sha256:" + String(repeating: "ab", count: 32)
         return Deployment(
             id: "dep_1", service: "web", image: image, imageRef: try ImageReference(parsing: image), environment: environment,
-            strategy: strategy, replicas: replicas, healthURL: nil, labels: ["team": "core"], status: .running, attempt: 1, error: nil,
+            strategy: strategy, replicas: replicas, healthURL: nil, labels: labels, status: .running, attempt: 1, error: nil,
             cancelRequested: false, leaseOwner: "w", leaseExpiresAt: nil, createdBy: nil, createdAt: Date(), updatedAt: Date(),
             startedAt: nil, finishedAt: nil
         )
@@ -80,5 +81,43 @@ struct ManifestRendererTests {
     @Test func renderingIsDeterministic() throws {
         let deployment = try Self.deployment()
         #expect(try ManifestRenderer().render(deployment) == ManifestRenderer().render(deployment))
+    }
+
+    /// Values that a plain scalar would turn into something else: numbers, bools, null, timestamps.
+    static let lookalikes = [
+        "1", "1.0", "-2", "+3", ".5", ".inf", "0x1F", "0o17", "1_000", "2026-12-03", "yes", "No", "TRUE", "off", "On", "null", "~",
+        "", "<<", "=", "a: b", "- x", "#tag", "web", "tcp", "nginx", "Often", "faster",
+    ]
+
+    @Test(arguments: DeploymentStrategy.allCases)
+    func writesWhatYamsEncoderWrites(strategy: DeploymentStrategy) throws {
+        // Yams' YAMLEncoder with sorted keys is the reference; ManifestYAMLEncoder only writes it cheaper.
+        // (Keys that look like other types are left out: those ManifestYAMLEncoder quotes and Yams does not.)
+        let reference = YAMLEncoder()
+        reference.options.sortKeys = true
+        var labels = ["team": "core"]
+        for (index, value) in Self.lookalikes.enumerated() { labels["label-\(index)"] = value }
+        for environment in DeploymentEnvironment.allCases {
+            let deployment = try Self.deployment(strategy: strategy, environment: environment, labels: labels)
+            let renderer = ManifestRenderer()
+            let encoder = ManifestYAMLEncoder()
+            #expect(try encoder.encode(renderer.composeFile(deployment)) == reference.encode(renderer.composeFile(deployment)))
+            #expect(
+                try encoder.encode(renderer.kubernetesDeployment(deployment)) == reference.encode(renderer.kubernetesDeployment(deployment))
+            )
+            #expect(try encoder.encode(renderer.kubernetesService(deployment)) == reference.encode(renderer.kubernetesService(deployment)))
+        }
+    }
+
+    @Test func labelsThatLookLikeOtherTypesReadBackAsStrings() throws {
+        var labels: [String: String] = [:]
+        for value in Self.lookalikes where !value.isEmpty { labels[value] = value }
+        let rendered = try ManifestRenderer().render(try Self.deployment(labels: labels))
+        let compose = try #require(try Yams.load(yaml: rendered.compose) as? [String: Any])
+        let service = try #require((compose["services"] as? [String: Any])?["web"] as? [String: Any])
+        let written = try #require(service["labels"] as? [String: String], "every key and value reads back as a string")
+        #expect(written.filter { labels[$0.key] != nil } == labels)
+        #expect(rendered.compose.contains("'1.0': '1.0'"), "a number-like label is quoted")
+        #expect(rendered.compose.contains("web: web"), "a plain word stays plain")
     }
 }
