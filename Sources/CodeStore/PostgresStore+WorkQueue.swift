@@ -120,30 +120,47 @@ extension PostgresStore: WorkQueue {
         }
     }
 
+    // appendEvent, saveManifests and finish are one statement each (one round trip, its own transaction):
+    // the lease's row is locked (or updated) in a CTE and the write reads from it, so it lands only
+    // while the lease is held, as BEGIN, SELECT ... FOR UPDATE, the write and COMMIT did in four.
+
     public func appendEvent(_ claim: Claim, _ event: NewEvent) async throws -> Bool {
         try await metrics.measure("queue.event") { [self] in
-            try await client.withTransaction(logger: logger) { connection in
-                guard try await connection.lockLeaseIfHeld(claim, logger: logger) else { return false }
-                try await connection.insertEvent(EventInsert(claim, event), logger: logger)
-                return true
-            }
+            let event = EventInsert(claim, event)
+            return try await client.query(
+                """
+                WITH held AS (
+                    SELECT seq FROM deployments
+                    WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND attempt = \(claim.attempt) AND status = 'running'
+                    FOR UPDATE
+                )
+                INSERT INTO deployment_events (deployment_id, at, attempt, worker_id, step, kind, outcome, duration_ms, message)
+                SELECT \(event.deploymentID), \(event.at), \(event.attempt), \(event.workerID), \(event.step), \(event.kind),
+                    \(event.outcome), \(event.durationMs), \(event.message)
+                FROM held
+                RETURNING deployment_id
+                """, logger: logger
+            ).firstRecord { try $0.decode(String.self) } != nil
         }
     }
 
     public func saveManifests(_ claim: Claim, compose: String, kubernetes: String, at now: Date) async throws -> Bool {
         try await metrics.measure("queue.manifests") { [self] in
-            try await client.withTransaction(logger: logger) { connection in
-                guard try await connection.lockLeaseIfHeld(claim, logger: logger) else { return false }
-                try await connection.query(
-                    """
-                    INSERT INTO deployment_manifests (deployment_id, attempt, rendered_at, compose, kubernetes)
-                    VALUES (\(claim.deployment.id), \(claim.attempt), \(now.millisecondsSinceEpoch), \(compose), \(kubernetes))
-                    ON CONFLICT (deployment_id) DO UPDATE SET attempt = excluded.attempt, rendered_at = excluded.rendered_at,
-                        compose = excluded.compose, kubernetes = excluded.kubernetes
-                    """, logger: logger
-                ).drain()
-                return true
-            }
+            try await client.query(
+                """
+                WITH held AS (
+                    SELECT seq FROM deployments
+                    WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND attempt = \(claim.attempt) AND status = 'running'
+                    FOR UPDATE
+                )
+                INSERT INTO deployment_manifests (deployment_id, attempt, rendered_at, compose, kubernetes)
+                SELECT \(claim.deployment.id), \(claim.attempt), \(now.millisecondsSinceEpoch), \(compose), \(kubernetes)
+                FROM held
+                ON CONFLICT (deployment_id) DO UPDATE SET attempt = excluded.attempt, rendered_at = excluded.rendered_at,
+                    compose = excluded.compose, kubernetes = excluded.kubernetes
+                RETURNING deployment_id
+                """, logger: logger
+            ).firstRecord { try $0.decode(String.self) } != nil
         }
     }
 
@@ -151,19 +168,22 @@ extension PostgresStore: WorkQueue {
         try status.requireTerminal()
         return try await metrics.measure("queue.finish") { [self] in
             let at = event.at.millisecondsSinceEpoch
-            return try await client.withTransaction(logger: logger) { connection in
-                let finished = try await connection.query(
-                    """
+            let event = EventInsert(claim, event)
+            return try await client.query(
+                """
+                WITH finished AS (
                     UPDATE deployments SET status = \(status.rawValue), error = \(error), finished_at = \(at), updated_at = \(at),
                         lease_owner = NULL, lease_expires_at = NULL
                     WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND attempt = \(claim.attempt) AND status = 'running'
                     RETURNING id
-                    """, logger: logger
-                ).firstRecord { try $0.decode(String.self) }
-                guard finished != nil else { return false }
-                try await connection.insertEvent(EventInsert(claim, event), logger: logger)
-                return true
-            }
+                )
+                INSERT INTO deployment_events (deployment_id, at, attempt, worker_id, step, kind, outcome, duration_ms, message)
+                SELECT \(event.deploymentID), \(event.at), \(event.attempt), \(event.workerID), \(event.step), \(event.kind),
+                    \(event.outcome), \(event.durationMs), \(event.message)
+                FROM finished
+                RETURNING deployment_id
+                """, logger: logger
+            ).firstRecord { try $0.decode(String.self) } != nil
         }
     }
 
@@ -211,19 +231,5 @@ extension PostgresStore: WorkQueue {
             }
             return status ?? QueueStatus(depth: 0, oldestAge: nil)
         }
-    }
-}
-
-extension PostgresConnection {
-    /// Whether `claim` still holds its lease (in its attempt); if so, its row stays locked until the
-    /// transaction ends, so no other worker can take the lease over before what depends on the guard is written.
-    func lockLeaseIfHeld(_ claim: Claim, logger: Logger) async throws -> Bool {
-        try await query(
-            """
-            SELECT seq FROM deployments
-            WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND attempt = \(claim.attempt) AND status = 'running'
-            FOR UPDATE
-            """, logger: logger
-        ).firstRecord { try $0.decode(Int64.self) } != nil
     }
 }
