@@ -77,6 +77,14 @@ def tree_rss_kib(pid):
     return sum(rss_kib(each) for each in descendants(pid))
 
 
+def cpu_seconds(pid):
+    """CPU time (user + system) a running process has used so far: a cost per unit of work that a busy,
+    noisy machine changes far less than it changes throughput."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime and stime, fields 14 and 15
+
+
 def call(url, key, body=None, method=None, headers=None, timeout=10):
     """JSON in, JSON out, with `Authorization: Bearer key`."""
     request = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,

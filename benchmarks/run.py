@@ -287,7 +287,7 @@ def bench_worker(args, log_dir):
             run = worker_load.run_workers(args.bin, postgres.admin_url, count, args.deployments, log_dir=log_dir)
             results["runs"].append(run)
             log(f"worker: {count}: {run['per_second']:.0f} deployments/s ({run['seconds']:.2f} s), "
-                f"exactly once: {run['exactly_once']}")
+                f"worker CPU {run['worker_cpu_ms_per_deployment']:.2f} ms per deployment, exactly once: {run['exactly_once']}")
     finally:
         postgres.stop()
     return results
@@ -372,6 +372,12 @@ def fmt_rps(result):
     return text + (f", **{errors} errors**" if errors else "")
 
 
+def cpu_per_deployment(run):
+    """The worker's CPU per deployment, in results that have it (runs before 2026-12-03 do not)."""
+    cpu = run.get("worker_cpu_ms_per_deployment")
+    return "-" if cpu is None else f"{cpu:.2f} ms"
+
+
 def markdown(results):
     meta = results["meta"]
     lines = [f"Run of {meta['date']} on {meta['machine']} at commit {meta['commit']}"
@@ -417,10 +423,11 @@ def markdown(results):
     worker = results.get("worker", {})
     if worker.get("runs"):
         lines += ["| code-worker on PostgreSQL, simulated driver at 0 ms | deployments | seconds (first claim to last "
-                  "succeeded) | deployments/s | each succeeded exactly once |", "|---|---|---|---|---|"]
+                  "succeeded) | deployments/s | worker CPU per deployment | each succeeded exactly once |", "|---|---|---|---|---|---|"]
         for run in worker["runs"]:
             lines.append(f"| {run['workers']} process(es) | {run['deployments']} | {run['seconds']:.2f} | "
-                         f"{run['per_second']:,.0f} | {'yes' if run['exactly_once'] else 'NO: ' + json.dumps(run['checks'])} |")
+                         f"{run['per_second']:,.0f} | {cpu_per_deployment(run)} | "
+                         f"{'yes' if run['exactly_once'] else 'NO: ' + json.dumps(run['checks'])} |")
         lines.append("")
     elif "error" in worker:
         lines += [f"Worker throughput not run: {worker['error']}", ""]

@@ -89,6 +89,8 @@ def run_workers(binary_dir, admin_url, workers, deployments, log_dir=None, timeo
                     time.sleep(0.1)
                 if done < deployments:
                     raise RuntimeError(f"{workers} worker(s) finished {done} of {deployments} deployments in time")
+                # Read before the stop: the worker's CPU for the whole run (start-up and idle polls included).
+                worker_cpu = sum(common.cpu_seconds(process.process.pid) for process in processes)
             finally:
                 for process in processes:
                     process.stop()
@@ -115,6 +117,7 @@ def run_workers(binary_dir, admin_url, workers, deployments, log_dir=None, timeo
             seconds = max((last - first) / 1000, 0.001)
             return {"workers": workers, "deployments": deployments, "seconds": seconds,
                     "per_second": deployments / seconds, "enqueue_seconds": enqueue_seconds,
+                    "worker_cpu_ms_per_deployment": worker_cpu * 1000 / deployments,
                     "exactly_once": exactly_once, "checks": checks, "per_worker": shares}
         finally:
             drop()
@@ -131,7 +134,7 @@ def main():
         for count in args.workers:
             result = run_workers(args.bin, postgres.admin_url, count, args.deployments)
             print(f"{count} worker(s): {result['deployments']} deployments in {result['seconds']:.2f} s = "
-                  f"{result['per_second']:.0f}/s; exactly once: {result['exactly_once']} {result['checks']}")
+                  f"{result['per_second']:.0f}/s, worker CPU {result['worker_cpu_ms_per_deployment']:.2f} ms per deployment; exactly once: {result['exactly_once']} {result['checks']}")
     finally:
         postgres.stop()
 
