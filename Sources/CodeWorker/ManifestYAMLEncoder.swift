@@ -4,12 +4,13 @@ import Yams
 /// `sortKeys`, at a fraction of its cost.
 ///
 /// The worker's profile put 27 % of its CPU per deployment in `YAMLEncoder`: it asks Yams' default
-/// resolver (seven ICU regular expressions) for the tag of every string it encodes, again for every
-/// scalar it emits, and twice more for every key it sorts. Here the resolver is asked once, and only
-/// about a string whose first character could begin something other than a string (a number, a bool,
-/// null, a timestamp, `<<`, `=`); such a string is single-quoted, as Yams does. The nodes carry their
-/// tags, so emitting them resolves nothing. Keys are quoted by the same rule (Yams left a key such as
-/// `on` plain, which reads back as a bool).
+/// resolver for the tag of every string, key or value, and for a plain word that means all seven of its
+/// ICU regular expressions failing one after another. Here the resolver is asked only about a string
+/// whose first character could begin something other than a string (a number, a bool, null, a
+/// timestamp, `<<`, `=`); such a string is single-quoted, as Yams does. Two differences, on purpose:
+/// keys are quoted by the same rule (Yams left a key such as `on` plain, which reads back as a bool),
+/// and so are `y`, `Y`, `n` and `N`, which Yams reads as strings but YAML 1.1 readers such as go-yaml v2
+/// (kubectl's, through sigs.k8s.io/yaml) read as bools.
 struct ManifestYAMLEncoder {
     func encode(_ value: some Encodable) throws -> String {
         let root = NodeBuilder()
@@ -24,6 +25,7 @@ struct ManifestYAMLEncoder {
 
     static func readsBackAsString(_ string: String) -> Bool {
         guard let first = string.utf8.first else { return false }  // the empty scalar is null
+        if string.utf8.count == 1, "yYnN".utf8.contains(first) { return false }
         switch first {
         // Digits, signs, "." (.5, .inf, .nan), "~", "<<" and "=": numbers, timestamps and the rest.
         case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
@@ -103,13 +105,13 @@ private struct NodeEncoder: Encoder {
         SingleValueContainer(builder: builder, codingPath: codingPath)
     }
 
-    /// Every encode funnels here: strings get their quoting decided, Yams' other scalars (numbers,
-    /// bools) carry their tag already, anything else encodes itself into this place.
+    /// Every encode funnels here: strings get their quoting decided, the other values Yams knows (numbers,
+    /// bools, dates) are boxed as `YAMLEncoder` boxes them, anything else encodes itself into this place.
     static func encode(_ value: some Encodable, into builder: NodeBuilder, codingPath: [any CodingKey]) throws {
         if let string = value as? String {
             builder.set(ManifestYAMLEncoder.scalar(string))
-        } else if let scalar = value as? any ScalarRepresentable {
-            builder.set(scalar.represented())
+        } else if let known = value as? any YAMLEncodable, case .scalar(let scalar) = known.box() {
+            builder.set(scalar)
         } else {
             try value.encode(to: NodeEncoder(builder: builder, codingPath: codingPath))
         }

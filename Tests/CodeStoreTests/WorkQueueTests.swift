@@ -84,6 +84,8 @@ struct WorkQueueTests {
         try await withStore(backend) { store in
             _ = try await store.createDeployment(Fixtures.newDeployment())
             let original = try #require(try await store.claimNext(worker: "a", leaseDuration: .milliseconds(300), maxAttempts: 3))
+            // Saved while the lease is held: the takeover's manifests below replace these (the conflict path).
+            #expect(try await store.saveManifests(original, compose: "attempt 1", kubernetes: "attempt 1", at: Date()))
             // The lease expires; another worker takes over with attempt 2.
             try await Task.sleep(for: .milliseconds(700))
             let later = Date()
@@ -119,6 +121,7 @@ struct WorkQueueTests {
             let manifests = try #require(try await store.manifests(deploymentID: final.id))
             #expect(manifests.attempt == 2)
             #expect(manifests.compose == "compose: yes")
+            #expect(manifests.kubernetes == "kind: Deployment")
             let events = try await store.events(deploymentID: final.id, after: nil, limit: 100).items
             #expect(!events.contains { $0.message == "late" })
             #expect(events.filter { $0.kind == .finished }.count == 1)

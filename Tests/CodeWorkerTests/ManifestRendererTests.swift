@@ -119,5 +119,8 @@ struct ManifestRendererTests {
         #expect(written.filter { labels[$0.key] != nil } == labels)
         #expect(rendered.compose.contains("'1.0': '1.0'"), "a number-like label is quoted")
         #expect(rendered.compose.contains("web: web"), "a plain word stays plain")
+        let yes = try ManifestRenderer().render(try Self.deployment(labels: ["answer": "y", "N": "n"]))
+        #expect(yes.compose.contains("answer: 'y'"), "y is a bool to YAML 1.1 readers such as kubectl's")
+        #expect(yes.compose.contains("'N': 'n'"))
     }
 }
