@@ -1,6 +1,5 @@
 import CodeDomain
 import Foundation
-import Yams
 
 /// Renders the hardened manifests of a deployment: a Compose service and a Kubernetes Deployment and
 /// Service, with the same security settings as this project's own containers.
