@@ -14,16 +14,20 @@ extension APIHandlers {
             case .json(let body): DeploymentRequest(body)
             }
         let spec = try checkedSpec(request)
-        let outcome = try await store.createDeployment(
-            NewDeployment(
-                spec: spec, createdBy: key.id, idempotencyKey: idempotencyKey,
-                requestHash: idempotencyKey.map { _ in IdempotencyKey.fingerprint(request) },
-                traceParent: TraceParent.current()
-            )
+        var new = NewDeployment(
+            spec: spec, createdBy: key.id, idempotencyKey: idempotencyKey,
+            requestHash: idempotencyKey.map { _ in IdempotencyKey.fingerprint(request) },
+            traceParent: TraceParent.current()
         )
+        // The audit row goes in with the deployment (one transaction); a replay writes none, so the
+        // middleware writes the replay's row as for any other request.
+        let pendingAudit = PendingAudit.current
+        new.audit = pendingAudit?.entry(status: 201, target: new.id)
+        let outcome = try await store.createDeployment(new)
         var replayed: Operations.CreateDeployment.Output.Created.Headers.IdempotentReplayedPayload?
         switch outcome {
         case .created(let deployment):
+            pendingAudit?.markWritten()
             metrics.deploymentsCreated(deployment.environment).increment()
             requestLogger.info(
                 "deployment created", metadata: ["deployment_id": .string(deployment.id), "service": .string(deployment.service)]

@@ -6,6 +6,7 @@ import Foundation
 import HTTPTypes
 import Logging
 import OpenAPIRuntime
+import Synchronization
 
 /// Authentication and the audit log, for every operation of the contract.
 ///
@@ -51,16 +52,21 @@ struct AccessMiddleware: ServerMiddleware {
             throw error
         case .success(let key):
             await recordUse(of: key)
+            let pending = audited ? PendingAudit(request, action: action, key: key) : nil
             do {
-                let (response, responseBody) = try await Identity.$current.withValue(key) { try await next(request, body, metadata) }
-                if audited {
-                    await audit(request, action: action, key: key, status: response.status.code, location: response.headerFields[.location])
+                let (response, responseBody) = try await Identity.$current.withValue(key) {
+                    try await PendingAudit.$current.withValue(pending) { try await next(request, body, metadata) }
+                }
+                if let pending, !pending.isWritten {
+                    // A created resource's id is the last segment of its Location.
+                    let created = response.headerFields[.location].map { String($0.split(separator: "/").last ?? "") }
+                    await audit(pending.entry(status: response.status.code, target: action.target ?? created))
                 }
                 return (response, responseBody)
             } catch {
                 let status = ServiceError.from(error).status.code
                 if status == 403 { metrics.authFailures("forbidden").increment() }
-                if audited { await audit(request, action: action, key: key, status: status, location: nil) }
+                if let pending, !pending.isWritten { await audit(pending.entry(status: status, target: action.target)) }
                 throw error
             }
         }
@@ -78,31 +84,56 @@ struct AccessMiddleware: ServerMiddleware {
         }
     }
 
-    private func audit(_ request: HTTPRequest, action: AuditAction, key: APIKey?, status: Int, location: String?) async {
-        let outcome: String
-        switch status {
-        case 200..<400: outcome = "succeeded"
-        case 403: outcome = "denied"
-        default: outcome = "failed"
-        }
-        // A created resource's id is the last segment of its Location.
-        let target = action.target ?? location.map { String($0.split(separator: "/").last ?? "") }
-        let path = request.path.map { String($0.prefix { $0 != "?" }) } ?? "/"
+    private func audit(_ entry: NewAuditEntry) async {
         do {
-            try await store.recordAudit(
-                NewAuditEntry(
-                    at: Date(), keyID: key?.id, action: action.name, target: AuditLimits.bounded(target, to: AuditLimits.target),
-                    outcome: outcome, status: status,
-                    requestID: AuditLimits.bounded(RequestScope.current?.requestID, to: AuditLimits.requestID),
-                    method: request.method.rawValue, path: AuditLimits.bounded(path, to: AuditLimits.path),
-                    client: AuditLimits.clientLabel(request.headerFields[.codeClient])
-                )
-            )
+            try await store.recordAudit(entry)
         } catch {
             // The change itself happened (or was refused); losing its audit line is reported, not hidden.
-            requestLogger.error("could not write the audit log", metadata: ["action": .string(action.name), "error": .string("\(error)")])
+            requestLogger.error("could not write the audit log", metadata: ["action": .string(entry.action), "error": .string("\(error)")])
         }
     }
+}
+
+/// The audit row of the mutating request being handled. The access middleware writes it when the handler
+/// returns or throws, unless the handler wrote it already in the transaction of its change (a created
+/// deployment: `NewDeployment.audit`), which saves a write and never leaves a change without its row.
+final class PendingAudit: Sendable {
+    @TaskLocal static var current: PendingAudit?
+
+    private let keyID: String
+    private let action: String
+    private let requestID: String?
+    private let method: String
+    private let path: String
+    private let client: String?
+    private let written = Atomic(false)
+
+    init(_ request: HTTPRequest, action: AuditAction, key: APIKey) {
+        keyID = key.id
+        self.action = action.name
+        requestID = AuditLimits.bounded(RequestScope.current?.requestID, to: AuditLimits.requestID)
+        method = request.method.rawValue
+        path = AuditLimits.bounded(request.path.map { String($0.prefix { $0 != "?" }) } ?? "/", to: AuditLimits.path)
+        client = AuditLimits.clientLabel(request.headerFields[.codeClient])
+    }
+
+    /// The row for an answer with this status; the outcome follows from it.
+    func entry(status: Int, target: String?) -> NewAuditEntry {
+        let outcome =
+            switch status {
+            case 200..<400: "succeeded"
+            case 403: "denied"
+            default: "failed"
+            }
+        return NewAuditEntry(
+            at: Date(), keyID: keyID, action: action, target: AuditLimits.bounded(target, to: AuditLimits.target), outcome: outcome,
+            status: status, requestID: requestID, method: method, path: path, client: client
+        )
+    }
+
+    /// Says the row was written with the change: the middleware writes none.
+    func markWritten() { written.store(true, ordering: .releasing) }
+    var isWritten: Bool { written.load(ordering: .acquiring) }
 }
 
 /// Bounds on what an audit row stores of a request, whoever sent it: an id or path longer than any the API

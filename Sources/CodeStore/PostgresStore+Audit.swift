@@ -5,13 +5,7 @@ import PostgresNIO
 extension PostgresStore: AuditRepository {
     public func recordAudit(_ entry: NewAuditEntry) async throws {
         try await metrics.measure("audit.record") { [self] in
-            try await client.query(
-                """
-                INSERT INTO audit_log (at, key_id, action, target, outcome, status, request_id, method, path, client)
-                VALUES (\(entry.at.millisecondsSinceEpoch), \(entry.keyID), \(entry.action), \(entry.target), \(entry.outcome),
-                    \(entry.status), \(entry.requestID), \(entry.method), \(entry.path), \(entry.client))
-                """, logger: logger
-            ).drain()
+            try await client.query(.insertAudit(entry), logger: logger).drain()
         }
     }
 
@@ -25,5 +19,16 @@ extension PostgresStore: AuditRepository {
             ).records { try AuditRecord($0) }
             return StorePage(rows: rows, limit: limit, position: \.seq, item: \.entry)
         }
+    }
+}
+
+extension PostgresQuery {
+    /// Appends an audit row (alone, or in the transaction of the change it records).
+    static func insertAudit(_ entry: NewAuditEntry) -> PostgresQuery {
+        """
+        INSERT INTO audit_log (at, key_id, action, target, outcome, status, request_id, method, path, client)
+        VALUES (\(entry.at.millisecondsSinceEpoch), \(entry.keyID), \(entry.action), \(entry.target), \(entry.outcome),
+            \(entry.status), \(entry.requestID), \(entry.method), \(entry.path), \(entry.client))
+        """
     }
 }

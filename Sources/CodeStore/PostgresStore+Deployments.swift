@@ -24,6 +24,7 @@ extension PostgresStore: DeploymentRepository {
                     ).firstRecord({ try DeploymentRecord($0) })
                 else { return nil }
                 try await connection.insertEvent(StoreEvents.queued(new), logger: logger)
+                if let audit = new.audit { try await connection.query(.insertAudit(audit), logger: logger).drain() }
                 try await connection.notifyQueued(created.id, logger: logger)
                 return created
             }

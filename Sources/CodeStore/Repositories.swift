@@ -14,10 +14,14 @@ public struct NewDeployment: Sendable {
     /// W3C `traceparent` of the creating request's span (nil when tracing is off): the worker's pipeline
     /// span becomes its child, so one trace runs from the request to the rollout.
     public var traceParent: String?
+    /// The audit row of the creating request, written in the deployment's own transaction when the
+    /// deployment is created: one write instead of two, and no deployment without its audit row. An
+    /// idempotent replay creates nothing and writes no row; the caller audits it.
+    public var audit: NewAuditEntry?
 
     public init(
         id: String = NewDeployment.makeID(), spec: DeploymentSpec, createdBy: String?, idempotencyKey: String? = nil,
-        requestHash: String? = nil, createdAt: Date = Date(), traceParent: String? = nil
+        requestHash: String? = nil, createdAt: Date = Date(), traceParent: String? = nil, audit: NewAuditEntry? = nil
     ) {
         self.id = id
         self.spec = spec
@@ -26,6 +30,7 @@ public struct NewDeployment: Sendable {
         self.requestHash = requestHash
         self.createdAt = createdAt
         self.traceParent = traceParent
+        self.audit = audit
     }
 
     public static func makeID() -> String { "dep_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "") }

@@ -5,15 +5,7 @@ import GRDB
 extension SQLiteStore: AuditRepository {
     public func recordAudit(_ entry: NewAuditEntry) async throws {
         try await metrics.measure("audit.record") { [self] in
-            try await pool.write { db in
-                try db.cachedStatement(
-                    literal: """
-                        INSERT INTO audit_log (at, key_id, action, target, outcome, status, request_id, method, path, client)
-                        VALUES (\(entry.at.millisecondsSinceEpoch), \(entry.keyID), \(entry.action), \(entry.target), \(entry.outcome),
-                            \(entry.status), \(entry.requestID), \(entry.method), \(entry.path), \(entry.client))
-                        """
-                ).execute()
-            }
+            try await pool.write { db in try db.insertAudit(entry) }
         }
     }
 
@@ -29,5 +21,18 @@ extension SQLiteStore: AuditRepository {
             }
             return StorePage(rows: rows, limit: limit, position: \.seq, item: \.entry)
         }
+    }
+}
+
+extension Database {
+    /// Appends an audit row (alone, or in the transaction of the change it records).
+    func insertAudit(_ entry: NewAuditEntry) throws {
+        try cachedStatement(
+            literal: """
+                INSERT INTO audit_log (at, key_id, action, target, outcome, status, request_id, method, path, client)
+                VALUES (\(entry.at.millisecondsSinceEpoch), \(entry.keyID), \(entry.action), \(entry.target), \(entry.outcome),
+                    \(entry.status), \(entry.requestID), \(entry.method), \(entry.path), \(entry.client))
+                """
+        ).execute()
     }
 }

@@ -25,6 +25,7 @@ extension SQLiteStore: DeploymentRepository {
                     ).fetchOne(db)
                 else { return nil }
                 try db.insertEvent(queued)
+                if let audit = new.audit { try db.insertAudit(audit) }
                 return created
             }
             if let created { return .created(try created.deployment()) }

@@ -134,6 +134,14 @@ struct DeploymentEndpointTests {
                 .post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(replicas: 3), headers: key)
             #expect(different.status == .conflict)
             #expect(try different.problem().code == "idempotency_key_reused")
+            // One audit row per request: the create's (written with the deployment), the replay's and the
+            // conflict's (written by the access middleware).
+            let id = try first.decode(Components.Schemas.Deployment.self).id
+            let audit = try await api.client.call(.get, "/v1/audit?limit=100", key: api.keys.admin).decode(
+                Components.Schemas.AuditPage.self
+            ).items.filter { $0.action == "deployment.create" }
+            #expect(audit.map(\.status) == [409, 201, 201])
+            #expect(audit.map(\.target) == [nil, id, id])
 
             let invalid = try await api.client.call(
                 .post, "/v1/deployments", key: api.keys.operator, json: Requests.deployment(),

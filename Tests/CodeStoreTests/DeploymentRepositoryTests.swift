@@ -49,6 +49,35 @@ struct DeploymentRepositoryTests {
         }
     }
 
+    /// A create carries its request's audit row into its own transaction; a replay creates nothing and
+    /// writes no row (the API audits the replay itself).
+    @Test(arguments: TestBackend.available)
+    func aCreateWritesItsAuditRowAndAReplayWritesNone(backend: TestBackend) async throws {
+        try await withStore(backend) { store in
+            func audited(_ new: NewDeployment) -> NewDeployment {
+                var new = new
+                new.audit = NewAuditEntry(
+                    at: Date(), keyID: "key_test", action: "deployment.create", target: new.id, outcome: "succeeded", status: 201,
+                    requestID: "req-\(new.id)", method: "POST", path: "/v1/deployments", client: "tests")
+                return new
+            }
+            let created = try await store.createDeployment(audited(Fixtures.newDeployment(idempotencyKey: "k1", requestHash: "h1")))
+            let replay = try await store.createDeployment(audited(Fixtures.newDeployment(idempotencyKey: "k1", requestHash: "h1")))
+            #expect(replay == .replayed(created.deployment))
+            let rows = try await store.auditEntries(limit: 10, before: nil).items
+            #expect(rows.count == 1, "the replay wrote no audit row")
+            let row = try #require(rows.first)
+            #expect(row.target == created.deployment.id)
+            #expect(row.requestID == "req-\(created.deployment.id)")
+            #expect(
+                [row.action, row.outcome, row.method, row.path, row.client] == [
+                    "deployment.create", "succeeded", "POST", "/v1/deployments", "tests",
+                ])
+            #expect(row.status == 201)
+            #expect(row.keyID == "key_test")
+        }
+    }
+
     @Test(arguments: TestBackend.available)
     func listIsNewestFirstFilteredAndPaginated(backend: TestBackend) async throws {
         try await withStore(backend) { store in
