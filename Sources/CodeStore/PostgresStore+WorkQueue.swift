@@ -134,10 +134,7 @@ extension PostgresStore: WorkQueue {
                     WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND attempt = \(claim.attempt) AND status = 'running'
                     FOR UPDATE
                 )
-                INSERT INTO deployment_events (deployment_id, at, attempt, worker_id, step, kind, outcome, duration_ms, message)
-                SELECT \(event.deploymentID), \(event.at), \(event.attempt), \(event.workerID), \(event.step), \(event.kind),
-                    \(event.outcome), \(event.durationMs), \(event.message)
-                FROM held
+                \(insertEvent: event, from: "held")
                 RETURNING deployment_id
                 """, logger: logger
             ).firstRecord { try $0.decode(String.self) } != nil
@@ -177,10 +174,7 @@ extension PostgresStore: WorkQueue {
                     WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND attempt = \(claim.attempt) AND status = 'running'
                     RETURNING id
                 )
-                INSERT INTO deployment_events (deployment_id, at, attempt, worker_id, step, kind, outcome, duration_ms, message)
-                SELECT \(event.deploymentID), \(event.at), \(event.attempt), \(event.workerID), \(event.step), \(event.kind),
-                    \(event.outcome), \(event.durationMs), \(event.message)
-                FROM finished
+                \(insertEvent: event, from: "finished")
                 RETURNING deployment_id
                 """, logger: logger
             ).firstRecord { try $0.decode(String.self) } != nil
