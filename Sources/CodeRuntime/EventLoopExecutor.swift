@@ -39,3 +39,40 @@ enum EventLoopExecutor {
         }
     }
 }
+
+/// Timers on the event loops, for the waits that run often: a heartbeat, a poll, a deadline.
+///
+/// Why: `Task.sleep` does not go through the hook above; the concurrency runtime hands every delayed job
+/// to Dispatch, whose manager thread arms a timer, wakes and hands the job back to the loops: a thread
+/// switch and a `write` per sleep, ~15 % of code-worker's CPU when each deployment slept once or twice
+/// (docs/performance.md). A NIO scheduled task is an entry in the loop's own timer heap, fired by the
+/// `epoll_wait` the loop makes anyway, and removed again when cancelled.
+public enum LoopTimer {
+    /// `Task.sleep(for:)` on the event loop's timer: returns after `duration`, throws `CancellationError`
+    /// as soon as the calling task is cancelled.
+    public static func sleep(for duration: Duration) async throws {
+        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(duration)) {}
+        do {
+            try await withTaskCancellationHandler {
+                try await timer.futureResult.get()
+            } onCancel: {
+                timer.cancel()
+            }
+        } catch EventLoopError.cancelled {
+            throw CancellationError()
+        }
+    }
+
+    /// Runs `action` on an event loop after `delay`, unless the returned timer is cancelled first.
+    public static func after(_ delay: Duration, _ action: @escaping @Sendable () -> Void) -> Pending {
+        Pending(scheduled: MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(delay), action))
+    }
+
+    /// An action `after` scheduled.
+    public struct Pending: Sendable {
+        fileprivate let scheduled: Scheduled<Void>
+
+        /// Keeps the action from running, if it has not run yet.
+        public func cancel() { scheduled.cancel() }
+    }
+}

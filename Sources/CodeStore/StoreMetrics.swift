@@ -1,6 +1,8 @@
 import CoreMetrics
 import Metrics
 import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
 import Tracing
 
 /// `code_db_query_duration_seconds{operation,backend}` around store operations, the deadline of each, and,
@@ -95,8 +97,10 @@ public enum StoreDeadline {
         let work = Task {
             do { outcome.complete(.success(try await body())) } catch { outcome.complete(.failure(error)) }
         }
-        let timer = Task {
-            guard (try? await Task.sleep(for: limit)) != nil else { return }
+        // The deadline is a timer on an event loop (an entry in its timer heap), not a task that sleeps:
+        // `Task.sleep` goes through Dispatch's timer thread, a thread switch for every operation
+        // (CodeRuntime's LoopTimer, docs/performance.md).
+        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(limit)) {
             outcome.complete(.failure(Exceeded.exceeded))
             work.cancel()
         }

@@ -269,7 +269,7 @@ struct Pipeline: Sendable {
         var lastRenewed = clock.now
         while !Task.isCancelled {
             do {
-                try await Task.sleep(for: Self.cancellationPollInterval)
+                try await LoopTimer.sleep(for: Self.cancellationPollInterval)
             } catch {
                 return
             }

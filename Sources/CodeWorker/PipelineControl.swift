@@ -1,3 +1,4 @@
+import CodeRuntime
 import CodeStore
 import Foundation
 import NIOConcurrencyHelpers
@@ -74,7 +75,7 @@ final class PipelineControl: Sendable {
             try checkpoint()
             let remaining = deadline - ContinuousClock.now
             if remaining <= .zero { return }
-            try await Task.sleep(for: min(remaining, Self.granularity))
+            try await LoopTimer.sleep(for: min(remaining, Self.granularity))
         }
     }
 
@@ -100,13 +101,12 @@ final class Wakeup: Sendable {
 
     /// Returns on a signal (also one that came before the call) or after `timeout`.
     func wait(timeout: Duration) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                if (try? await Task.sleep(for: timeout)) != nil { self.signal() }
-            }
-            await self.next()
-            group.cancelAll()
-        }
+        // The timeout is a signal on the loop's timer (not a sleeping child task: LoopTimer says why). One
+        // that fires between the wake-up and its cancellation leaves a signal pending: the next wait
+        // returns at once, and the claim loop looks for work one extra time.
+        let timeout = LoopTimer.after(timeout) { self.signal() }
+        await next()
+        timeout.cancel()
     }
 
     private func next() async {
