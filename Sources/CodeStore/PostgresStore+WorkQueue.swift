@@ -11,52 +11,19 @@ extension PostgresStore: WorkQueue {
     static let databaseNow = "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::BIGINT"
 
     /// Queued, or running with an expired lease: no worker holds it.
-    private static let unheld = "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(databaseNow)))"
-
-    /// Unheld, and not failed or claimed too often.
-    private static func claimable(maxAttempts: Int) -> String {
-        "\(unheld) AND failures < \(maxAttempts) AND attempt < \(StoreEvents.claimLimit(maxAttempts: maxAttempts))"
-    }
+    static let unheld = "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(databaseNow)))"
 
     public func claimNext(worker: String, leaseDuration: Duration, maxAttempts: Int) async throws -> Claim? {
         try await metrics.measure("queue.claim") { [self] () -> Claim? in
-            let now = Self.databaseNow
-            let claimable = Self.claimable(maxAttempts: maxAttempts)
             // One statement, so the choice and the claim are atomic; concurrent workers skip the rows
             // others are claiming instead of waiting for them. (Unlike SQLite, no read comes first: an
             // update that matches nothing takes no lock, so idle workers cost one statement a poll.)
             // A cancellation requested while it ran (then released, or its lease expired) is final: such
             // rows end cancelled in the same statement (the CTE), and are never claimed.
-            let claimed = try await client.query(
-                """
-                WITH cancelled AS (
-                    UPDATE deployments SET status = 'cancelled', error = \(StoreEvents.cancelledReason), finished_at = \(unescaped: now),
-                        updated_at = \(unescaped: now), lease_owner = NULL, lease_expires_at = NULL
-                    WHERE seq IN (
-                        -- Whatever its attempts: a requested cancellation ends it cancelled, never failed or run.
-                        -- Locked in seq order and skipping rows others hold, so claims neither wait nor deadlock.
-                        SELECT seq FROM deployments WHERE cancel_requested = 1 AND \(unescaped: Self.unheld)
-                        ORDER BY seq FOR UPDATE SKIP LOCKED
-                    )
-                    RETURNING id, attempt
-                ), cancel_events AS (
-                    INSERT INTO deployment_events (deployment_id, at, attempt, worker_id, step, kind, outcome, duration_ms, message)
-                    SELECT id, \(unescaped: now), attempt, \(worker), 'cancel', 'finished', 'cancelled', NULL,
-                        'cancelled on request before a worker ran it again'
-                    FROM cancelled
-                )
-                UPDATE deployments SET status = 'running', lease_owner = \(worker),
-                    lease_expires_at = \(unescaped: now) + \(leaseDuration.wholeMilliseconds),
-                    attempt = attempt + 1, releases = releases + (CASE WHEN status = 'running' THEN 1 ELSE 0 END),
-                    started_at = COALESCE(started_at, \(unescaped: now)), updated_at = \(unescaped: now)
-                WHERE seq = (
-                    SELECT seq FROM deployments
-                    WHERE \(unescaped: claimable) AND cancel_requested = 0
-                    ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
-                )
-                RETURNING \(unescaped: DeploymentRecord.columns)
-                """, logger: logger
-            ).firstRecord { try DeploymentRecord($0) }
+            let claimed = try await client.execute(
+                ClaimNextStatement(worker: worker, leaseMilliseconds: leaseDuration.wholeMilliseconds, maxAttempts: maxAttempts),
+                logger: logger
+            ).firstRow()
             return try claimed.map { try $0.claim(by: worker) }
         }
     }
@@ -99,85 +66,44 @@ extension PostgresStore: WorkQueue {
 
     public func renewLease(_ claim: Claim, leaseDuration: Duration) async throws -> LeaseState {
         try await metrics.measure("queue.renew") { [self] in
-            let now = Self.databaseNow
-            let cancelRequested = try await client.query(
-                """
-                UPDATE deployments SET lease_expires_at = \(unescaped: now) + \(leaseDuration.wholeMilliseconds), updated_at = \(unescaped: now)
-                WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND attempt = \(claim.attempt) AND status = 'running'
-                RETURNING cancel_requested
-                """, logger: logger
-            ).firstRecord { try $0.decode(Int64.self) }
+            let cancelRequested = try await client.execute(
+                RenewLeaseStatement(claim: claim, leaseMilliseconds: leaseDuration.wholeMilliseconds), logger: logger
+            ).firstRow()
             return cancelRequested.map { .held(cancelRequested: $0 != 0) } ?? .lost
         }
     }
 
     public func isCancelRequested(deploymentID: String) async throws -> Bool {
         try await metrics.measure("queue.cancel_requested") { [self] in
-            let cancelRequested = try await client.query(
-                "SELECT cancel_requested FROM deployments WHERE id = \(deploymentID)", logger: logger
-            ).firstRecord { try $0.decode(Int64.self) }
+            let cancelRequested = try await client.execute(CancelRequestedStatement(deploymentID: deploymentID), logger: logger)
+                .firstRow()
             return (cancelRequested ?? 0) != 0
         }
     }
 
-    // appendEvent, saveManifests and finish are one statement each (one round trip, its own transaction):
-    // the lease's row is locked (or updated) in a CTE and the write reads from it, so it lands only
-    // while the lease is held, as BEGIN, SELECT ... FOR UPDATE, the write and COMMIT did in four.
+    // appendEvent, saveManifests and finish: one prepared statement each (PostgresStatements.swift).
 
     public func appendEvent(_ claim: Claim, _ event: NewEvent) async throws -> Bool {
         try await metrics.measure("queue.event") { [self] in
-            let event = EventInsert(claim, event)
-            return try await client.query(
-                """
-                WITH held AS (
-                    SELECT seq FROM deployments
-                    WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND attempt = \(claim.attempt) AND status = 'running'
-                    FOR UPDATE
-                )
-                \(insertEvent: event, from: "held")
-                RETURNING deployment_id
-                """, logger: logger
-            ).firstRecord { try $0.decode(String.self) } != nil
+            try await client.execute(AppendEventStatement(claim: claim, event: EventInsert(claim, event)), logger: logger).firstRow() != nil
         }
     }
 
     public func saveManifests(_ claim: Claim, compose: String, kubernetes: String, at now: Date) async throws -> Bool {
         try await metrics.measure("queue.manifests") { [self] in
-            try await client.query(
-                """
-                WITH held AS (
-                    SELECT seq FROM deployments
-                    WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND attempt = \(claim.attempt) AND status = 'running'
-                    FOR UPDATE
-                )
-                INSERT INTO deployment_manifests (deployment_id, attempt, rendered_at, compose, kubernetes)
-                SELECT \(claim.deployment.id), \(claim.attempt), \(now.millisecondsSinceEpoch), \(compose), \(kubernetes)
-                FROM held
-                ON CONFLICT (deployment_id) DO UPDATE SET attempt = excluded.attempt, rendered_at = excluded.rendered_at,
-                    compose = excluded.compose, kubernetes = excluded.kubernetes
-                RETURNING deployment_id
-                """, logger: logger
-            ).firstRecord { try $0.decode(String.self) } != nil
+            try await client.execute(
+                SaveManifestsStatement(claim: claim, renderedAt: now.millisecondsSinceEpoch, compose: compose, kubernetes: kubernetes),
+                logger: logger
+            ).firstRow() != nil
         }
     }
 
     public func finish(_ claim: Claim, status: DeploymentStatus, error: String?, event: NewEvent) async throws -> Bool {
         try status.requireTerminal()
         return try await metrics.measure("queue.finish") { [self] in
-            let at = event.at.millisecondsSinceEpoch
-            let event = EventInsert(claim, event)
-            return try await client.query(
-                """
-                WITH finished AS (
-                    UPDATE deployments SET status = \(status.rawValue), error = \(error), finished_at = \(at), updated_at = \(at),
-                        lease_owner = NULL, lease_expires_at = NULL
-                    WHERE id = \(claim.deployment.id) AND lease_owner = \(claim.owner) AND attempt = \(claim.attempt) AND status = 'running'
-                    RETURNING id
-                )
-                \(insertEvent: event, from: "finished")
-                RETURNING deployment_id
-                """, logger: logger
-            ).firstRecord { try $0.decode(String.self) } != nil
+            try await client.execute(
+                FinishStatement(claim: claim, status: status.rawValue, error: error, event: EventInsert(claim, event)), logger: logger
+            ).firstRow() != nil
         }
     }
 

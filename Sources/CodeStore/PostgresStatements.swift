@@ -1,0 +1,257 @@
+import PostgresNIO
+
+// The statements a worker sends for every deployment (its claim, its events, manifests and finish, its
+// lease's renewal), as prepared statements: each connection parses and plans them once, then only binds
+// and runs them. Why: sent as unnamed statements, PostgreSQL parsed, analysed and planned each one anew,
+// about 40 % of the server's CPU under the worker benchmark (docs/performance.md), and the server's CPU
+// was what bounded deployments per second. postgres-nio prepares a statement on a connection the first
+// time it runs there, under the type's name.
+//
+// Parameters are explicit ($n) and typed (`bindingDataTypes`, as the interpolated statements typed
+// them), so the text is fixed. Behind a pooler in transaction mode a prepared statement needs PgBouncer
+// 1.21 or later with `max_prepared_statements` set (docs/persistence.md).
+
+/// The guard of every write a worker makes under its lease: the deployment's row, while this claim holds it.
+/// Parameters $1 (deployment id), $2 (lease owner), $3 (attempt, the fencing token).
+private let leaseHeld = "id = $1 AND lease_owner = $2 AND attempt = $3 AND status = 'running'"
+
+extension Claim {
+    fileprivate static let guardTypes: [PostgresDataType] = [.text, .text, .int8]
+
+    fileprivate func appendGuard(to bindings: inout PostgresBindings) {
+        bindings.append(deployment.id)
+        bindings.append(owner)
+        bindings.append(Int64(attempt))
+    }
+}
+
+extension EventInsert {
+    fileprivate static let columnList = "deployment_id, at, attempt, worker_id, step, kind, outcome, duration_ms, message"
+    fileprivate static let types: [PostgresDataType] = [.text, .int8, .int8, .text, .text, .text, .text, .int8, .text]
+
+    /// The event's nine values as parameters from `$first` on, in `columnList`'s order.
+    fileprivate static func parameters(from first: Int) -> String {
+        (first..<first + types.count).map { "$\($0)" }.joined(separator: ", ")
+    }
+
+    fileprivate func append(to bindings: inout PostgresBindings) {
+        bindings.append(deploymentID)
+        bindings.append(at)
+        bindings.append(attempt)
+        bindings.append(workerID)
+        bindings.append(step)
+        bindings.append(kind)
+        bindings.append(outcome)
+        bindings.append(durationMs)
+        bindings.append(message)
+    }
+}
+
+/// A statement whose row is one value (a returned id, a flag).
+protocol SingleValueStatement: PostgresPreparedStatement where Row: PostgresDecodable {}
+
+extension SingleValueStatement {
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+/// A write under a worker's lease: the guard's three parameters ($1 to $3, `leaseHeld`), then its own.
+protocol LeaseGuardedStatement: SingleValueStatement {
+    var claim: Claim { get }
+    /// The statement's own values, $4 on.
+    func appendValues(to bindings: inout PostgresBindings)
+}
+
+extension LeaseGuardedStatement {
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
+        claim.appendGuard(to: &bindings)
+        appendValues(to: &bindings)
+        return bindings
+    }
+}
+
+/// An event, in the transaction of the change it records.
+struct InsertEventStatement: PostgresPreparedStatement {
+    typealias Row = ()
+    static let sql = "INSERT INTO deployment_events (\(EventInsert.columnList)) VALUES (\(EventInsert.parameters(from: 1)))"
+    static let bindingDataTypes = EventInsert.types
+
+    let event: EventInsert
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
+        event.append(to: &bindings)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws {}
+}
+
+/// The next claimable deployment, leased to a worker; and, in the same statement, every unheld deployment
+/// whose cancellation was requested ends cancelled (never claimed again). Parameters: $1 worker, $2 the
+/// cancellation's reason, $3 lease in milliseconds, $4 max failures, $5 max claims (`claimLimit`).
+struct ClaimNextStatement: PostgresPreparedStatement {
+    typealias Row = DeploymentRecord
+    private static let now = PostgresStore.databaseNow
+    static let sql = """
+        WITH cancelled AS (
+            UPDATE deployments SET status = 'cancelled', error = $2, finished_at = \(now), updated_at = \(now),
+                lease_owner = NULL, lease_expires_at = NULL
+            WHERE seq IN (
+                -- Whatever its attempts: a requested cancellation ends it cancelled, never failed or run.
+                -- Locked in seq order and skipping rows others hold, so claims neither wait nor deadlock.
+                SELECT seq FROM deployments WHERE cancel_requested = 1 AND \(PostgresStore.unheld)
+                ORDER BY seq FOR UPDATE SKIP LOCKED
+            )
+            RETURNING id, attempt
+        ), cancel_events AS (
+            INSERT INTO deployment_events (\(EventInsert.columnList))
+            SELECT id, \(now), attempt, $1, 'cancel', 'finished', 'cancelled', NULL,
+                'cancelled on request before a worker ran it again'
+            FROM cancelled
+        )
+        UPDATE deployments SET status = 'running', lease_owner = $1, lease_expires_at = \(now) + $3,
+            attempt = attempt + 1, releases = releases + (CASE WHEN status = 'running' THEN 1 ELSE 0 END),
+            started_at = COALESCE(started_at, \(now)), updated_at = \(now)
+        WHERE seq = (
+            SELECT seq FROM deployments
+            WHERE \(PostgresStore.unheld) AND failures < $4 AND attempt < $5 AND cancel_requested = 0
+            ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
+        )
+        RETURNING \(DeploymentRecord.columns)
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.text, .text, .int8, .int8, .int8]
+
+    let worker: String
+    let leaseMilliseconds: Int64
+    let maxAttempts: Int
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
+        bindings.append(worker)
+        bindings.append(StoreEvents.cancelledReason)
+        bindings.append(leaseMilliseconds)
+        bindings.append(Int64(maxAttempts))
+        bindings.append(Int64(StoreEvents.claimLimit(maxAttempts: maxAttempts)))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> DeploymentRecord { try DeploymentRecord(row) }
+}
+
+// appendEvent, saveManifests and finish are one statement each (one round trip, its own transaction):
+// the lease's row is locked (or updated) in a CTE and the write reads from it, so it lands only while the
+// lease is held, as BEGIN, SELECT ... FOR UPDATE, the write and COMMIT did in four. Each returns the
+// deployment's id when it wrote, no row when the lease is gone.
+
+/// An event of a worker's pipeline, written only while its lease is held.
+struct AppendEventStatement: LeaseGuardedStatement {
+    typealias Row = String
+    static let sql = """
+        WITH held AS (SELECT seq FROM deployments WHERE \(leaseHeld) FOR UPDATE)
+        INSERT INTO deployment_events (\(EventInsert.columnList))
+        SELECT \(EventInsert.parameters(from: 4)) FROM held
+        RETURNING deployment_id
+        """
+    static let bindingDataTypes = Claim.guardTypes + EventInsert.types
+
+    let claim: Claim
+    let event: EventInsert
+
+    func appendValues(to bindings: inout PostgresBindings) { event.append(to: &bindings) }
+}
+
+/// The rendered manifests, written only while the lease is held; a later attempt's replace an earlier one's.
+struct SaveManifestsStatement: LeaseGuardedStatement {
+    typealias Row = String
+    static let sql = """
+        WITH held AS (SELECT seq FROM deployments WHERE \(leaseHeld) FOR UPDATE)
+        INSERT INTO deployment_manifests (deployment_id, attempt, rendered_at, compose, kubernetes)
+        SELECT $1, $3, $4, $5, $6 FROM held
+        ON CONFLICT (deployment_id) DO UPDATE SET attempt = excluded.attempt, rendered_at = excluded.rendered_at,
+            compose = excluded.compose, kubernetes = excluded.kubernetes
+        RETURNING deployment_id
+        """
+    static let bindingDataTypes = Claim.guardTypes + [.int8, .text, .text]
+
+    let claim: Claim
+    let renderedAt: Int64
+    let compose: String
+    let kubernetes: String
+
+    func appendValues(to bindings: inout PostgresBindings) {
+        bindings.append(renderedAt)
+        bindings.append(compose)
+        bindings.append(kubernetes)
+    }
+}
+
+/// The deployment's end and its event, written only while the lease is held; the lease is cleared.
+struct FinishStatement: LeaseGuardedStatement {
+    typealias Row = String
+    static let sql = """
+        WITH finished AS (
+            UPDATE deployments SET status = $4, error = $5, finished_at = $6, updated_at = $6, lease_owner = NULL, lease_expires_at = NULL
+            WHERE \(leaseHeld)
+            RETURNING id
+        )
+        INSERT INTO deployment_events (\(EventInsert.columnList))
+        SELECT \(EventInsert.parameters(from: 7)) FROM finished
+        RETURNING deployment_id
+        """
+    static let bindingDataTypes = Claim.guardTypes + [.text, .text, .int8] + EventInsert.types
+
+    let claim: Claim
+    let status: String
+    let error: String?
+    let event: EventInsert
+
+    func appendValues(to bindings: inout PostgresBindings) {
+        bindings.append(status)
+        bindings.append(error)
+        bindings.append(event.at)
+        event.append(to: &bindings)
+    }
+}
+
+/// The lease extended from the server's now, and whether a cancellation was requested; no row when the
+/// lease is gone.
+struct RenewLeaseStatement: LeaseGuardedStatement {
+    typealias Row = Int64
+    static let sql = """
+        UPDATE deployments SET lease_expires_at = \(PostgresStore.databaseNow) + $4, updated_at = \(PostgresStore.databaseNow)
+        WHERE \(leaseHeld)
+        RETURNING cancel_requested
+        """
+    static let bindingDataTypes = Claim.guardTypes + [.int8]
+
+    let claim: Claim
+    let leaseMilliseconds: Int64
+
+    func appendValues(to bindings: inout PostgresBindings) { bindings.append(leaseMilliseconds) }
+}
+
+/// Whether a cancellation of the deployment was requested (the heartbeat's poll between renewals).
+struct CancelRequestedStatement: SingleValueStatement {
+    typealias Row = Int64
+    static let sql = "SELECT cancel_requested FROM deployments WHERE id = $1"
+    static let bindingDataTypes: [PostgresDataType] = [.text]
+
+    let deploymentID: String
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(deploymentID)
+        return bindings
+    }
+}
+
+extension AsyncSequence {
+    /// The first element, for statements that return at most one row; reads to the end, so that an error
+    /// the server reports while the statement runs surfaces here.
+    func firstRow() async throws -> Element? {
+        var first: Element?
+        for try await element in self where first == nil { first = element }
+        return first
+    }
+}
