@@ -15,7 +15,8 @@ struct ContractSchemas: Sendable {
     }
 
     init(yaml: String) throws {
-        let document = try YAMLDecoder().decode(Value.self, from: yaml)
+        guard let root = try Yams.compose(yaml: yaml) else { throw Invalid(description: "the contract is empty") }
+        let document = try Self.value(of: root)
         guard let components = document.objectValue?["components"]?.objectValue, let paths = document.objectValue?["paths"]?.objectValue
         else { throw Invalid(description: "the contract has no components or no paths") }
         self.components = components
@@ -69,6 +70,47 @@ struct ContractSchemas: Sendable {
             }
         }
         throw Invalid(description: "the contract has no operation \(operationID)")
+    }
+
+    /// A YAML node as a JSON value. Plain scalars are resolved by YAML 1.2's core schema (null, booleans,
+    /// integers, floats; every other one is a string), quoted and block scalars are strings.
+    ///
+    /// Why not `YAMLDecoder().decode(Value.self, ...)`: `Value`'s `Decodable` tries five types on every
+    /// scalar, each failure a thrown error, and matches a regular expression against every string (data
+    /// URLs); that was half of code-mcp's start-up, ~50 ms (docs/performance.md). The contract has no
+    /// anchors or aliases, nor keys other than strings.
+    static func value(of node: Node) throws -> Value {
+        switch node {
+        case .scalar(let scalar):
+            return scalar.style == .plain ? plainScalar(scalar.string) : .string(scalar.string)
+        case .sequence(let sequence):
+            return .array(try sequence.map(value(of:)))
+        case .mapping(let mapping):
+            var object: [String: Value] = [:]
+            for (key, item) in mapping {
+                guard let name = key.scalar?.string else { throw Invalid(description: "the contract has a key that is not a string") }
+                object[name] = try value(of: item)
+            }
+            return .object(object)
+        case .alias:
+            throw Invalid(description: "the contract uses a YAML alias")
+        }
+    }
+
+    private static func plainScalar(_ text: String) -> Value {
+        switch text {
+        case "", "~", "null", "Null", "NULL": return .null
+        case "true", "True", "TRUE": return .bool(true)
+        case "false", "False", "FALSE": return .bool(false)
+        default: break
+        }
+        // Only text made of a number's characters can be one (Double alone also reads "nan" and "inf").
+        guard text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || "+-.eE".utf8.contains($0) }) else {
+            return .string(text)
+        }
+        if let integer = Int(text) { return .int(integer) }
+        if let number = Double(text) { return .double(number) }
+        return .string(text)
     }
 
     /// `value` with every local `$ref` (`#/components/<kind>/<name>`) replaced by what it names.
