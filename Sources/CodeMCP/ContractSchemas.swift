@@ -72,8 +72,10 @@ struct ContractSchemas: Sendable {
         throw Invalid(description: "the contract has no operation \(operationID)")
     }
 
-    /// A YAML node as a JSON value. Plain scalars are resolved by YAML 1.2's core schema (null, booleans,
-    /// integers, floats; every other one is a string), quoted and block scalars are strings.
+    /// A YAML node as a JSON value. Plain scalars are resolved by a subset of YAML 1.2's core schema (null,
+    /// booleans, decimal integers and floats; not `0x`/`0o` integers, `.inf` or `.nan`); every other scalar,
+    /// and every quoted or block one, is a string. Unlike YAML 1.1 (Yams' decoder), `yes`/`no`/`on`/`off`
+    /// are strings; a test checks the bundled contract reads as it did through `YAMLDecoder`.
     ///
     /// Why not `YAMLDecoder().decode(Value.self, ...)`: `Value`'s `Decodable` tries five types on every
     /// scalar, each failure a thrown error, and matches a regular expression against every string (data
@@ -93,6 +95,7 @@ struct ContractSchemas: Sendable {
             }
             return .object(object)
         case .alias:
+            // Yams resolves aliases while composing; one left over is not something the contract uses.
             throw Invalid(description: "the contract uses a YAML alias")
         }
     }

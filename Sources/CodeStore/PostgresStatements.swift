@@ -1,15 +1,16 @@
 import PostgresNIO
 
-// The statements a worker sends for every deployment (its claim, its events, manifests and finish, its
-// lease's renewal), as prepared statements: each connection parses and plans them once, then only binds
-// and runs them. Why: sent as unnamed statements, PostgreSQL parsed, analysed and planned each one anew,
-// about 40 % of the server's CPU under the worker benchmark (docs/performance.md), and the server's CPU
-// was what bounded deployments per second. postgres-nio prepares a statement on a connection the first
-// time it runs there, under the type's name.
+// The statements sent for every deployment (the worker's claim, events, manifests, finish and lease
+// renewal; the event a create, a cancellation or a failed-after-exhaustion writes) as prepared statements:
+// each connection parses them once, then binds and runs them (PostgreSQL plans the first few runs and
+// then keeps a generic plan when it is no costlier). Why: sent as unnamed statements, PostgreSQL parsed,
+// analysed and planned each one anew, about 40 % of the server's CPU under the worker benchmark
+// (docs/performance.md), and the server's CPU was what bounded deployments per second. postgres-nio
+// prepares a statement on a connection the first time it runs there, under the type's name.
 //
 // Parameters are explicit ($n) and typed (`bindingDataTypes`, as the interpolated statements typed
-// them), so the text is fixed. Behind a pooler in transaction mode a prepared statement needs PgBouncer
-// 1.21 or later with `max_prepared_statements` set (docs/persistence.md).
+// them), so the text is fixed. What this asks of operations (a pooler in transaction mode, migrations that
+// change a returned column's type) is in docs/persistence.md.
 
 /// The guard of every write a worker makes under its lease: the deployment's row, while this claim holds it.
 /// Parameters $1 (deployment id), $2 (lease owner), $3 (attempt, the fencing token).
