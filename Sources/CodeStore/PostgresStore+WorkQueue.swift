@@ -32,7 +32,7 @@ extension PostgresStore: WorkQueue {
         try await metrics.measure("queue.fail_exhausted") { [self] () -> [String] in
             let now = Self.databaseNow
             let exhausted =
-                "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(now))) AND cancel_requested = 0"
+                "\(Self.unheld) AND cancel_requested = 0"
                 + " AND (failures >= \(maxAttempts) OR attempt >= \(StoreEvents.claimLimit(maxAttempts: maxAttempts)))"
             let anyExhausted = try await client.query(
                 "SELECT seq FROM deployments WHERE \(unescaped: exhausted) LIMIT 1", logger: logger
