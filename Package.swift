@@ -233,7 +233,11 @@ let package = Package(
         ),
         .testTarget(
             name: "CodeStoreTests",
-            dependencies: ["CodeStore", "CodeDomain", "CodeTestSupport"],
+            dependencies: [
+                "CodeStore", "CodeDomain", "CodeTestSupport",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -26,9 +26,13 @@ public final class PostgresStore: Store, Service, Sendable {
 
     public var backend: String { "postgres" }
 
-    /// How long one operation may take before it fails with `StoreError.unavailable`: while the server is
-    /// down, requests answer 503 within this instead of waiting for the pool to reconnect.
-    public static let operationDeadline: Duration = .milliseconds(1500)
+    /// How long the server may answer nothing, to any operation, before operations fail with
+    /// `StoreError.unavailable`: while it is down, requests answer 503 within this instead of waiting for the
+    /// pool to reconnect. A busy server that answers others keeps an operation waiting in the pool's queue,
+    /// up to `operationCeiling` (`ServerSilence`).
+    public static let silenceLimit: Duration = .milliseconds(1500)
+    /// The longest one operation waits, whatever the server answers others.
+    public static let operationCeiling: Duration = .seconds(10)
 
     public init(configuration: PostgresClient.Configuration, logger: Logger, metricsFactory: (any MetricsFactory)? = nil) {
         client = PostgresClient(
@@ -36,7 +40,8 @@ public final class PostgresStore: Store, Service, Sendable {
             backgroundLogger: logger)
         self.logger = logger
         metrics = StoreMetrics(
-            backend: "postgres", factory: metricsFactory, deadline: Self.operationDeadline, unavailable: Self.unavailableReason)
+            backend: "postgres", factory: metricsFactory,
+            patience: ServerSilence(silence: Self.silenceLimit, ceiling: Self.operationCeiling), unavailable: Self.unavailableReason)
     }
 
     public func run() async throws {

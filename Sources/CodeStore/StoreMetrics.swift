@@ -3,6 +3,7 @@ import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Synchronization
 import Tracing
 
 /// `code_db_query_duration_seconds{operation,backend}` around store operations, the deadline of each, and,
@@ -10,10 +11,10 @@ import Tracing
 struct StoreMetrics: Sendable {
     let backend: String
     let factory: (any MetricsFactory)?
-    /// How long an operation may take before the store gives up with `StoreError.unavailable`. PostgreSQL's
-    /// pool waits for a connection as long as the server is down; without a deadline, every request would
-    /// hang instead of answering 503. (SQLite has its busy timeout.)
-    let deadline: Duration?
+    /// When an operation gives up with `StoreError.unavailable`. PostgreSQL's pool waits for a connection as
+    /// long as the server is down; without a deadline, every request would hang instead of answering 503.
+    /// (SQLite has its busy timeout.)
+    let patience: ServerSilence?
     /// Maps the driver's errors that mean "the database cannot be reached" to `StoreError.unavailable`.
     let unavailable: @Sendable (any Error) -> String?
     /// One timer per operation: creating one looks it up in the metrics factory, which is too slow for
@@ -21,12 +22,12 @@ struct StoreMetrics: Sendable {
     private let timers = NIOLockedValueBox<[String: Metrics.Timer]>([:])
 
     init(
-        backend: String, factory: (any MetricsFactory)?, deadline: Duration? = nil,
+        backend: String, factory: (any MetricsFactory)?, patience: ServerSilence? = nil,
         unavailable: @escaping @Sendable (any Error) -> String? = { _ in nil }
     ) {
         self.backend = backend
         self.factory = factory
-        self.deadline = deadline
+        self.patience = patience
         self.unavailable = unavailable
     }
 
@@ -69,15 +70,65 @@ struct StoreMetrics: Sendable {
     }
 
     private func withDeadline<T: Sendable>(_ operation: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let patience else { return try await body() }
+        let start = NIODeadline.now()
         do {
-            guard let deadline else { return try await body() }
-            return try await StoreDeadline.run(deadline, operation: operation, body)
+            let value = try await StoreDeadline.run(patience, operation: operation, body)
+            patience.answered()
+            return value
         } catch StoreDeadline.Exceeded.exceeded {
-            throw StoreError.unavailable("no answer within \(deadline.map { "\($0)" } ?? "?") (\(operation))")
+            let waited = (NIODeadline.now() - start).nanoseconds / 1_000_000
+            throw StoreError.unavailable(
+                "no answer after \(waited) ms (\(operation)): "
+                    + "the server answered nothing for \(patience.silence), or the operation passed \(patience.ceiling)")
         } catch {
             if let reason = unavailable(error) { throw StoreError.unavailable(reason) }
+            // The server answered, if with an error (a constraint, a serialization failure).
+            if !(error is CancellationError) { patience.answered() }
             throw error
         }
+    }
+}
+
+/// When an operation on a database server gives up: once the server has answered nothing, to this
+/// operation or any other of the process, for `silence`; and in any case after `ceiling`.
+///
+/// Why not one fixed deadline: under load, operations queue for the pool's connections, and a queue longer
+/// than the deadline turned a busy server into 503s. CI's load drill on PostgreSQL (256 connections against
+/// a debug build) had 118 of ~2,300 creates answer 503 after 1.5 s in the pool's queue while the server
+/// answered other operations all along. What the deadline is for is a server that is down or cannot be
+/// reached: then nothing answers, and every operation gives up `silence` after the last answer (a request
+/// made while the server is down: `silence` after it began). `ceiling` bounds the wait of one operation on
+/// a server that answers others (a lock held elsewhere, a queue that does not move for it).
+final class ServerSilence: Sendable {
+    let silence: Duration
+    let ceiling: Duration
+    /// When any operation last had an answer, in `NIODeadline` uptime nanoseconds. Relaxed: a stale read
+    /// can only make an operation wait one check longer.
+    private let lastAnswer: Synchronization.Atomic<UInt64>
+
+    init(silence: Duration, ceiling: Duration) {
+        self.silence = silence
+        self.ceiling = ceiling
+        lastAnswer = Synchronization.Atomic(NIODeadline.now().uptimeNanoseconds)
+    }
+
+    /// An operation had an answer from the server: the server is there.
+    func answered() {
+        lastAnswer.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+    }
+
+    /// How much longer an operation that began at `start` may wait; nil: give up now.
+    func remaining(since start: NIODeadline) -> Duration? {
+        let now = NIODeadline.now()
+        let untilCeiling = start + TimeAmount(ceiling) - now
+        // Silence counts from the later of the operation's start and the last answer: an operation that
+        // begins after a quiet spell still waits `silence` for an answer of its own.
+        let heardOrStarted = max(start, NIODeadline.uptimeNanoseconds(lastAnswer.load(ordering: .relaxed)))
+        let untilSilence = heardOrStarted + TimeAmount(silence) - now
+        let remaining = min(untilCeiling, untilSilence)
+        // A wait shorter than a millisecond is not worth a timer.
+        return remaining.nanoseconds >= 1_000_000 ? .nanoseconds(remaining.nanoseconds) : nil
     }
 }
 
@@ -93,6 +144,23 @@ public enum StoreDeadline {
     public static func run<T: Sendable>(
         _ limit: Duration, operation: String, _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
+        try await run(firstCheckAfter: limit, patience: { nil }, operation: operation, body)
+    }
+
+    /// Runs `body`, throwing `Exceeded.exceeded` when `patience` runs out: the server silent for its
+    /// `silence` since the later of the start and the last answer, or the ceiling passed.
+    static func run<T: Sendable>(
+        _ patience: ServerSilence, operation: String, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let start = NIODeadline.now()
+        guard let first = patience.remaining(since: start) else { throw Exceeded.exceeded }
+        return try await run(firstCheckAfter: first, patience: { patience.remaining(since: start) }, operation: operation, body)
+    }
+
+    private static func run<T: Sendable>(
+        firstCheckAfter first: Duration, patience: @escaping @Sendable () -> Duration?, operation: String,
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
         let outcome = OneShot<T>()
         let work = Task {
             do { outcome.complete(.success(try await body())) } catch { outcome.complete(.failure(error)) }
@@ -100,9 +168,11 @@ public enum StoreDeadline {
         // The deadline is a timer on an event loop (an entry in its timer heap), not a task that sleeps:
         // `Task.sleep` goes through Dispatch's timer thread, a thread switch for every operation
         // (CodeRuntime's LoopTimer, docs/performance.md).
-        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(limit)) {
+        let timer = RearmingLoopTimer(after: first) {
+            if let more = patience() { return more }
             outcome.complete(.failure(Exceeded.exceeded))
             work.cancel()
+            return nil
         }
         defer { timer.cancel() }
         return try await withTaskCancellationHandler {
@@ -111,6 +181,40 @@ public enum StoreDeadline {
             work.cancel()
             outcome.complete(.failure(CancellationError()))
         }
+    }
+}
+
+/// A timer on an event loop that, each time it fires, may set itself again: `fire` returns the next delay,
+/// or nil to end.
+final class RearmingLoopTimer: Sendable {
+    private let loop: any EventLoop
+    private let fire: @Sendable () -> Duration?
+    private let state = NIOLockedValueBox<(scheduled: Scheduled<Void>?, cancelled: Bool)>((nil, false))
+
+    init(after delay: Duration, _ fire: @escaping @Sendable () -> Duration?) {
+        loop = MultiThreadedEventLoopGroup.singleton.any()
+        self.fire = fire
+        arm(delay)
+    }
+
+    private func arm(_ delay: Duration) {
+        let scheduled = loop.scheduleTask(in: TimeAmount(delay)) { [self] in
+            if let next = fire() { arm(next) }
+        }
+        let cancelled = state.withLockedValue { state in
+            state.scheduled = scheduled
+            return state.cancelled
+        }
+        if cancelled { scheduled.cancel() }
+    }
+
+    /// Keeps the timer from firing again.
+    func cancel() {
+        let scheduled = state.withLockedValue { state in
+            state.cancelled = true
+            return state.scheduled
+        }
+        scheduled?.cancel()
     }
 }
 

@@ -1,5 +1,9 @@
-import CodeStore
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
 import Testing
+
+@testable import CodeStore
 
 /// The deadline of every PostgreSQL store operation: it holds even when the operation ignores
 /// cancellation (a pool waiting for a connection to a server that is down).
@@ -42,4 +46,89 @@ struct StoreDeadlineTests {
         caller.cancel()
         await #expect(throws: CancellationError.self) { try await caller.value }
     }
+
+    /// A server that answers other operations (busy, not down) keeps a slow one waiting past the silence
+    /// limit: a queue for the pool's connections is not an outage.
+    @Test(.timeLimit(.minutes(1)))
+    func aServerThatAnswersOthersKeepsAnOperationWaiting() async throws {
+        let patience = ServerSilence(silence: .milliseconds(300), ceiling: .seconds(30))
+        let others = OtherOperations(answering: patience)
+        defer { others.stop() }
+        let value = try await StoreDeadline.run(patience, operation: "queued") {
+            try await Task.sleep(for: .seconds(1))
+            return 7
+        }
+        #expect(value == 7)
+    }
+
+    /// A server that answers nothing: the operation gives up at the silence limit, though it ignores
+    /// cancellation and would take 3 s.
+    @Test(.timeLimit(.minutes(1)))
+    func aSilentServerEndsTheWaitAtTheSilenceLimit() async throws {
+        let waited = await Self.timeToGiveUp(ServerSilence(silence: .milliseconds(200), ceiling: .seconds(30)))
+        #expect(waited >= .milliseconds(190) && waited < .seconds(2), "gave up after \(waited)")
+    }
+
+    /// Answers to others keep an operation waiting only up to the ceiling.
+    @Test(.timeLimit(.minutes(1)))
+    func theCeilingEndsAWaitWhileOthersAreAnswered() async throws {
+        let patience = ServerSilence(silence: .milliseconds(100), ceiling: .milliseconds(500))
+        let others = OtherOperations(answering: patience)
+        defer { others.stop() }
+        let waited = await Self.timeToGiveUp(patience)
+        #expect(waited >= .milliseconds(490) && waited < .seconds(2), "gave up after \(waited)")
+    }
+
+    /// How long an operation that ignores cancellation and would take 3 s waits before it gives up.
+    static func timeToGiveUp(_ patience: ServerSilence) async -> Duration {
+        let clock = ContinuousClock()
+        let began = clock.now
+        await #expect(throws: StoreDeadline.Exceeded.self) {
+            try await StoreDeadline.run(patience, operation: "stuck") { () async throws -> Int in
+                await Task.detached { try? await Task.sleep(for: .seconds(3)) }.value
+                return 0
+            }
+        }
+        return clock.now - began
+    }
+
+    /// An error the server sent (a constraint, a conflict) is an answer: the server is there. An error that
+    /// means it cannot be reached is not.
+    @Test(.timeLimit(.minutes(1)))
+    func anErrorFromTheServerCountsAsAnAnswerAndAnUnreachableOneDoesNot() async throws {
+        let patience = ServerSilence(silence: .seconds(1), ceiling: .seconds(30))
+        let start = NIODeadline.now()
+        let metrics = StoreMetrics(
+            backend: "postgres", factory: nil, patience: patience,
+            unavailable: { error in (error as? StoreError) == .conflict("down") ? "unreachable" : nil })
+        try await Task.sleep(for: .milliseconds(600))
+        await #expect(throws: StoreError.unavailable("unreachable")) {
+            try await metrics.measure("key.lookup") { () async throws -> Int in throw StoreError.conflict("down") }
+        }
+        let unanswered = patience.remaining(since: start) ?? .zero
+        #expect(unanswered < .milliseconds(500), "an unreachable server is no answer: the silence runs from the start")
+        await #expect(throws: StoreError.conflict("taken")) {
+            try await metrics.measure("key.lookup") { () async throws -> Int in throw StoreError.conflict("taken") }
+        }
+        let answered = try #require(patience.remaining(since: start))
+        #expect(answered > .milliseconds(800), "the server's own error restarts the silence")
+    }
+}
+
+/// Other operations of the store that the server answers, every 10 ms, on a thread of their own: a task
+/// could be starved for longer than the silence limit by the tests running beside it.
+final class OtherOperations: Sendable {
+    private let stopped = NIOLockedValueBox(false)
+
+    init(answering patience: ServerSilence) {
+        let thread = Thread { [stopped] in
+            while !stopped.withLockedValue({ $0 }) {
+                patience.answered()
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }
+        thread.start()
+    }
+
+    func stop() { stopped.withLockedValue { $0 = true } }
 }
