@@ -1,7 +1,6 @@
 import CoreMetrics
 import Foundation
 import Logging
-import NIOPosix
 import PostgresNIO
 import ServiceLifecycle
 
@@ -35,9 +34,12 @@ public final class PostgresStore: Store, Service, Sendable {
     public static let operationCeiling: Duration = .seconds(10)
 
     public init(configuration: PostgresClient.Configuration, logger: Logger, metricsFactory: (any MetricsFactory)? = nil) {
-        client = PostgresClient(
-            configuration: configuration, eventLoopGroup: EventLoopsInTurn(MultiThreadedEventLoopGroup.singleton),
-            backgroundLogger: logger)
+        // postgres-nio opens each connection on `eventLoopGroup.any()`, the calling loop: with the loops as the
+        // global executor (CodeRuntime's EventLoopExecutor) the pool's connections mostly share one loop. Left
+        // so on purpose: spreading them over the loops (tried, with an EventLoopGroup whose any() is next())
+        // measured side by side cost code-worker 13-15 % more CPU per deployment, each round trip hopping
+        // between loops, and did not move code-api's load drill (docs/performance.md, fifth round).
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
         metrics = StoreMetrics(
             backend: "postgres", factory: metricsFactory,
@@ -115,28 +117,5 @@ public final class PostgresStore: Store, Service, Sendable {
                 }
             }
         }
-    }
-}
-
-/// The process's event loops, handed out in turn even to a caller that is itself on a loop.
-///
-/// Why: postgres-nio opens each pooled connection on `eventLoopGroup.any()`, and a
-/// `MultiThreadedEventLoopGroup` answers `any()` with the calling loop when there is one. With the loops
-/// as Swift concurrency's global executor (CodeRuntime's `EventLoopExecutor`) the pool's task runs on a
-/// loop, so every connection was opened on that one loop, and with them the decoding of every row and
-/// the rest of each request that awaited one (a resumed task stays on the loop that resumed it). The
-/// profile of code-api's PostgreSQL load drill had one loop thread at 100 % and the other core idle a
-/// third of the time. `EventLoopGroup`'s default `any()` is `next()`: round robin over the loops.
-final class EventLoopsInTurn: EventLoopGroup, Sendable {
-    let loops: MultiThreadedEventLoopGroup
-
-    init(_ loops: MultiThreadedEventLoopGroup) { self.loops = loops }
-
-    func next() -> any EventLoop { loops.next() }
-
-    func makeIterator() -> EventLoopIterator { loops.makeIterator() }
-
-    func shutdownGracefully(queue: DispatchQueue, _ callback: @escaping @Sendable ((any Error)?) -> Void) {
-        loops.shutdownGracefully(queue: queue, callback)
     }
 }
