@@ -37,7 +37,7 @@ public final class PostgresStore: Store, Service, Sendable {
         // postgres-nio opens each connection on `eventLoopGroup.any()`, the calling loop: with the loops as the
         // global executor (CodeRuntime's EventLoopExecutor) the pool's connections mostly share one loop. Left
         // so on purpose: spreading them over the loops (tried, with an EventLoopGroup whose any() is next())
-        // measured side by side cost code-worker 13-15 % more CPU per deployment, each round trip hopping
+        // measured side by side cost code-worker about 15 % more CPU per deployment, each round trip hopping
         // between loops, and did not move code-api's load drill (docs/performance.md, fifth round).
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
