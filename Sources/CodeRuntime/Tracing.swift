@@ -42,12 +42,59 @@ public enum ServiceTracing {
         configuration.logs.enabled = false
         let (tracer, exporter) = try OTel.makeTracingBackend(configuration: configuration)
         InstrumentationSystem.bootstrap(tracer)
-        return exporter
+        return ExporterShutdownBudget(exporter, budget: exporterShutdownBudget, logger: logger)
     }
+
+    /// How long the exporter may take to send its last spans once the service has stopped. Less than
+    /// `ServiceRuntime.supportingShutdownReserve`, so the process still exits 0 when the drain used all of
+    /// `SHUTDOWN_TIMEOUT`.
+    static let exporterShutdownBudget: Duration = .milliseconds(1500)
 
     /// The log metadata provider that adds `trace_id` and `span_id` of the current span to every log line.
     static func loggingMetadataProvider() -> Logger.MetadataProvider {
         OTel.makeLoggingMetadataProvider()
+    }
+}
+
+/// Runs the span exporter and ends it `budget` after its graceful shutdown starts, dropping what it has not sent.
+///
+/// swift-otel sends the last batches when it shuts down, and a collector that does not answer holds each
+/// send for `OTEL_EXPORTER_OTLP_TIMEOUT` (10 s by default; async-http-client keeps retrying the connection
+/// until then). With a batch in flight and one left to flush, that is 20 s: past the group's limit, where
+/// cancellation that overruns is a crash, and past the orchestrator's SIGKILL. An unreachable collector
+/// must cost spans, never a clean exit.
+struct ExporterShutdownBudget: Service {
+    let exporter: any Service
+    let budget: Duration
+    let logger: Logger
+
+    init(_ exporter: any Service, budget: Duration, logger: Logger) {
+        self.exporter = exporter
+        self.budget = budget
+        self.logger = logger
+    }
+
+    func run() async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await exporter.run()
+                return true
+            }
+            group.addTask {
+                // Throws CancellationError when the exporter ends first and cancels this task.
+                try await gracefulShutdown()
+                try await Task.sleep(for: budget)
+                return false
+            }
+            let exporterEnded = try await group.next()!
+            if !exporterEnded {
+                logger.warning(
+                    "span exporter stopped: the collector did not take the last spans in time",
+                    metadata: ["budget": .stringConvertible(budget)])
+            }
+            // Cancels the exporter's sends (async-http-client gives up at once) or the budget's timer.
+            group.cancelAll()
+        }
     }
 }
 

@@ -6,6 +6,7 @@ the trace's id. With no OTLP endpoint set, nothing is exported and no log line h
 import json
 import secrets
 import time
+import urllib.request
 
 import anyio
 import httpx2
@@ -13,6 +14,7 @@ import pytest
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from conftest import free_port
 from conftest import new_key
 from containers.workload import WebhookReceiver
 from tracing.otlp_receiver import OTLPReceiver
@@ -176,3 +178,28 @@ def test_without_an_endpoint_nothing_is_traced(services, workdir, webhook):
         lines = log_lines(stack[name])
         assert lines and not [line for line in lines if "trace_id" in line], f"{name} logged a trace id with tracing off"
         assert any(line.get("message") == "starting" and line.get("tracing") == "off" for line in lines)
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_a_collector_that_does_not_answer_costs_spans_not_a_clean_exit(services, workdir, protocol):
+    # Nothing listens on the collector's port: both exporters keep retrying the connection until their 10 s
+    # timeout, and on SIGTERM they still hold a batch in flight and one to flush. The service must exit 0
+    # within the exporter's 1.5 s budget (plus start-up slack), long before SHUTDOWN_TIMEOUT and a SIGKILL.
+    telemetry = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}", "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    if protocol == "grpc":
+        telemetry["OTEL_EXPORTER_OTLP_PROTOCOL"] = "grpc"
+    admin = new_key()
+    api = services("code-api", {"DATABASE_URL": f"sqlite://{workdir}/code.db", "CODE_ADMIN_KEY": admin, **telemetry})
+    for _ in range(3):
+        request = urllib.request.Request(api.url + "/v1/deployments", headers={"Authorization": f"Bearer {admin}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+        time.sleep(0.3)
+    signalled = time.monotonic()
+    status = api.stop()
+    took = time.monotonic() - signalled
+    assert status == 0, api.log_path.read_text()[-1500:]
+    assert took < 5.0, f"exit took {took:.2f} s"
+    stopped = [line for line in log_lines(api) if line.get("message", "").startswith("span exporter stopped")]
+    assert stopped and stopped[0]["budget"] == "1.5 seconds", log_lines(api)[-5:]
+    print(f"OTLP/{protocol} collector not answering: code-api exited 0 {took:.2f} s after SIGTERM")
