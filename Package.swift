@@ -66,6 +66,16 @@ let package = Package(
         // Sets the Swift runtime's global-enqueue hook, which Swift cannot name (see its header); used by
         // CodeRuntime's EventLoopExecutor.
         .target(name: "CConcurrencyHook"),
+        // Timers on the event loops (`LoopTimer`) for the waits that run often: the worker's and the store's.
+        .target(
+            name: "CodeTiming",
+            dependencies: [
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Shared service runtime: configuration, logging, request ids, problem+json errors,
         // metrics, health and lifecycle. Every executable stands on it.
         .target(
@@ -116,7 +126,7 @@ let package = Package(
         .target(
             name: "CodeStore",
             dependencies: [
-                "CodeDomain", "CodeConfiguration",
+                "CodeDomain", "CodeConfiguration", "CodeTiming",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -151,7 +161,7 @@ let package = Package(
         .target(
             name: "CodeWorker",
             dependencies: [
-                "CodeRuntime", "CodeConfiguration", "CodeDomain", "CodeStore", "CodeAPIContract",
+                "CodeRuntime", "CodeConfiguration", "CodeDomain", "CodeStore", "CodeAPIContract", "CodeTiming",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -224,6 +234,11 @@ let package = Package(
                 "CodeRuntime", "CodeConfiguration", "CodeTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CodeTimingTests",
+            dependencies: ["CodeTiming"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,8 +1,8 @@
+import CodeTiming
 import CoreMetrics
 import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOPosix
 import Synchronization
 import Tracing
 
@@ -166,9 +166,8 @@ public enum StoreDeadline {
             do { outcome.complete(.success(try await body())) } catch { outcome.complete(.failure(error)) }
         }
         // The deadline is a timer on an event loop (an entry in its timer heap), not a task that sleeps:
-        // `Task.sleep` goes through Dispatch's timer thread, a thread switch for every operation
-        // (CodeRuntime's LoopTimer, docs/performance.md).
-        let timer = RearmingLoopTimer(after: first) {
+        // `Task.sleep` goes through Dispatch's timer thread, a thread switch for every operation (LoopTimer).
+        let timer = LoopTimer.repeating(after: first) {
             if let more = patience() { return more }
             outcome.complete(.failure(Exceeded.exceeded))
             work.cancel()
@@ -181,40 +180,6 @@ public enum StoreDeadline {
             work.cancel()
             outcome.complete(.failure(CancellationError()))
         }
-    }
-}
-
-/// A timer on an event loop that, each time it fires, may set itself again: `fire` returns the next delay,
-/// or nil to end.
-final class RearmingLoopTimer: Sendable {
-    private let loop: any EventLoop
-    private let fire: @Sendable () -> Duration?
-    private let state = NIOLockedValueBox<(scheduled: Scheduled<Void>?, cancelled: Bool)>((nil, false))
-
-    init(after delay: Duration, _ fire: @escaping @Sendable () -> Duration?) {
-        loop = MultiThreadedEventLoopGroup.singleton.any()
-        self.fire = fire
-        arm(delay)
-    }
-
-    private func arm(_ delay: Duration) {
-        let scheduled = loop.scheduleTask(in: TimeAmount(delay)) { [self] in
-            if let next = fire() { arm(next) }
-        }
-        let cancelled = state.withLockedValue { state in
-            state.scheduled = scheduled
-            return state.cancelled
-        }
-        if cancelled { scheduled.cancel() }
-    }
-
-    /// Keeps the timer from firing again.
-    func cancel() {
-        let scheduled = state.withLockedValue { state in
-            state.cancelled = true
-            return state.scheduled
-        }
-        scheduled?.cancel()
     }
 }
 

@@ -1,6 +1,7 @@
 import CodeDomain
 import CodeRuntime
 import CodeStore
+import CodeTiming
 import Foundation
 import Logging
 import NIOConcurrencyHelpers

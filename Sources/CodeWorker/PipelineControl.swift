@@ -1,5 +1,6 @@
 import CodeRuntime
 import CodeStore
+import CodeTiming
 import Foundation
 import NIOConcurrencyHelpers
 
