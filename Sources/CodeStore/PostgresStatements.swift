@@ -140,26 +140,70 @@ struct ClaimNextStatement: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> DeploymentRecord { try DeploymentRecord(row) }
 }
 
-// appendEvent, saveManifests and finish are one statement each (one round trip, its own transaction):
+// appendEvents, saveManifests and finish are one statement each (one round trip, its own transaction):
 // the lease's row is locked (or updated) in a CTE and the write reads from it, so it lands only while the
 // lease is held, as BEGIN, SELECT ... FOR UPDATE, the write and COMMIT did in four. Each returns the
 // deployment's id when it wrote, no row when the lease is gone.
 
-/// An event of a worker's pipeline, written only while its lease is held.
-struct AppendEventStatement: LeaseGuardedStatement {
+/// Events of one claim as six arrays, an element per event, so that one fixed statement inserts any number
+/// of them in order. postgres-nio binds no arrays of optionals: a missing outcome travels as '' and a
+/// missing duration as -1 (neither is a value either column takes), and `NULLIF` restores them.
+struct EventBatch: Sendable {
+    static let types: [PostgresDataType] = [.int8Array, .textArray, .textArray, .textArray, .int8Array, .textArray]
+
+    /// The batch's rows, `e.at` ... `e.message` and `e.n` (its position), from the arrays at `$first` on.
+    static func rows(from first: Int) -> String {
+        let arrays = zip(first..., ["int8", "text", "text", "text", "int8", "text"]).map { "$\($0)::\($1)[]" }
+        return "unnest(\(arrays.joined(separator: ", "))) WITH ORDINALITY AS e(at, step, kind, outcome, duration_ms, message, n)"
+    }
+
+    /// `EventInsert.columnList`'s values for a row of the batch, with the claim from the lease's guard
+    /// ($1 deployment, $2 worker, $3 attempt).
+    static let values = "$1, e.at, $3, $2, e.step, e.kind, NULLIF(e.outcome, ''), NULLIF(e.duration_ms, -1), e.message"
+
+    private var at: [Int64] = []
+    private var step: [String] = []
+    private var kind: [String] = []
+    private var outcome: [String] = []
+    private var durationMs: [Int64] = []
+    private var message: [String] = []
+
+    init(_ events: [NewEvent]) {
+        for event in events {
+            at.append(event.at.millisecondsSinceEpoch)
+            step.append(event.step)
+            kind.append(event.kind.rawValue)
+            outcome.append(event.outcome?.rawValue ?? "")
+            durationMs.append(event.durationMs ?? -1)
+            message.append(event.message)
+        }
+    }
+
+    func append(to bindings: inout PostgresBindings) {
+        bindings.append(at)
+        bindings.append(step)
+        bindings.append(kind)
+        bindings.append(outcome)
+        bindings.append(durationMs)
+        bindings.append(message)
+    }
+}
+
+/// Events of a worker's pipeline, in order, written only while its lease is held.
+struct AppendEventsStatement: LeaseGuardedStatement {
     typealias Row = String
     static let sql = """
         WITH held AS (SELECT seq FROM deployments WHERE \(leaseHeld) FOR UPDATE)
         INSERT INTO deployment_events (\(EventInsert.columnList))
-        SELECT \(EventInsert.parameters(from: 4)) FROM held
+        SELECT \(EventBatch.values) FROM held, \(EventBatch.rows(from: 4)) ORDER BY e.n
         RETURNING deployment_id
         """
-    static let bindingDataTypes = Claim.guardTypes + EventInsert.types
+    static let bindingDataTypes = Claim.guardTypes + EventBatch.types
 
     let claim: Claim
-    let event: EventInsert
+    let events: EventBatch
 
-    func appendValues(to bindings: inout PostgresBindings) { event.append(to: &bindings) }
+    func appendValues(to bindings: inout PostgresBindings) { events.append(to: &bindings) }
 }
 
 /// The rendered manifests, written only while the lease is held; a later attempt's replace an earlier one's.
@@ -187,7 +231,8 @@ struct SaveManifestsStatement: LeaseGuardedStatement {
     }
 }
 
-/// The deployment's end and its event, written only while the lease is held; the lease is cleared.
+/// The deployment's end and its events (the final one last), written only while the lease is held; the lease
+/// is cleared.
 struct FinishStatement: LeaseGuardedStatement {
     typealias Row = String
     static let sql = """
@@ -197,21 +242,22 @@ struct FinishStatement: LeaseGuardedStatement {
             RETURNING id
         )
         INSERT INTO deployment_events (\(EventInsert.columnList))
-        SELECT \(EventInsert.parameters(from: 7)) FROM finished
+        SELECT \(EventBatch.values) FROM finished, \(EventBatch.rows(from: 7)) ORDER BY e.n
         RETURNING deployment_id
         """
-    static let bindingDataTypes = Claim.guardTypes + [.text, .text, .int8] + EventInsert.types
+    static let bindingDataTypes = Claim.guardTypes + [.text, .text, .int8] + EventBatch.types
 
     let claim: Claim
     let status: String
     let error: String?
-    let event: EventInsert
+    let finishedAt: Int64
+    let events: EventBatch
 
     func appendValues(to bindings: inout PostgresBindings) {
         bindings.append(status)
         bindings.append(error)
-        bindings.append(event.at)
-        event.append(to: &bindings)
+        bindings.append(finishedAt)
+        events.append(to: &bindings)
     }
 }
 

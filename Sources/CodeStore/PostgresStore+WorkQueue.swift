@@ -81,11 +81,12 @@ extension PostgresStore: WorkQueue {
         }
     }
 
-    // appendEvent, saveManifests and finish: one prepared statement each (PostgresStatements.swift).
+    // appendEvents, saveManifests and finish: one prepared statement each (PostgresStatements.swift).
 
-    public func appendEvent(_ claim: Claim, _ event: NewEvent) async throws -> Bool {
-        try await metrics.measure("queue.event") { [self] in
-            try await client.execute(AppendEventStatement(claim: claim, event: EventInsert(claim, event)), logger: logger).firstRow() != nil
+    public func appendEvents(_ claim: Claim, _ events: [NewEvent]) async throws -> Bool {
+        precondition(!events.isEmpty, "appendEvents needs an event")
+        return try await metrics.measure("queue.event") { [self] in
+            try await client.execute(AppendEventsStatement(claim: claim, events: EventBatch(events)), logger: logger).firstRow() != nil
         }
     }
 
@@ -98,11 +99,14 @@ extension PostgresStore: WorkQueue {
         }
     }
 
-    public func finish(_ claim: Claim, status: DeploymentStatus, error: String?, event: NewEvent) async throws -> Bool {
+    public func finish(_ claim: Claim, status: DeploymentStatus, error: String?, events: [NewEvent]) async throws -> Bool {
         try status.requireTerminal()
+        guard let final = events.last else { preconditionFailure("finish needs its final event") }
         return try await metrics.measure("queue.finish") { [self] in
             try await client.execute(
-                FinishStatement(claim: claim, status: status.rawValue, error: error, event: EventInsert(claim, event)), logger: logger
+                FinishStatement(
+                    claim: claim, status: status.rawValue, error: error, finishedAt: final.at.millisecondsSinceEpoch,
+                    events: EventBatch(events)), logger: logger
             ).firstRow() != nil
         }
     }

@@ -199,6 +199,18 @@ public struct Claim: Sendable, Equatable {
     }
 }
 
+extension WorkQueue {
+    /// Appends one event if the lease is still held; false when it is not.
+    public func appendEvent(_ claim: Claim, _ event: NewEvent) async throws -> Bool {
+        try await appendEvents(claim, [event])
+    }
+
+    /// Ends the deployment if the lease is still held, with its final event.
+    public func finish(_ claim: Claim, status: DeploymentStatus, error: String?, event: NewEvent) async throws -> Bool {
+        try await finish(claim, status: status, error: error, events: [event])
+    }
+}
+
 /// What a lease renewal found.
 public enum LeaseState: Sendable, Equatable {
     case held(cancelRequested: Bool)
@@ -221,11 +233,13 @@ public protocol WorkQueue: Sendable {
     func renewLease(_ claim: Claim, leaseDuration: Duration) async throws -> LeaseState
     /// Whether a client asked to cancel the deployment: a read, so pipelines can look often.
     func isCancelRequested(deploymentID: String) async throws -> Bool
-    /// Appends an event if the lease is still held; false when it is not.
-    func appendEvent(_ claim: Claim, _ event: NewEvent) async throws -> Bool
+    /// Appends `events` (at least one), in order and all together, if the lease is still held; false when
+    /// it is not.
+    func appendEvents(_ claim: Claim, _ events: [NewEvent]) async throws -> Bool
     func saveManifests(_ claim: Claim, compose: String, kubernetes: String, at now: Date) async throws -> Bool
-    /// Ends the deployment if the lease is still held, with its final event.
-    func finish(_ claim: Claim, status: DeploymentStatus, error: String?, event: NewEvent) async throws -> Bool
+    /// Ends the deployment if the lease is still held, with `events`: the last is the final event (its time
+    /// is `finished_at`); any before it are events of the pipeline not written yet.
+    func finish(_ claim: Claim, status: DeploymentStatus, error: String?, events: [NewEvent]) async throws -> Bool
     /// Gives the deployment back to the queue (graceful shutdown, or after an error with
     /// `afterFailure`, which counts against max attempts) so another worker takes it at once. If a
     /// cancellation was requested, the deployment ends `cancelled` instead. False when the lease is not held.

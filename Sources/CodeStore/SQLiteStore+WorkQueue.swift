@@ -109,11 +109,12 @@ extension SQLiteStore: WorkQueue {
         }
     }
 
-    public func appendEvent(_ claim: Claim, _ event: NewEvent) async throws -> Bool {
-        try await metrics.measure("queue.event") { [self] in
+    public func appendEvents(_ claim: Claim, _ events: [NewEvent]) async throws -> Bool {
+        precondition(!events.isEmpty, "appendEvents needs an event")
+        return try await metrics.measure("queue.event") { [self] in
             try await pool.write { db in
                 guard try db.leaseIsHeld(claim) else { return false }
-                try db.insertEvent(EventInsert(claim, event))
+                for event in events { try db.insertEvent(EventInsert(claim, event)) }
                 return true
             }
         }
@@ -136,10 +137,11 @@ extension SQLiteStore: WorkQueue {
         }
     }
 
-    public func finish(_ claim: Claim, status: DeploymentStatus, error: String?, event: NewEvent) async throws -> Bool {
+    public func finish(_ claim: Claim, status: DeploymentStatus, error: String?, events: [NewEvent]) async throws -> Bool {
         try status.requireTerminal()
+        guard let final = events.last else { preconditionFailure("finish needs its final event") }
         return try await metrics.measure("queue.finish") { [self] in
-            let at = event.at.millisecondsSinceEpoch
+            let at = final.at.millisecondsSinceEpoch
             return try await pool.write { db in
                 let finished = try SQLRequest<String>(
                     literal: """
@@ -150,7 +152,7 @@ extension SQLiteStore: WorkQueue {
                         """, cached: true
                 ).fetchOne(db)
                 guard finished != nil else { return false }
-                try db.insertEvent(EventInsert(claim, event))
+                for event in events { try db.insertEvent(EventInsert(claim, event)) }
                 return true
             }
         }

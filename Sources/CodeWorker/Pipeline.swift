@@ -18,7 +18,14 @@ enum PipelineOutcome: String, Sendable, CaseIterable {
 /// The steps of one claimed deployment: validate, render, rollout, verify.
 ///
 /// Every step writes a `started` and a `finished` event (with duration and outcome) through guarded
-/// writes: when a write finds the lease gone, the pipeline stops and changes nothing more. A heartbeat
+/// writes: when a write finds the lease gone, the pipeline stops and changes nothing more. Events are
+/// written when something waits on them, not one statement each: a step's `started` goes out before its
+/// work begins (with the previous step's `finished` and the `claim` event, which wait for it), the
+/// driver's and the verifier's progress at once, and the last events with the deployment's end. The
+/// work between two writes is the worker's own computing (validate, render), so a crash loses at most
+/// the `finished` of a step whose next `started` never happened. A write that fails takes its events with
+/// it, as a single event's did: writing them again could write them twice (a write that timed out may
+/// still have committed). A heartbeat
 /// renews the lease every third of its duration and watches for cancellation requests, which
 /// interrupt the pipeline between steps and in every wait.
 struct Pipeline: Sendable {
@@ -31,6 +38,8 @@ struct Pipeline: Sendable {
     let logger: Logger
     let control: PipelineControl
     let step: NIOLockedValueBox<String>
+    /// Events recorded and not written yet: they go out with the next write (`write`, `finish`, `release`).
+    private let unwritten = NIOLockedValueBox<[NewEvent]>([])
 
     /// How often the heartbeat looks for a cancellation request (a read), between lease renewals.
     static let cancellationPollInterval: Duration = .milliseconds(250)
@@ -71,7 +80,7 @@ struct Pipeline: Sendable {
 
     private func runSteps() async -> PipelineOutcome {
         do {
-            try await event(
+            record(
                 "claim", .info,
                 message: claim.attempt == 1
                     ? "claimed by \(claim.owner)"
@@ -109,7 +118,7 @@ struct Pipeline: Sendable {
                     return "health_url is healthy"
                 }
             } else {
-                try await event("verify", .finished, outcome: .skipped, durationMs: 0, message: "no health_url: nothing to verify")
+                record("verify", .finished, outcome: .skipped, durationMs: 0, message: "no health_url: nothing to verify")
             }
             return try await finish(.succeeded, error: nil, message: "deployment succeeded")
         } catch Interruption.leaseLost {
@@ -179,13 +188,14 @@ struct Pipeline: Sendable {
     private func runStepEvents<Value>(_ name: String, _ body: () async throws -> (Value, summary: String)) async throws -> Value {
         try control.checkpoint()
         step.withLockedValue { $0 = name }
+        // Written before the step's work begins: no rollout or probe without its `started` in the database.
         try await event(name, .started, message: "\(name) started")
         let start = ContinuousClock.now
         do {
             let (value, message) = try await body()
             let elapsed = ContinuousClock.now - start
             metrics.stepDuration(name, outcome: "succeeded").record(duration: elapsed)
-            try await event(name, .finished, outcome: .succeeded, durationMs: elapsed.milliseconds, message: message)
+            record(name, .finished, outcome: .succeeded, durationMs: elapsed.milliseconds, message: message)
             return value
         } catch {
             let elapsed = ContinuousClock.now - start
@@ -198,21 +208,38 @@ struct Pipeline: Sendable {
                 }
             metrics.stepDuration(name, outcome: outcome.rawValue).record(duration: elapsed)
             if (error as? Interruption) != .leaseLost {
-                _ = try? await store.appendEvent(
-                    claim, NewEvent(step: name, kind: .finished, outcome: outcome, durationMs: elapsed.milliseconds, message: message))
+                _ = try? await store.appendEvents(
+                    claim,
+                    takeUnwritten() + [
+                        NewEvent(step: name, kind: .finished, outcome: outcome, durationMs: elapsed.milliseconds, message: message)
+                    ])
             }
             throw error
         }
     }
 
-    /// Appends an event; a refused (guarded) write means the lease is gone.
+    /// Writes an event now, after the ones recorded before it; a refused (guarded) write means the lease is gone.
     private func event(
         _ step: String, _ kind: DeploymentEvent.Kind, outcome: DeploymentEvent.Outcome? = nil, durationMs: Int64? = nil, message: String
     ) async throws {
-        guard
-            try await store.appendEvent(claim, NewEvent(step: step, kind: kind, outcome: outcome, durationMs: durationMs, message: message))
-        else {
+        let event = NewEvent(step: step, kind: kind, outcome: outcome, durationMs: durationMs, message: message)
+        guard try await store.appendEvents(claim, takeUnwritten() + [event]) else {
             throw Interruption.leaseLost
+        }
+    }
+
+    /// Records an event (with its time now) for the next write.
+    private func record(
+        _ step: String, _ kind: DeploymentEvent.Kind, outcome: DeploymentEvent.Outcome? = nil, durationMs: Int64? = nil, message: String
+    ) {
+        let event = NewEvent(step: step, kind: kind, outcome: outcome, durationMs: durationMs, message: message)
+        unwritten.withLockedValue { $0.append(event) }
+    }
+
+    private func takeUnwritten() -> [NewEvent] {
+        unwritten.withLockedValue { events in
+            defer { events.removeAll() }
+            return events
         }
     }
 
@@ -226,7 +253,7 @@ struct Pipeline: Sendable {
         guard
             try await store.finish(
                 claim, status: status, error: error,
-                event: NewEvent(step: "finish", kind: .finished, outcome: eventOutcome, message: message))
+                events: takeUnwritten() + [NewEvent(step: "finish", kind: .finished, outcome: eventOutcome, message: message)])
         else {
             throw Interruption.leaseLost
         }
@@ -242,8 +269,14 @@ struct Pipeline: Sendable {
         // Detached, so that a forced shutdown (which cancels this task) still gives the deployment back.
         let store = self.store
         let claim = self.claim
+        let unwritten = takeUnwritten()
         let released = await Task.detached {
-            (try? await store.release(claim, event: NewEvent(step: "release", kind: .info, message: message), afterFailure: afterFailure))
+            // The events recorded before the interruption first, so the history stays whole; if they cannot be
+            // written, the release (guarded the same way) cannot either.
+            if !unwritten.isEmpty { _ = try? await store.appendEvents(claim, unwritten) }
+            return
+                (try? await store.release(
+                    claim, event: NewEvent(step: "release", kind: .info, message: message), afterFailure: afterFailure))
                 ?? false
         }.value
         return released ? .released : leaseLost()

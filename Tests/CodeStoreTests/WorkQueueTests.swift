@@ -25,6 +25,51 @@ struct WorkQueueTests {
         }
     }
 
+    /// The pipeline writes the events it recorded together, with a step's `started` or with the end: one
+    /// write keeps their order and every value (a missing outcome or duration stays missing, a duration of 0
+    /// stays 0), lands all of them only while the lease is held, and the end's time is its final event's.
+    @Test(arguments: TestBackend.available)
+    func eventsWrittenTogetherKeepOrderAndValuesAndNeedTheLease(backend: TestBackend) async throws {
+        try await withStore(backend) { store in
+            _ = try await store.createDeployment(Fixtures.newDeployment())
+            let claim = try #require(try await store.claimNext(worker: "a", leaseDuration: .seconds(30), maxAttempts: 3))
+            let base = Date(timeIntervalSince1970: 1_900_000_000)
+            let recorded = [
+                NewEvent(at: base, step: "claim", kind: .info, message: "claimed"),
+                NewEvent(at: base.addingTimeInterval(0.001), step: "validate", kind: .started, message: "validate started"),
+                NewEvent(
+                    at: base.addingTimeInterval(0.002), step: "validate", kind: .finished, outcome: .succeeded, durationMs: 0,
+                    message: "valid"),
+                NewEvent(at: base.addingTimeInterval(0.002), step: "render", kind: .started, message: "render ' started"),
+            ]
+            #expect(try await store.appendEvents(claim, recorded))
+            let end = [
+                NewEvent(
+                    at: base.addingTimeInterval(0.010), step: "verify", kind: .finished, outcome: .skipped, durationMs: 7, message: "none"),
+                NewEvent(at: base.addingTimeInterval(0.011), step: "finish", kind: .finished, outcome: .succeeded, message: "done"),
+            ]
+            #expect(try await store.finish(claim, status: .succeeded, error: nil, events: end))
+
+            let written = try await store.events(deploymentID: claim.deployment.id, after: nil, limit: 100).items.dropFirst()  // "queue"
+            #expect(written.map(\.step) == ["claim", "validate", "validate", "render", "verify", "finish"])
+            // Times are stored in milliseconds.
+            func milliseconds(_ date: Date?) -> Int64? { date.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) } }
+            #expect(written.map { milliseconds($0.at) } == (recorded + end).map { milliseconds($0.at) })
+            #expect(written.map(\.kind) == (recorded + end).map(\.kind))
+            #expect(written.map(\.outcome) == [nil, nil, .succeeded, nil, .skipped, .succeeded])
+            #expect(written.map(\.durationMs) == [nil, nil, 0, nil, 7, nil])
+            #expect(written.map(\.message) == (recorded + end).map(\.message))
+            #expect(written.allSatisfy { $0.attempt == claim.attempt && $0.workerID == "a" })
+            let finished = try #require(try await store.deployment(id: claim.deployment.id))
+            #expect(finished.status == .succeeded)
+            #expect(milliseconds(finished.finishedAt) == milliseconds(end.last?.at))
+
+            // Once the lease is gone (here: the deployment ended), none of a batch lands.
+            #expect(try await !store.appendEvents(claim, recorded))
+            #expect(try await store.events(deploymentID: claim.deployment.id, after: nil, limit: 100).items.count == written.count + 1)
+        }
+    }
+
     @Test(arguments: TestBackend.available)
     func queueStatusReportsTheDepthAndHowLongTheOldestHasWaited(backend: TestBackend) async throws {
         try await withStore(backend) { store in
