@@ -153,7 +153,7 @@ struct EventBatch: Sendable {
 
     /// The batch's rows, `e.at` ... `e.message` and `e.n` (its position), from the arrays at `$first` on.
     static func rows(from first: Int) -> String {
-        let arrays = zip(first..., ["int8", "text", "text", "text", "int8", "text"]).map { "$\($0)::\($1)[]" }
+        let arrays = zip(first..., types).map { "$\($0)::\($1.knownSQLName!)" }
         return "unnest(\(arrays.joined(separator: ", "))) WITH ORDINALITY AS e(at, step, kind, outcome, duration_ms, message, n)"
     }
 

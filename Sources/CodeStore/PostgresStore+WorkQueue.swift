@@ -111,8 +111,9 @@ extension PostgresStore: WorkQueue {
         }
     }
 
-    public func release(_ claim: Claim, event: NewEvent, afterFailure: Bool) async throws -> Bool {
-        try await metrics.measure("queue.release") { [self] in
+    public func release(_ claim: Claim, events: [NewEvent], afterFailure: Bool) async throws -> Bool {
+        guard let event = events.last else { preconditionFailure("release needs its event") }
+        return try await metrics.measure("queue.release") { [self] in
             let at = event.at.millisecondsSinceEpoch
             let failure: Int64 = afterFailure ? 1 : 0
             return try await client.withTransaction(logger: logger) { connection in
@@ -130,7 +131,7 @@ extension PostgresStore: WorkQueue {
                     """, logger: logger
                 ).firstRecord { try $0.decode(String.self) }
                 guard let status else { return false }
-                try await connection.insertEvent(EventInsert(claim, event), logger: logger)
+                for event in events { try await connection.insertEvent(EventInsert(claim, event), logger: logger) }
                 if status == DeploymentStatus.cancelled.rawValue {
                     try await connection.insertEvent(
                         StoreEvents.cancelledInsteadOfRun(

@@ -209,6 +209,11 @@ extension WorkQueue {
     public func finish(_ claim: Claim, status: DeploymentStatus, error: String?, event: NewEvent) async throws -> Bool {
         try await finish(claim, status: status, error: error, events: [event])
     }
+
+    /// Gives the deployment back to the queue with the release's event (see `release(_:events:afterFailure:)`).
+    public func release(_ claim: Claim, event: NewEvent, afterFailure: Bool) async throws -> Bool {
+        try await release(claim, events: [event], afterFailure: afterFailure)
+    }
 }
 
 /// What a lease renewal found.
@@ -241,9 +246,10 @@ public protocol WorkQueue: Sendable {
     /// is `finished_at`); any before it are events of the pipeline not written yet.
     func finish(_ claim: Claim, status: DeploymentStatus, error: String?, events: [NewEvent]) async throws -> Bool
     /// Gives the deployment back to the queue (graceful shutdown, or after an error with
-    /// `afterFailure`, which counts against max attempts) so another worker takes it at once. If a
-    /// cancellation was requested, the deployment ends `cancelled` instead. False when the lease is not held.
-    func release(_ claim: Claim, event: NewEvent, afterFailure: Bool) async throws -> Bool
+    /// `afterFailure`, which counts against max attempts) so another worker takes it at once, with `events`
+    /// (the last is the release's own; its time is the release's). If a cancellation was requested, the
+    /// deployment ends `cancelled` instead. False when the lease is not held.
+    func release(_ claim: Claim, events: [NewEvent], afterFailure: Bool) async throws -> Bool
     /// How many deployments are queued, and how long the oldest has waited: the database's clock now minus its
     /// `created_at` (written by code-api's clock; a released deployment counts from its creation).
     func queueStatus() async throws -> QueueStatus

@@ -158,8 +158,9 @@ extension SQLiteStore: WorkQueue {
         }
     }
 
-    public func release(_ claim: Claim, event: NewEvent, afterFailure: Bool) async throws -> Bool {
-        try await metrics.measure("queue.release") { [self] in
+    public func release(_ claim: Claim, events: [NewEvent], afterFailure: Bool) async throws -> Bool {
+        guard let event = events.last else { preconditionFailure("release needs its event") }
+        return try await metrics.measure("queue.release") { [self] in
             let at = event.at.millisecondsSinceEpoch
             let failure: Int64 = afterFailure ? 1 : 0
             return try await pool.write { db in
@@ -177,7 +178,7 @@ extension SQLiteStore: WorkQueue {
                         """, cached: true
                 ).fetchOne(db)
                 guard let status else { return false }
-                try db.insertEvent(EventInsert(claim, event))
+                for event in events { try db.insertEvent(EventInsert(claim, event)) }
                 if status == DeploymentStatus.cancelled.rawValue {
                     try db.insertEvent(
                         StoreEvents.cancelledInsteadOfRun(

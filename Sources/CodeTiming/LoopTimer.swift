@@ -56,6 +56,9 @@ public enum LoopTimer {
 
         fileprivate func arm(_ delay: Duration) {
             let scheduled = loop.scheduleTask(in: TimeAmount(delay)) { [self] in
+                // A `cancel` that came after this firing was scheduled but before it was stored (the loop can
+                // fire it first when `repeating` is called from another thread) is seen here.
+                guard !state.withLockedValue({ $0.cancelled }) else { return }
                 if let next = fire() { arm(next) }
             }
             // `cancel` may have run before this timer was stored (between two firings, or on another thread).

@@ -23,9 +23,11 @@ enum PipelineOutcome: String, Sendable, CaseIterable {
 /// work begins (with the previous step's `finished` and the `claim` event, which wait for it), the
 /// driver's and the verifier's progress at once, and the last events with the deployment's end. The
 /// work between two writes is the worker's own computing (validate, render), so a crash loses at most
-/// the `finished` of a step whose next `started` never happened. A write that fails takes its events with
-/// it, as a single event's did: writing them again could write them twice (a write that timed out may
-/// still have committed). A heartbeat
+/// the `finished` of a step whose next `started` never happened. An event write that fails takes the
+/// events recorded before it along (the previous step's `finished`, which used to be written already):
+/// writing them again could write them twice, because a write that timed out may still have committed
+/// while the lease stays held. The end's events are kept when it fails: the release that follows writes
+/// them, and if the end did commit, the release finds the lease gone and writes nothing. A heartbeat
 /// renews the lease every third of its duration and watches for cancellation requests, which
 /// interrupt the pipeline between steps and in every wait.
 struct Pipeline: Sendable {
@@ -38,7 +40,7 @@ struct Pipeline: Sendable {
     let logger: Logger
     let control: PipelineControl
     let step: NIOLockedValueBox<String>
-    /// Events recorded and not written yet: they go out with the next write (`write`, `finish`, `release`).
+    /// Events recorded and not written yet: they go out with the next write (`event`, `finish`, `release`).
     private let unwritten = NIOLockedValueBox<[NewEvent]>([])
 
     /// How often the heartbeat looks for a cancellation request (a read), between lease renewals.
@@ -250,13 +252,18 @@ struct Pipeline: Sendable {
             case .cancelled: (.cancelled, .cancelled)
             default: (.failed, .failed)
             }
-        guard
-            try await store.finish(
+        let recorded = takeUnwritten()
+        let finished: Bool
+        do {
+            finished = try await store.finish(
                 claim, status: status, error: error,
-                events: takeUnwritten() + [NewEvent(step: "finish", kind: .finished, outcome: eventOutcome, message: message)])
-        else {
-            throw Interruption.leaseLost
+                events: recorded + [NewEvent(step: "finish", kind: .finished, outcome: eventOutcome, message: message)])
+        } catch {
+            // For the release (or the end's second try) that follows; guarded like this one, so never twice.
+            unwritten.withLockedValue { $0.insert(contentsOf: recorded, at: 0) }
+            throw error
         }
+        guard finished else { throw Interruption.leaseLost }
         logger.info(
             "deployment finished",
             metadata: [
@@ -269,15 +276,10 @@ struct Pipeline: Sendable {
         // Detached, so that a forced shutdown (which cancels this task) still gives the deployment back.
         let store = self.store
         let claim = self.claim
-        let unwritten = takeUnwritten()
+        // The events recorded before the interruption go in the release's transaction: the history stays whole.
+        let events = takeUnwritten() + [NewEvent(step: "release", kind: .info, message: message)]
         let released = await Task.detached {
-            // The events recorded before the interruption first, so the history stays whole; if they cannot be
-            // written, the release (guarded the same way) cannot either.
-            if !unwritten.isEmpty { _ = try? await store.appendEvents(claim, unwritten) }
-            return
-                (try? await store.release(
-                    claim, event: NewEvent(step: "release", kind: .info, message: message), afterFailure: afterFailure))
-                ?? false
+            (try? await store.release(claim, events: events, afterFailure: afterFailure)) ?? false
         }.value
         return released ? .released : leaseLost()
     }

@@ -64,9 +64,30 @@ struct WorkQueueTests {
             #expect(finished.status == .succeeded)
             #expect(milliseconds(finished.finishedAt) == milliseconds(end.last?.at))
 
-            // Once the lease is gone (here: the deployment ended), none of a batch lands.
+            // Once the lease is gone (here: the deployment ended), none of a batch lands, nor a second end.
             #expect(try await !store.appendEvents(claim, recorded))
+            #expect(try await !store.finish(claim, status: .failed, error: "twice", events: end))
+            #expect(try await !store.release(claim, events: recorded, afterFailure: true))
             #expect(try await store.events(deploymentID: claim.deployment.id, after: nil, limit: 100).items.count == written.count + 1)
+        }
+    }
+
+    /// A release carries the events recorded before the interruption, in order, before its own.
+    @Test(arguments: TestBackend.available)
+    func aReleaseWritesTheRecordedEventsWithItsOwn(backend: TestBackend) async throws {
+        try await withStore(backend) { store in
+            _ = try await store.createDeployment(Fixtures.newDeployment())
+            let claim = try #require(try await store.claimNext(worker: "a", leaseDuration: .seconds(30), maxAttempts: 3))
+            let events = [
+                NewEvent(step: "rollout", kind: .finished, outcome: .succeeded, durationMs: 3, message: "rolled out"),
+                NewEvent(step: "release", kind: .info, message: "worker a is shutting down"),
+            ]
+            #expect(try await store.release(claim, events: events, afterFailure: false))
+            let written = try await store.events(deploymentID: claim.deployment.id, after: nil, limit: 100).items
+            #expect(written.map(\.step) == ["queue", "rollout", "release"])
+            #expect(written.last?.message == "worker a is shutting down")
+            let released = try #require(try await store.deployment(id: claim.deployment.id))
+            #expect(released.status == .queued)
         }
     }
 
