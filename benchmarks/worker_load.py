@@ -13,7 +13,7 @@ worker id.
     python3 benchmarks/worker_load.py --bin .build/release [--workers 1 2 4] [--deployments 2000]
     BENCH_POSTGRES_URL=postgres://... python3 benchmarks/worker_load.py ...   (an existing server)
 
-Without BENCH_POSTGRES_URL it starts a private server with scripts/test-postgres.sh on port 55442 (its
+Without BENCH_POSTGRES_URL it starts a private server with scripts/test-postgres.sh on port 25442 (its
 own folder, fsync off) and stops it at the end if it started it.
 """
 import argparse
@@ -24,7 +24,7 @@ import time
 
 import common
 
-POSTGRES_PORT = 55442
+POSTGRES_PORT = 25442  # below the ephemeral range, as scripts/test-postgres.sh says
 
 
 class Postgres:

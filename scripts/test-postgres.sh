@@ -7,7 +7,9 @@
 # PostgreSQL refuses to run as root.
 set -euo pipefail
 command=${1:?usage: test-postgres.sh start|stop}
-port=${CODE_TEST_POSTGRES_PORT:-55432}
+# Below Linux's ephemeral range (32768-60999): a port in it can be taken for a moment by any outgoing
+# connection's local end, and the server then fails to start ("Address already in use"), as it once did.
+port=${CODE_TEST_POSTGRES_PORT:-25432}
 base=${CODE_TEST_POSTGRES_DIR:-/tmp/code-test-postgres-$port}
 data="$base/data"
 bin=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -type d -name bin 2>/dev/null | sort -V | tail -n 1)
