@@ -46,7 +46,8 @@ public final class ServiceProcess: @unchecked Sendable {
     public let process = Process()
     private let stdoutPipe = Pipe()
     private let stderrPipe = Pipe()
-    private let captured = NIOLockedValueBox<(stdout: Data, stderr: Data)>((Data(), Data()))
+    private let capturedOutput = NIOLockedValueBox(Data())
+    private let capturedError = NIOLockedValueBox(Data())
     public let launchedAt: ContinuousClock.Instant
 
     /// Starts `name` with `environment` added to a minimal environment (PATH only), so the host's own
@@ -58,20 +59,30 @@ public final class ServiceProcess: @unchecked Sendable {
         process.environment = ["PATH": "/usr/bin:/bin", "LOG_FORMAT": "json"].merging(environment) { _, new in new }
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
-        stdoutPipe.fileHandleForReading.readabilityHandler = { [captured] handle in
-            let data = handle.availableData
-            captured.withLockedValue { $0.stdout.append(data) }
-        }
-        stderrPipe.fileHandleForReading.readabilityHandler = { [captured] handle in
-            let data = handle.availableData
-            captured.withLockedValue { $0.stderr.append(data) }
-        }
+        Self.capture(stdoutPipe, into: capturedOutput)
+        Self.capture(stderrPipe, into: capturedError)
         launchedAt = .now
         try process.run()
     }
 
-    public var standardOutput: String { String(decoding: captured.withLockedValue { $0.stdout }, as: UTF8.self) }
-    public var standardError: String { String(decoding: captured.withLockedValue { $0.stderr }, as: UTF8.self) }
+    private static func capture(
+        _ pipe: Pipe,
+        into captured: NIOLockedValueBox<Data>
+    ) {
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            // Empty data is the end of the stream: without clearing the handler it would be called again
+            // and again for as long as the handle lives.
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                return
+            }
+            captured.withLockedValue { $0.append(data) }
+        }
+    }
+
+    public var standardOutput: String { String(decoding: capturedOutput.withLockedValue { $0 }, as: UTF8.self) }
+    public var standardError: String { String(decoding: capturedError.withLockedValue { $0 }, as: UTF8.self) }
 
     public var isRunning: Bool { process.isRunning }
 

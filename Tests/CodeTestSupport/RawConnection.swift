@@ -10,19 +10,23 @@ public final class RawConnection: @unchecked Sendable {
     private let descriptor: Int32
 
     public init(port: Int) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
+        // The socket is stored only once it is connected: a class whose stored properties are all set runs
+        // `deinit` even when its `init` throws, and that second `close` would close whatever descriptor the
+        // process (NIO, say) opened with the same number in between.
+        let connecting = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard connecting >= 0 else { throw POSIXError(.EMFILE) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(connecting, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard result == 0 else {
-            close(descriptor)
+            close(connecting)
             throw POSIXError(.ECONNREFUSED)
         }
+        descriptor = connecting
     }
 
     deinit { close(descriptor) }
