@@ -42,7 +42,7 @@ struct ConnectionTimeoutTests {
     @Test func silentConnectionIsClosedAfterTheIdleTimeout() async throws {
         try await withService { port in
             let connection = try RawConnection(port: port)
-            let (text, closed) = connection.receive(within: .seconds(10))
+            let (text, closed) = await connection.receive(within: .seconds(10))
             #expect(closed, "the server closes a connection that sends nothing")
             #expect(text.isEmpty)
         }
@@ -52,7 +52,7 @@ struct ConnectionTimeoutTests {
         try await withService { port in
             let connection = try RawConnection(port: port)
             connection.send("GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-            let (_, closed) = connection.receive(within: .seconds(10))
+            let (_, closed) = await connection.receive(within: .seconds(10))
             #expect(closed, "an unfinished request head does not hold the connection open")
         }
     }
@@ -61,10 +61,10 @@ struct ConnectionTimeoutTests {
         try await withService { port in
             let connection = try RawConnection(port: port)
             connection.send("GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            let (text, closedEarly) = connection.receive(within: .seconds(10), until: "\"status\"")
+            let (text, closedEarly) = await connection.receive(within: .seconds(10), until: "\"status\"")
             #expect(text.hasPrefix("HTTP/1.1 200"))
             #expect(!closedEarly, "a keep-alive connection stays open after a response")
-            #expect(connection.receive(within: .seconds(10)).closed, "and is closed once idle for the timeout")
+            #expect(await connection.receive(within: .seconds(10)).closed, "and is closed once idle for the timeout")
         }
     }
 
@@ -80,7 +80,7 @@ struct ConnectionTimeoutTests {
         try await withService { port in
             let connection = try RawConnection(port: port)
             connection.send("POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nab")
-            let (_, closed) = connection.receive(within: .seconds(10))
+            let (_, closed) = await connection.receive(within: .seconds(10))
             #expect(closed, "a body that stops arriving does not hold the connection open")
         }
     }

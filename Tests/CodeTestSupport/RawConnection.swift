@@ -38,7 +38,17 @@ public final class RawConnection: @unchecked Sendable {
 
     /// What arrives within `timeout`: bytes until the server closes the connection, the text contains
     /// `marker`, or the time is up. `closed` says whether the server closed it.
-    public func receive(within timeout: Duration, until marker: String? = nil) -> (text: String, closed: Bool) {
+    ///
+    /// The wait blocks a thread of its own, never one of Swift concurrency's: those are as many as the
+    /// cores, and a few connections waiting seconds for a server's timeout starved every other test of the
+    /// run (timers that fired on time resumed their tasks a second or more late).
+    public func receive(within timeout: Duration, until marker: String? = nil) async -> (text: String, closed: Bool) {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: self.blockingReceive(within: timeout, until: marker)) }.start()
+        }
+    }
+
+    private func blockingReceive(within timeout: Duration, until marker: String?) -> (text: String, closed: Bool) {
         let deadline = ContinuousClock.now + timeout
         var received = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
