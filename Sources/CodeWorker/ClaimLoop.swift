@@ -71,7 +71,7 @@ final class ClaimLoop: Service, Sendable {
             logger.info("stopped before migrations finished", metadata: ["worker_id": .string(settings.workerID)])
             return
         }
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 if let postgres {
                     group.addTask { await self.listen(postgres) }
