@@ -27,8 +27,17 @@ extension Claim {
 }
 
 extension EventInsert {
-    fileprivate static let columnList = "deployment_id, at, attempt, worker_id, step, kind, outcome, duration_ms, message"
+    /// The event table's columns every insert writes, in the order every statement lists them.
+    fileprivate static let columns = ["deployment_id", "at", "attempt", "worker_id", "step", "kind", "outcome", "duration_ms", "message"]
+    fileprivate static let columnList = columns.joined(separator: ", ")
     fileprivate static let types: [PostgresDataType] = [.text, .int8, .int8, .text, .text, .text, .text, .int8, .text]
+
+    /// A SELECT list that yields event rows: `values` (an expression for each column) in `columnList`'s order,
+    /// whatever order they are named in.
+    fileprivate static func selectList(_ values: [String: String]) -> String {
+        precondition(Set(values.keys) == Set(columns), "an event row has an expression for every column")
+        return columns.map { values[$0]! }.joined(separator: ", ")
+    }
 
     /// The event's nine values as parameters from `$first` on, in `columnList`'s order.
     fileprivate static func parameters(from first: Int) -> String {
@@ -107,9 +116,7 @@ struct ClaimNextStatement: PostgresPreparedStatement {
             RETURNING id, attempt
         ), cancel_events AS (
             INSERT INTO deployment_events (\(EventInsert.columnList))
-            SELECT id, \(now), attempt, $1, 'cancel', 'finished', 'cancelled', NULL,
-                'cancelled on request before a worker ran it again'
-            FROM cancelled
+            SELECT \(cancelEvent) FROM cancelled
         )
         UPDATE deployments SET status = 'running', lease_owner = $1, lease_expires_at = \(now) + $3,
             attempt = attempt + 1, releases = releases + (CASE WHEN status = 'running' THEN 1 ELSE 0 END),
@@ -122,6 +129,10 @@ struct ClaimNextStatement: PostgresPreparedStatement {
         RETURNING \(DeploymentRecord.columns)
         """
     static let bindingDataTypes: [PostgresDataType] = [.text, .text, .int8, .int8, .int8]
+    private static let cancelEvent = EventInsert.selectList([
+        "deployment_id": "id", "at": now, "attempt": "attempt", "worker_id": "$1", "step": "'cancel'", "kind": "'finished'",
+        "outcome": "'cancelled'", "duration_ms": "NULL", "message": "'cancelled on request before a worker ran it again'",
+    ])
 
     let worker: String
     let leaseMilliseconds: Int64
@@ -157,9 +168,12 @@ struct EventBatch: Sendable {
         return "unnest(\(arrays.joined(separator: ", "))) WITH ORDINALITY AS e(at, step, kind, outcome, duration_ms, message, n)"
     }
 
-    /// `EventInsert.columnList`'s values for a row of the batch, with the claim from the lease's guard
-    /// ($1 deployment, $2 worker, $3 attempt).
-    static let values = "$1, e.at, $3, $2, e.step, e.kind, NULLIF(e.outcome, ''), NULLIF(e.duration_ms, -1), e.message"
+    /// The event row of each element of the batch, with the claim from the lease's guard ($1 deployment,
+    /// $2 worker, $3 attempt).
+    static let values = EventInsert.selectList([
+        "deployment_id": "$1", "worker_id": "$2", "attempt": "$3", "at": "e.at", "step": "e.step", "kind": "e.kind",
+        "outcome": "NULLIF(e.outcome, '')", "duration_ms": "NULLIF(e.duration_ms, -1)", "message": "e.message",
+    ])
 
     private var at: [Int64] = []
     private var step: [String] = []
@@ -206,28 +220,35 @@ struct AppendEventsStatement: LeaseGuardedStatement {
     func appendValues(to bindings: inout PostgresBindings) { events.append(to: &bindings) }
 }
 
-/// The rendered manifests, written only while the lease is held; a later attempt's replace an earlier one's.
+/// The rendered manifests and the events before them (none or more), written only while the lease is held; a
+/// later attempt's manifests replace an earlier one's.
 struct SaveManifestsStatement: LeaseGuardedStatement {
     typealias Row = String
     static let sql = """
-        WITH held AS (SELECT seq FROM deployments WHERE \(leaseHeld) FOR UPDATE)
+        WITH held AS (SELECT seq FROM deployments WHERE \(leaseHeld) FOR UPDATE),
+        events AS (
+            INSERT INTO deployment_events (\(EventInsert.columnList))
+            SELECT \(EventBatch.values) FROM held, \(EventBatch.rows(from: 7)) ORDER BY e.n
+        )
         INSERT INTO deployment_manifests (deployment_id, attempt, rendered_at, compose, kubernetes)
         SELECT $1, $3, $4, $5, $6 FROM held
         ON CONFLICT (deployment_id) DO UPDATE SET attempt = excluded.attempt, rendered_at = excluded.rendered_at,
             compose = excluded.compose, kubernetes = excluded.kubernetes
         RETURNING deployment_id
         """
-    static let bindingDataTypes = Claim.guardTypes + [.int8, .text, .text]
+    static let bindingDataTypes = Claim.guardTypes + [.int8, .text, .text] + EventBatch.types
 
     let claim: Claim
     let renderedAt: Int64
     let compose: String
     let kubernetes: String
+    let events: EventBatch
 
     func appendValues(to bindings: inout PostgresBindings) {
         bindings.append(renderedAt)
         bindings.append(compose)
         bindings.append(kubernetes)
+        events.append(to: &bindings)
     }
 }
 
@@ -250,8 +271,18 @@ struct FinishStatement: LeaseGuardedStatement {
     let claim: Claim
     let status: String
     let error: String?
+    /// The final event's time.
     let finishedAt: Int64
     let events: EventBatch
+
+    /// `events`: the final one last.
+    init(claim: Claim, status: String, error: String?, events: [NewEvent]) {
+        self.claim = claim
+        self.status = status
+        self.error = error
+        finishedAt = events.finalEvent.at.millisecondsSinceEpoch
+        self.events = EventBatch(events)
+    }
 
     func appendValues(to bindings: inout PostgresBindings) {
         bindings.append(status)

@@ -84,16 +84,21 @@ extension PostgresStore: WorkQueue {
     // appendEvents, saveManifests and finish: one prepared statement each (PostgresStatements.swift).
 
     public func appendEvents(_ claim: Claim, _ events: [NewEvent]) async throws -> Bool {
+        // An empty batch would insert no row and read as a lost lease.
         precondition(!events.isEmpty, "appendEvents needs an event")
         return try await metrics.measure("queue.event") { [self] in
             try await client.execute(AppendEventsStatement(claim: claim, events: EventBatch(events)), logger: logger).firstRow() != nil
         }
     }
 
-    public func saveManifests(_ claim: Claim, compose: String, kubernetes: String, at now: Date) async throws -> Bool {
+    public func saveManifests(
+        _ claim: Claim, compose: String, kubernetes: String, at now: Date, events: [NewEvent]
+    ) async throws -> Bool {
         try await metrics.measure("queue.manifests") { [self] in
             try await client.execute(
-                SaveManifestsStatement(claim: claim, renderedAt: now.millisecondsSinceEpoch, compose: compose, kubernetes: kubernetes),
+                SaveManifestsStatement(
+                    claim: claim, renderedAt: now.millisecondsSinceEpoch, compose: compose, kubernetes: kubernetes,
+                    events: EventBatch(events)),
                 logger: logger
             ).firstRow() != nil
         }
@@ -101,18 +106,14 @@ extension PostgresStore: WorkQueue {
 
     public func finish(_ claim: Claim, status: DeploymentStatus, error: String?, events: [NewEvent]) async throws -> Bool {
         try status.requireTerminal()
-        guard let final = events.last else { preconditionFailure("finish needs its final event") }
         return try await metrics.measure("queue.finish") { [self] in
-            try await client.execute(
-                FinishStatement(
-                    claim: claim, status: status.rawValue, error: error, finishedAt: final.at.millisecondsSinceEpoch,
-                    events: EventBatch(events)), logger: logger
-            ).firstRow() != nil
+            try await client.execute(FinishStatement(claim: claim, status: status.rawValue, error: error, events: events), logger: logger)
+                .firstRow() != nil
         }
     }
 
     public func release(_ claim: Claim, events: [NewEvent], afterFailure: Bool) async throws -> Bool {
-        guard let event = events.last else { preconditionFailure("release needs its event") }
+        let event = events.finalEvent
         return try await metrics.measure("queue.release") { [self] in
             let at = event.at.millisecondsSinceEpoch
             let failure: Int64 = afterFailure ? 1 : 0

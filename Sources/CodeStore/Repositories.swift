@@ -199,10 +199,24 @@ public struct Claim: Sendable, Equatable {
     }
 }
 
+extension [NewEvent] {
+    /// The last of the events a `finish` or a `release` writes: its own, whose time is the change's. Every
+    /// store asks for it, so a caller that passes none stops here, before anything is written.
+    var finalEvent: NewEvent {
+        guard let final = last else { preconditionFailure("a finish or a release carries its own event, last") }
+        return final
+    }
+}
+
 extension WorkQueue {
     /// Appends one event if the lease is still held; false when it is not.
     public func appendEvent(_ claim: Claim, _ event: NewEvent) async throws -> Bool {
         try await appendEvents(claim, [event])
+    }
+
+    /// Saves the rendered manifests if the lease is still held; false when it is not.
+    public func saveManifests(_ claim: Claim, compose: String, kubernetes: String, at now: Date) async throws -> Bool {
+        try await saveManifests(claim, compose: compose, kubernetes: kubernetes, at: now, events: [])
     }
 
     /// Ends the deployment if the lease is still held, with its final event.
@@ -241,7 +255,10 @@ public protocol WorkQueue: Sendable {
     /// Appends `events` (at least one), in order and all together, if the lease is still held; false when
     /// it is not.
     func appendEvents(_ claim: Claim, _ events: [NewEvent]) async throws -> Bool
-    func saveManifests(_ claim: Claim, compose: String, kubernetes: String, at now: Date) async throws -> Bool
+    /// Saves the rendered manifests (a later attempt's replace an earlier one's) and, before them, `events`
+    /// (any number, in order: the pipeline's events not written yet), all together if the lease is still
+    /// held; false when it is not.
+    func saveManifests(_ claim: Claim, compose: String, kubernetes: String, at now: Date, events: [NewEvent]) async throws -> Bool
     /// Ends the deployment if the lease is still held, with `events`: the last is the final event (its time
     /// is `finished_at`); any before it are events of the pipeline not written yet.
     func finish(_ claim: Claim, status: DeploymentStatus, error: String?, events: [NewEvent]) async throws -> Bool

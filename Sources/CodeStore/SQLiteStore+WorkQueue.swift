@@ -120,10 +120,13 @@ extension SQLiteStore: WorkQueue {
         }
     }
 
-    public func saveManifests(_ claim: Claim, compose: String, kubernetes: String, at now: Date) async throws -> Bool {
+    public func saveManifests(
+        _ claim: Claim, compose: String, kubernetes: String, at now: Date, events: [NewEvent]
+    ) async throws -> Bool {
         try await metrics.measure("queue.manifests") { [self] in
             try await pool.write { db in
                 guard try db.leaseIsHeld(claim) else { return false }
+                for event in events { try db.insertEvent(EventInsert(claim, event)) }
                 try db.cachedStatement(
                     literal: """
                         INSERT INTO deployment_manifests (deployment_id, attempt, rendered_at, compose, kubernetes)
@@ -139,9 +142,8 @@ extension SQLiteStore: WorkQueue {
 
     public func finish(_ claim: Claim, status: DeploymentStatus, error: String?, events: [NewEvent]) async throws -> Bool {
         try status.requireTerminal()
-        guard let final = events.last else { preconditionFailure("finish needs its final event") }
+        let at = events.finalEvent.at.millisecondsSinceEpoch
         return try await metrics.measure("queue.finish") { [self] in
-            let at = final.at.millisecondsSinceEpoch
             return try await pool.write { db in
                 let finished = try SQLRequest<String>(
                     literal: """
@@ -159,7 +161,7 @@ extension SQLiteStore: WorkQueue {
     }
 
     public func release(_ claim: Claim, events: [NewEvent], afterFailure: Bool) async throws -> Bool {
-        guard let event = events.last else { preconditionFailure("release needs its event") }
+        let event = events.finalEvent
         return try await metrics.measure("queue.release") { [self] in
             let at = event.at.millisecondsSinceEpoch
             let failure: Int64 = afterFailure ? 1 : 0

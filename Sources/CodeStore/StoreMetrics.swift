@@ -73,7 +73,7 @@ struct StoreMetrics: Sendable {
         guard let patience else { return try await body() }
         let start = NIODeadline.now()
         do {
-            let value = try await StoreDeadline.run(patience, operation: operation, body)
+            let value = try await StoreDeadline.run(patience, since: start, operation: operation, body)
             patience.answered()
             return value
         } catch StoreDeadline.Exceeded.exceeded {
@@ -148,11 +148,10 @@ public enum StoreDeadline {
     }
 
     /// Runs `body`, throwing `Exceeded.exceeded` when `patience` runs out: the server silent for its
-    /// `silence` since the later of the start and the last answer, or the ceiling passed.
+    /// `silence` since the later of `start` and the last answer, or the ceiling passed since `start`.
     static func run<T: Sendable>(
-        _ patience: ServerSilence, operation: String, _ body: @escaping @Sendable () async throws -> T
+        _ patience: ServerSilence, since start: NIODeadline, operation: String, _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        let start = NIODeadline.now()
         guard let first = patience.remaining(since: start) else { throw Exceeded.exceeded }
         return try await run(firstCheckAfter: first, patience: { patience.remaining(since: start) }, operation: operation, body)
     }

@@ -19,12 +19,13 @@ enum PipelineOutcome: String, Sendable, CaseIterable {
 ///
 /// Every step writes a `started` and a `finished` event (with duration and outcome) through guarded
 /// writes: when a write finds the lease gone, the pipeline stops and changes nothing more. Events are
-/// written when something waits on them, not one statement each: a step's `started` goes out before its
-/// work begins (with the previous step's `finished` and the `claim` event, which wait for it), the
-/// driver's and the verifier's progress at once, and the last events with the deployment's end. The
-/// work between two writes is the worker's own computing (validate, render), so a crash loses at most
-/// the `finished` of a step whose next `started` never happened. An event write that fails takes the
-/// events recorded before it along (the previous step's `finished`, which used to be written already):
+/// written when something waits on them, not one statement each: validate and render work inside the
+/// worker, so their events and the `claim` event go out with the rendered manifests; the `started` of a
+/// step that reaches outside (rollout, verify) goes out before its work begins, with the previous step's
+/// `finished`; the driver's and the verifier's progress at once; the last events with the deployment's
+/// end. The work between two writes is the worker's own computing, so a crash loses at most the events
+/// since the last write (before the manifests' write: the claim and validate's). An event write that
+/// fails takes the events recorded before it along:
 /// writing them again could write them twice, because a write that timed out may still have committed
 /// while the lease stays held. The end's events are kept when it fails: the release that follows writes
 /// them, and if the end did commit, the release finds the lease gone and writes nothing. A heartbeat
@@ -40,7 +41,7 @@ struct Pipeline: Sendable {
     let logger: Logger
     let control: PipelineControl
     let step: NIOLockedValueBox<String>
-    /// Events recorded and not written yet: they go out with the next write (`event`, `finish`, `release`).
+    /// Events recorded and not written yet: they go out with the next write (`event`, the manifests', `finish`, `release`).
     private let unwritten = NIOLockedValueBox<[NewEvent]>([])
 
     /// How often the heartbeat looks for a cancellation request (a read), between lease renewals.
@@ -87,7 +88,7 @@ struct Pipeline: Sendable {
                 message: claim.attempt == 1
                     ? "claimed by \(claim.owner)"
                     : "claimed by \(claim.owner) (attempt \(claim.attempt): the previous worker released it or its lease expired)")
-            try await runStep("validate") {
+            try await runStep("validate", started: .withTheNextWrite) {
                 // The worker does not trust what it reads: the policy may have changed since the API
                 // accepted the deployment, and the row may not have come through the API at all.
                 let reparsed = try ImageReference(parsing: deployment.image)
@@ -97,21 +98,25 @@ struct Pipeline: Sendable {
                 }
                 return "image \(reparsed) satisfies the policy"
             }
-            let rendered = try await runStep("render") {
+            let rendered = try await runStep("render", started: .withTheNextWrite) {
                 let manifests = try ManifestRenderer().render(deployment)
-                guard try await store.saveManifests(claim, compose: manifests.compose, kubernetes: manifests.kubernetes, at: Date()) else {
+                // The manifests' write carries the events so far: the claim, validate's two, render's `started`.
+                guard
+                    try await store.saveManifests(
+                        claim, compose: manifests.compose, kubernetes: manifests.kubernetes, at: Date(), events: takeUnwritten())
+                else {
                     throw Interruption.leaseLost
                 }
                 return (manifests, "rendered Compose and Kubernetes manifests")
             }
-            try await runStep("rollout") {
+            try await runStep("rollout", started: .beforeTheWork) {
                 try await driver.rollOut(deployment, attempt: claim.attempt, manifests: rendered, control: control) { message in
                     try await event("rollout", .info, message: message)
                 }
                 return "\(driver.name) rollout of \(deployment.replicas) replica(s) complete"
             }
             if let healthURL = deployment.healthURL {
-                try await runStep("verify") {
+                try await runStep("verify", started: .beforeTheWork) {
                     // A health_url the allowlist rejects fails the deployment at once (RolloutFailure):
                     // retrying cannot change the policy, and each retry would be another probe.
                     try await verifier.verify(healthURL, allowlist: settings.healthURLAllowlist, control: control) { message in
@@ -169,16 +174,28 @@ struct Pipeline: Sendable {
         }
     }
 
+    /// When a step's `started` event is written.
+    private enum StartedWrite {
+        /// Before the step's work begins: the work reaches outside the worker (a rollout, a probe), and none
+        /// of it may happen without its `started` in the database.
+        case beforeTheWork
+        /// With the next write: the work happens inside the worker (validating, rendering), and the step
+        /// writes nothing else before the next write, which carries its events.
+        case withTheNextWrite
+    }
+
     /// Runs one step between a `started` and a `finished` event; `body` says what it did.
-    private func runStep(_ name: String, _ body: () async throws -> String) async throws {
-        try await runStep(name) { ((), try await body()) }
+    private func runStep(_ name: String, started: StartedWrite, _ body: () async throws -> String) async throws {
+        try await runStep(name, started: started) { ((), try await body()) }
     }
 
     /// Runs one step between a `started` and a `finished` event, handing on what `body` produced.
-    private func runStep<Value>(_ name: String, _ body: () async throws -> (Value, summary: String)) async throws -> Value {
+    private func runStep<Value>(
+        _ name: String, started: StartedWrite, _ body: () async throws -> (Value, summary: String)
+    ) async throws -> Value {
         try await withChildSpan("pipeline.\(name)") { span in
             do {
-                return try await runStepEvents(name, body)
+                return try await runStepEvents(name, started: started, body)
             } catch {
                 // An interruption (cancellation, drain, lost lease) is not the step's failure.
                 if !(error is Interruption) { span?.setStatus(SpanStatus(code: .error)) }
@@ -187,11 +204,15 @@ struct Pipeline: Sendable {
         }
     }
 
-    private func runStepEvents<Value>(_ name: String, _ body: () async throws -> (Value, summary: String)) async throws -> Value {
+    private func runStepEvents<Value>(
+        _ name: String, started: StartedWrite, _ body: () async throws -> (Value, summary: String)
+    ) async throws -> Value {
         try control.checkpoint()
         step.withLockedValue { $0 = name }
-        // Written before the step's work begins: no rollout or probe without its `started` in the database.
-        try await event(name, .started, message: "\(name) started")
+        switch started {
+        case .beforeTheWork: try await event(name, .started, message: "\(name) started")
+        case .withTheNextWrite: record(name, .started, message: "\(name) started")
+        }
         let start = ContinuousClock.now
         do {
             let (value, message) = try await body()

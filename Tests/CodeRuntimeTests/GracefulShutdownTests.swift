@@ -34,7 +34,7 @@ struct GracefulShutdownTests {
             tasks.addTask { try await group.run() }
             _ = try await LoopbackHTTP.waitUntilAnswering("http://127.0.0.1:\(port)/health/live")
 
-            async let slow = LoopbackHTTP.request(.GET, "http://127.0.0.1:\(port)/slow")
+            async let slow = LoopbackHTTP.request(.GET, "http://127.0.0.1:\(port)/slow", timeout: .seconds(30))
             while !started.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
             #expect(acceptsConnections(port: port))
             await group.triggerGracefulShutdown()

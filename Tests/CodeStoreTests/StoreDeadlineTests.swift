@@ -54,7 +54,7 @@ struct StoreDeadlineTests {
         let patience = ServerSilence(silence: .milliseconds(300), ceiling: .seconds(30))
         let others = OtherOperations(answering: patience)
         defer { others.stop() }
-        let value = try await StoreDeadline.run(patience, operation: "queued") {
+        let value = try await StoreDeadline.run(patience, since: .now(), operation: "queued") {
             try await Task.sleep(for: .seconds(1))
             return 7
         }
@@ -84,7 +84,7 @@ struct StoreDeadlineTests {
         let clock = ContinuousClock()
         let began = clock.now
         await #expect(throws: StoreDeadline.Exceeded.self) {
-            try await StoreDeadline.run(patience, operation: "stuck") { () async throws -> Int in
+            try await StoreDeadline.run(patience, since: .now(), operation: "stuck") { () async throws -> Int in
                 await Task.detached { try? await Task.sleep(for: .seconds(3)) }.value
                 return 0
             }

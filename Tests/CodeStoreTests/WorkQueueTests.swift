@@ -25,9 +25,10 @@ struct WorkQueueTests {
         }
     }
 
-    /// The pipeline writes the events it recorded together, with a step's `started` or with the end: one
-    /// write keeps their order and every value (a missing outcome or duration stays missing, a duration of 0
-    /// stays 0), lands all of them only while the lease is held, and the end's time is its final event's.
+    /// The pipeline writes the events it recorded together, with the manifests, a step's `started` or the
+    /// end: one write keeps their order and every value (a missing outcome or duration stays missing, a
+    /// duration of 0 stays 0), lands all of them only while the lease is held, and the end's time is its
+    /// final event's.
     @Test(arguments: TestBackend.available)
     func eventsWrittenTogetherKeepOrderAndValuesAndNeedTheLease(backend: TestBackend) async throws {
         try await withStore(backend) { store in
@@ -42,7 +43,14 @@ struct WorkQueueTests {
                     message: "valid"),
                 NewEvent(at: base.addingTimeInterval(0.002), step: "render", kind: .started, message: "render ' started"),
             ]
-            #expect(try await store.appendEvents(claim, recorded))
+            #expect(try await store.saveManifests(claim, compose: "services: {}", kubernetes: "kind: List", at: base, events: recorded))
+            let rolloutStarted = [
+                NewEvent(
+                    at: base.addingTimeInterval(0.003), step: "render", kind: .finished, outcome: .succeeded, durationMs: 1,
+                    message: "rendered"),
+                NewEvent(at: base.addingTimeInterval(0.004), step: "rollout", kind: .started, message: "rollout started"),
+            ]
+            #expect(try await store.appendEvents(claim, rolloutStarted))
             let end = [
                 NewEvent(
                     at: base.addingTimeInterval(0.010), step: "verify", kind: .finished, outcome: .skipped, durationMs: 7, message: "none"),
@@ -51,14 +59,18 @@ struct WorkQueueTests {
             #expect(try await store.finish(claim, status: .succeeded, error: nil, events: end))
 
             let written = try await store.events(deploymentID: claim.deployment.id, after: nil, limit: 100).items.dropFirst()  // "queue"
-            #expect(written.map(\.step) == ["claim", "validate", "validate", "render", "verify", "finish"])
+            let all = recorded + rolloutStarted + end
+            #expect(written.map(\.step) == ["claim", "validate", "validate", "render", "render", "rollout", "verify", "finish"])
             // Times are stored in milliseconds.
             func milliseconds(_ date: Date?) -> Int64? { date.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) } }
-            #expect(written.map { milliseconds($0.at) } == (recorded + end).map { milliseconds($0.at) })
-            #expect(written.map(\.kind) == (recorded + end).map(\.kind))
-            #expect(written.map(\.outcome) == [nil, nil, .succeeded, nil, .skipped, .succeeded])
-            #expect(written.map(\.durationMs) == [nil, nil, 0, nil, 7, nil])
-            #expect(written.map(\.message) == (recorded + end).map(\.message))
+            #expect(written.map { milliseconds($0.at) } == all.map { milliseconds($0.at) })
+            #expect(written.map(\.kind) == all.map(\.kind))
+            #expect(written.map(\.outcome) == [nil, nil, .succeeded, nil, .succeeded, nil, .skipped, .succeeded])
+            #expect(written.map(\.durationMs) == [nil, nil, 0, nil, 1, nil, 7, nil])
+            #expect(written.map(\.message) == all.map(\.message))
+            let manifests = try #require(try await store.manifests(deploymentID: claim.deployment.id))
+            #expect(manifests.compose == "services: {}")
+            #expect(manifests.kubernetes == "kind: List")
             #expect(written.allSatisfy { $0.attempt == claim.attempt && $0.workerID == "a" })
             let finished = try #require(try await store.deployment(id: claim.deployment.id))
             #expect(finished.status == .succeeded)
@@ -66,6 +78,8 @@ struct WorkQueueTests {
 
             // Once the lease is gone (here: the deployment ended), none of a batch lands, nor a second end.
             #expect(try await !store.appendEvents(claim, recorded))
+            #expect(try await !store.saveManifests(claim, compose: "late", kubernetes: "late", at: Date(), events: recorded))
+            #expect(try await store.manifests(deploymentID: claim.deployment.id)?.compose == "services: {}")
             #expect(try await !store.finish(claim, status: .failed, error: "twice", events: end))
             #expect(try await !store.release(claim, events: recorded, afterFailure: true))
             #expect(try await store.events(deploymentID: claim.deployment.id, after: nil, limit: 100).items.count == written.count + 1)
