@@ -210,7 +210,15 @@ let package = Package(
             // No dynamic symbol table (the toolchain links executables with --export-dynamic): nothing
             // looks our symbols up at run time, the backtracer reads names from the symbol table or
             // from code-services.debug, and it is 8 MB of the binary (.dynsym, .dynstr, .gnu.hash).
-            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux]))]
+            // Linked by lld (the toolchain's, usr/bin/ld.lld) rather than gold, for packed relative
+            // relocations (DT_RELR, glibc 2.36+, Debian 12's): the 180,000 pointer fix-ups of
+            // Swift's metadata take 36 kB instead of 4.4 MB of .rela.dyn, which the loader read at
+            // every start. lld also links this binary in 2 s where gold took 50 s.
+            linkerSettings: [
+                .unsafeFlags(
+                    ["-use-ld=lld", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
+                    .when(platforms: [.linux]))
+            ]
         ),
         // Test helpers shared by the test targets: child processes, free ports, loopback HTTP, PostgreSQL.
         .target(
