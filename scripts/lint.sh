@@ -17,7 +17,7 @@
 #               (.yamllint.yaml), warnings included
 #   seccomp     compose/seccomp/code-services.json is valid JSON with an allowlist shape
 #   swift       swift-format (shipped with the Swift toolchain) with .swift-format, strict, on Sources,
-#               Tests and templates/service: no finding
+#               Tests, templates/service and docker/icu-data-subset.swift: no finding
 #   workflows   pytest integration/workflows (actionlint, zizmor and the workflow properties)
 #   promtool    the monitoring overlay's Prometheus rules: `promtool check rules` and their unit tests
 #               (`promtool test rules`), and the configuration generated from services.json
@@ -173,8 +173,8 @@ PY
 }
 
 check_swift() {
-  echo "swift format lint --strict -r Sources Tests templates"
-  swift format lint --strict --configuration .swift-format -r Sources Tests templates
+  echo "swift format lint --strict -r Sources Tests templates docker"
+  swift format lint --strict --configuration .swift-format -r Sources Tests templates docker
 }
 
 check_workflows() {
