@@ -6,17 +6,18 @@
 //
 // Why: full Foundation links `_FoundationICU`, whose data (`icudt76_dat`, 34 MB: every locale's
 // names, calendars, collation and units, 200 character-set converters, CJK and Thai dictionaries)
-// is compiled into its own archive member. A linker takes an archive member only for a symbol
-// nothing else defines yet, so an object that defines `icudt76_dat` itself, placed before the
-// toolchain's libraries, replaces the member whole. ICU reads that symbol as a "common data"
-// package (a table of contents of named items), and looks each item up by name: an item left out
-// is a resource ICU reports missing, and ICU falls back from a locale to its parent and at last to
-// `root`, as it does for any locale it has no data for.
+// is compiled into its own archive member. docker/Dockerfile's icu-data stage assembles this
+// tool's output as an object defining the same symbol and puts it in the archive in that member's
+// place (`ar r`), so every link takes the subset. ICU reads the symbol as a "common data" package
+// (a table of contents of named items) and looks each item up by name: an item left out is a
+// resource ICU reports missing, and ICU falls back from a locale to its parent, then to the
+// default locale and at last to `root`, as it does for any locale it has no data for.
 //
-// What is kept (docs/containers.md, "ICU data"): every item that is not tied to one locale (time
-// zones, likely subtags, plural rules, Unicode names, normalization tables for IDNA and NFKC, the
-// root collation and the break rules), and of the per-locale items only `root` and English (`en`
-// and its regional variants; services run with the POSIX locale, which ICU maps to en_US_POSIX).
+// What is kept (docs/containers.md, "ICU's data: root, English and what no locale owns"): every
+// item that is not tied to one locale (time zones, likely subtags, plural rules, Unicode names,
+// normalization tables for IDNA and NFKC, the root collation and the break rules), and of the
+// per-locale items only `root` and English (`en` and its regional variants; services run with the
+// POSIX locale, which ICU maps to en_US_POSIX).
 // Left out: the other locales (in every tree: names, calendars, currencies, units, collation,
 // spell-out rules), the table-driven character-set converters (`*.cnv`: the services speak
 // UTF-8, and ICU's UTF-8/16/32, ASCII and Latin-1 converters are code, not data), the word-break
@@ -153,6 +154,15 @@ do {
     let package = try CommonData(try Data(contentsOf: URL(fileURLWithPath: input)))
     var subset = package
     subset.items = package.items.filter { isKept($0.name) }
+    // Every item is a data file of its own, with the header ICU checks when it loads one: its
+    // length in two bytes, then the magic bytes 0xda 0x27.
+    let malformed = subset.items.first { item in
+        let data = Data(item.data)
+        return data.count < 4 || data[2] != 0xDA || data[3] != 0x27
+    }
+    if let malformed {
+        throw Failure("item \(malformed.name) has no ICU data header")
+    }
     let bytes = subset.serialized()
     // Read back: the output must parse to the same kept items, byte for byte.
     let check = try CommonData(bytes)
