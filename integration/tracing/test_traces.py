@@ -99,12 +99,16 @@ def test_one_mcp_call_makes_one_trace_from_the_tool_call_to_the_webhook(services
     tool_calls = wait_for(lambda: otlp.find("tools/call create_deployment"))
     assert len(tool_calls) == 1, tool_calls
     trace_id = tool_calls[0].trace_id
-    # Each process exports in its own batches: the trace is whole when the worker's pipeline has arrived and
-    # every call code-mcp made has code-api's server span under it.
+    # Each process exports in its own batches: the trace is whole when the worker's pipeline has arrived,
+    # every call code-mcp made has code-api's server span under it, and the tool call's parent, the /mcp
+    # request's server span, has arrived too (it ends after the answer is written, so it can come in a later
+    # batch than the tool call's own span).
     def whole(trace):
         calls = [s for s in trace if s.service == "code-mcp" and s.kind == "client"]
         answered = all(any(a.parent_id == c.span_id for a in trace) for c in calls)
-        return trace if calls and answered and any(s.name == "deployment.pipeline" for s in trace) else None
+        request_arrived = any(s.span_id == tool_calls[0].parent_id for s in trace)
+        pipeline_arrived = any(s.name == "deployment.pipeline" for s in trace)
+        return trace if calls and answered and request_arrived and pipeline_arrived else None
 
     spans = wait_for(lambda: whole(otlp.trace(trace_id)))
     assert spans, f"trace {trace_id} incomplete: {otlp.trace(trace_id)}"
