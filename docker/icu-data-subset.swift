@@ -151,14 +151,14 @@ guard arguments.count == 4 else {
 }
 do {
     let (input, symbol, outDirectory) = (arguments[1], arguments[2], URL(fileURLWithPath: arguments[3]))
-    let package = try CommonData(try Data(contentsOf: URL(fileURLWithPath: input)))
+    let packageBytes = try Data(contentsOf: URL(fileURLWithPath: input))
+    let package = try CommonData(packageBytes)
     var subset = package
     subset.items = package.items.filter { isKept($0.name) }
     // Every item is a data file of its own, with the header ICU checks when it loads one: its
     // length in two bytes, then the magic bytes 0xda 0x27.
     let malformed = subset.items.first { item in
-        let data = Data(item.data)
-        return data.count < 4 || data[2] != 0xDA || data[3] != 0x27
+        item.data.count < 4 || Array(item.data.dropFirst(2).prefix(2)) != [0xDA, 0x27]
     }
     if let malformed {
         throw Failure("item \(malformed.name) has no ICU data header")
@@ -187,7 +187,7 @@ do {
     let keptBytes = subset.items.reduce(0) { $0 + $1.data.count }
     print(
         "icu-data-subset: \(symbol): kept \(subset.items.count) of \(package.items.count) items, "
-            + "\(bytes.count) of \(try Data(contentsOf: URL(fileURLWithPath: input)).count) bytes "
+            + "\(bytes.count) of \(packageBytes.count) bytes "
             + "(item data \(keptBytes) bytes)")
 } catch {
     FileHandle.standardError.write(Data("icu-data-subset: \(error)\n".utf8))

@@ -58,14 +58,17 @@ def test_image_sizes_and_unique_bytes(docker_engine, measurements):
     assert unique <= 160e6, f"the images together take {unique / 1e6:.1f} MB, more than 160 MB"
 
 
-def shipped_binary(tmp_path):
-    """/app/service of the first service's image (every image has the same binary)."""
+@pytest.fixture(scope="module")
+def shipped_binary(docker_engine, tmp_path_factory):
+    """/app/service of the first service's image (every image has the same binary), copied out once
+    for the tests that read it."""
+    directory = tmp_path_factory.mktemp("shipped")
     container = docker("create", f"{next(iter(SERVICES.values()))}:{image_tag()}").stdout.strip()
     try:
-        docker("cp", f"{container}:/app/service", str(tmp_path / "service"))
+        docker("cp", f"{container}:/app/service", str(directory / "service"))
     finally:
         docker("rm", "-f", container, check=False)
-    return (tmp_path / "service").read_bytes()
+    return (directory / "service").read_bytes()
 
 
 def icu_package_items(binary: bytes) -> dict[str, bytes]:
@@ -91,11 +94,11 @@ def icu_package_items(binary: bytes) -> dict[str, bytes]:
     return items
 
 
-def test_binary_carries_icu_data_of_root_and_english_only(docker_engine, tmp_path):
+def test_binary_carries_icu_data_of_root_and_english_only(shipped_binary):
     """docker/Dockerfile's icu-data stage cuts ICU's data to root, English and the items not tied to
     a locale (docker/icu-data-subset.swift): the shipped binary holds one well-formed package, walked
     here independently of the tool, with those items and none of the others."""
-    binary = shipped_binary(tmp_path)
+    binary = shipped_binary
     items = icu_package_items(binary)
     for kept in ("root.res", "en.res", "en_US_POSIX.res", "zoneinfo64.res", "timezoneTypes.res", "metaZones.res",
                  "likelySubtags.res", "uts46.nrm", "coll/ucadata.icu", "coll/root.res", "brkitr/word.brk"):
@@ -106,11 +109,11 @@ def test_binary_carries_icu_data_of_root_and_english_only(docker_engine, tmp_pat
     assert len(binary) < 80e6, f"the binary is {len(binary) / 1e6:.1f} MB"
 
 
-def test_binary_has_packed_relative_relocations(docker_engine, tmp_path):
+def test_binary_has_packed_relative_relocations(shipped_binary):
     """Package.swift links code-services with lld and `-z pack-relative-relocs`: its relative
     relocations are a bitmap in `.relr.dyn` (DT_RELR) rather than 4.4 MB of `.rela.dyn` entries.
     `--strip-all` keeps the section names, so the section header table says which."""
-    binary = shipped_binary(tmp_path)
+    binary = shipped_binary
     assert binary[:4] == b"\x7fELF" and binary[4] == 2 and binary[5] == 1, "a 64-bit little-endian ELF file"
     section_headers, = struct.unpack_from("<Q", binary, 0x28)
     entry_size, count, names_index = struct.unpack_from("<HHH", binary, 0x3A)
