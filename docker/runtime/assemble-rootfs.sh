@@ -3,8 +3,6 @@
 # stage, as root).
 #
 #   assemble-rootfs.sh ROOTFS PACKAGE...                 a complete root file system
-#   assemble-rootfs.sh --on BASE OVERLAY PACKAGE...      only what PACKAGE... add to BASE
-#                                                        (packages already in BASE are skipped)
 #
 # Each package is unpacked with dpkg-deb (no maintainer script runs: none is needed for these
 # libraries), then trimmed of what a service never reads (docs except copyright files, man pages,
@@ -12,11 +10,6 @@
 # metadata in /var/lib/dpkg/status.d/NAME (its control stanza) and NAME.md5sums (the files that
 # remain), so that scanners such as Trivy see the OS packages and their versions.
 set -euo pipefail
-base=
-if [[ ${1:-} == --on ]]; then
-  base=${2:?usage: assemble-rootfs.sh --on BASE OVERLAY PACKAGE...}
-  shift 2
-fi
 rootfs=${1:?usage: assemble-rootfs.sh ROOTFS PACKAGE...}
 shift
 work=$(mktemp -d)
@@ -25,11 +18,7 @@ cd "$work"
 multiarch=$(dpkg-query -L libc6 | sed -nE 's#^/(usr/)?lib/([^/]+-linux-gnu[^/]*)/libc\.so\.6$#\2#p' | head -n 1)
 [[ -n $multiarch ]] || { echo "assemble-rootfs: cannot tell the multiarch folder" >&2; exit 1; }
 
-packages=()
-for package in "$@"; do
-  if [[ -n $base && -f "$base/var/lib/dpkg/status.d/$package" ]]; then continue; fi
-  packages+=("$package")
-done
+packages=("$@")
 
 # Merged /usr, as in Debian 12 (/lib64/ld-linux-x86-64.so.2 resolves through the link).
 install -d -m 0755 "$rootfs"/usr/{bin,sbin,lib,lib64} "$rootfs"/etc "$rootfs"/var/lib/dpkg/status.d
@@ -66,20 +55,6 @@ for deb in ./*.deb; do
   printf 'assemble-rootfs: %s %s\n' "$name" "$(dpkg-deb --field "$deb" Version)"
 done
 chmod 0644 "$rootfs"/var/lib/dpkg/status.d/*
-
-if [[ -n $base ]]; then
-  # An overlay is copied onto BASE: no top-level links or empty folders of its own, and the
-  # dynamic linker cache of BASE + OVERLAY.
-  for dir in bin sbin lib lib64; do rm -f "$rootfs/$dir"; done
-  find "$rootfs" -mindepth 1 -depth -type d -empty -delete
-  merged=$(mktemp -d)
-  cp -a "$base/." "$merged/"
-  cp -a "$rootfs/." "$merged/"
-  ldconfig -r "$merged"
-  install -D -m 0644 "$merged/etc/ld.so.cache" "$rootfs/etc/ld.so.cache"
-  rm -rf "$merged" "$work"
-  exit 0
-fi
 
 # What maintainer scripts would have produced: the CA bundle (update-ca-certificates ran in this
 # build stage), the UTC zone, the dynamic linker cache.
