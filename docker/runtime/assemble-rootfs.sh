@@ -30,8 +30,11 @@ for deb in ./*.deb; do
 done
 
 # Trim: legal copyright files stay; nothing here runs a program other than the service.
-rm -rf "$rootfs"/usr/share/{man,info,lintian,locale,doc-base,bug,gdb,bash-completion} \
+# libmvec (glibc's vector math, 1 MB) is loaded only by programs linked with -lmvec: neither the
+# service nor the backtracer nor their libraries are. usr/share/gcc holds libstdc++'s gdb printers.
+rm -rf "$rootfs"/usr/share/{man,info,lintian,locale,doc-base,bug,gdb,gcc,bash-completion} \
   "$rootfs"/usr/share/ca-certificates "$rootfs/usr/lib/$multiarch/gconv" \
+  "$rootfs/usr/lib/$multiarch"/libmvec.so* \
   "$rootfs/usr/lib/$multiarch/audit" "$rootfs"/usr/libexec "$rootfs"/etc/ca-certificates \
   "$rootfs"/etc/update-motd.d "$rootfs"/etc/profile.d "$rootfs"/etc/skel
 if [[ -d "$rootfs"/usr/share/doc ]]; then

@@ -771,6 +771,10 @@ def check_release_registry_cache(root: Path) -> Problems:
     # Only main and release tags write the release cache; other branches write their own.
     if w.get("cache-to") != "type=registry,ref=${{ steps.image.outputs.name }}:${{ env.CACHE_TAG }},mode=max":
         problems.append(f"release: cache-to must be the registry cache CACHE_TAG with mode=max: {w.get('cache-to')!r}")
+    # Debian's packages (the runtime's, curl's and OpenSSL's, linked into the binary) are taken
+    # anew by every release, not from a cached layer.
+    if set(str(w.get("no-cache-filters", "")).split(",")) != {"runtime-assemble", "libcurl-static"}:
+        problems.append(f"release: no-cache-filters must be runtime-assemble,libcurl-static: {w.get('no-cache-filters')!r}")
     cache_tag = str((_release_job(root).get("env") or {}).get("CACHE_TAG", ""))
     if cache_tag != "${{ (github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/v')) && 'buildcache' || 'buildcache-branches' }}":
         problems.append(f"release: CACHE_TAG must be buildcache for main and tags only, buildcache-branches otherwise: {cache_tag!r}")
@@ -1760,6 +1764,7 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
     ("release_registry_cache", "release.yml", ":${{ env.CACHE_TAG }},mode=max", ":${{ env.CACHE_TAG }},mode=min"),
     ("release_registry_cache", "release.yml", "cache-from: |\n            type=registry,", "cache-from: |\n            type=gha,"),
     ("release_registry_cache", "release.yml", "&& 'buildcache' || 'buildcache-branches'", "&& 'buildcache' || 'buildcache'"),
+    ("release_registry_cache", "release.yml", "no-cache-filters: runtime-assemble,libcurl-static", "no-cache-filters: runtime-assemble"),
     ("release_attestations", "release.yml", "provenance: mode=max", "provenance: mode=min"),
     ("release_attestations", "release.yml", "sbom: true", "sbom: false"),
     ("release_build_args", "release.yml", "CREATED=${{ fromJSON", "BUILT=${{ fromJSON"),
