@@ -87,13 +87,11 @@ public final class HealthChecks: Sendable {
     /// Adds `/health`, `/health/live` and `/health/ready` to a router. They take no authentication: put
     /// authenticating middleware on route groups, not in front of these.
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
-        let service = self.service
-        router.get("/health") { _, _ in
-            HealthStatus(status: "ok", service: service, version: BuildInfo.version)
-        }
-        router.get("/health/live") { _, _ in
-            HealthStatus(status: "ok", service: service, version: BuildInfo.version)
-        }
+        // The liveness answer never changes while the process runs: encoded once here, not per probe (JSON
+        // encoding was 7 % of the CPU of a /health/live under load, docs/performance.md).
+        let live = HealthStatus(status: "ok", service: service, version: BuildInfo.version).response()
+        router.get("/health") { _, _ in live }
+        router.get("/health/live") { _, _ in live }
         router.get("/health/ready") { request, context -> Response in
             let report = await self.readiness()
             return try context.responseEncoder.encode(report, from: request, context: context)
@@ -102,10 +100,22 @@ public final class HealthChecks: Sendable {
     }
 }
 
-struct HealthStatus: ResponseEncodable {
+struct HealthStatus: Encodable {
     let status: String
     let service: String
     let version: String
+
+    /// The 200 answer with this status as its JSON body. Three strings always encode.
+    func response() -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = try! encoder.encode(self)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body))
+        )
+    }
 }
 
 extension HealthChecks.Report: ResponseEncodable {}
