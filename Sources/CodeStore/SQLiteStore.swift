@@ -8,7 +8,7 @@ import GRDB
 /// A change is a closure run by `pool.write { db in ... }`: one transaction, which GRDB begins IMMEDIATE,
 /// so it holds SQLite's single write lock from its first statement. That lock is what makes a guarded
 /// update and the insert that depends on it atomic, and what serializes claims (SQLite has no row locks
-/// and needs no `SKIP LOCKED`). Reads run on the pool's reader connections with `pool.read`.
+/// and needs no `SKIP LOCKED`). Reads run on read-only connections on the calling thread (`read`).
 ///
 /// Statements are prepared once per connection and reused (`SQLRequest(literal:cached: true)`,
 /// `cachedStatement(literal:)`): the store runs a handful of statements all the time, and for a lookup by
@@ -16,6 +16,8 @@ import GRDB
 public final class SQLiteStore: Store, Sendable {
     public let path: String
     let pool: DatabasePool
+    /// The connections `read` uses, one per thread that reads at once (SQLiteReaders.swift).
+    let readers: SQLiteReaders
     let metrics: StoreMetrics
 
     /// How long a writer waits for another process's write lock before failing with SQLITE_BUSY.
@@ -29,15 +31,16 @@ public final class SQLiteStore: Store, Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var configuration = Configuration()
         configuration.busyMode = .timeout(Self.busyTimeout)
-        // Reads run on their caller's thread (see `read`): enough readers for every thread of NIO's loops
-        // and of the concurrency pool (one per core each), so that none waits for a connection.
-        configuration.maximumReaderCount = max(5, 2 * ProcessInfo.processInfo.activeProcessorCount)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA foreign_keys = ON")
             // With WAL, NORMAL loses at most the last transactions on power loss, never consistency.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
+        // Reads run on their caller's thread (see `read`): a connection for every thread of NIO's loops and
+        // of the concurrency pool (one per core each), so that none waits for one.
+        readers = SQLiteReaders(
+            path: path, count: max(4, 2 * ProcessInfo.processInfo.activeProcessorCount), busyTimeout: Self.busyTimeout)
         metrics = StoreMetrics(backend: "sqlite", factory: metricsFactory)
     }
 
@@ -70,15 +73,16 @@ public final class SQLiteStore: Store, Sendable {
         try pool.read { db in try migrator.appliedIdentifiers(db) }
     }
 
-    /// A read, run on the calling thread in one (deferred) transaction on one of the pool's reader
-    /// connections. Not GRDB's async `read`, which hands the closure to the connection's dispatch queue and
-    /// resumes the caller on another thread: two thread switches per read cost more than the read (a
-    /// lookup by key from the page cache takes microseconds), and an authenticated GET made two of them.
-    /// Blocking the caller is safe for reads: in WAL mode a reader never waits for the writer, and the
-    /// pool has a reader per thread that can call this (`maximumReaderCount`). Writes stay on GRDB's
-    /// queues: they can wait up to `busyTimeout` for another process's write lock.
+    /// A read, run on the calling thread in one (deferred) transaction on a read-only connection
+    /// (`SQLiteReaders`; the pool's readers when all of those are busy). Not GRDB's async `read`, which
+    /// hands the closure to the connection's dispatch queue and resumes the caller on another thread: two
+    /// thread switches per read cost more than the read (a lookup by key from the page cache takes
+    /// microseconds), and an authenticated GET made two of them. Blocking the caller is safe for reads: in
+    /// WAL mode a reader never waits for the writer. Writes stay on GRDB's queues: they can wait up to
+    /// `busyTimeout` for another process's write lock.
     func read<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.read(body)
+        if let value = try readers.read(body) { return value }
+        return try pool.read(body)
     }
 
     public func ping() async throws {
