@@ -168,16 +168,26 @@ FORBIDDEN_PROGRAMS = {"sh", "bash", "dash", "ash", "busybox", "apt", "apt-get", 
 DOCKER_CREATED = {".dockerenv", "dev/console", "etc/hostname", "etc/hosts", "etc/resolv.conf"}
 
 
-def exported_files(image: str) -> list[tarfile.TarInfo]:
+def export_image(image: str, read: frozenset[str] = frozenset()) -> tuple[list[tarfile.TarInfo], dict[str, bytes]]:
+    """The files of a container of `image` (`docker export`, read as a stream), and the contents of the
+    regular files named in `read` (paths without a leading slash)."""
     container = docker("create", image).stdout.strip()
     try:
         export = subprocess.Popen(["docker", "export", container], stdout=subprocess.PIPE)
+        members, contents = [], {}
         with tarfile.open(fileobj=export.stdout, mode="r|") as archive:
-            members = [member for member in archive]
+            for member in archive:
+                members.append(member)
+                if member.name in read and member.isfile():
+                    contents[member.name] = archive.extractfile(member).read()
         assert export.wait(timeout=120) == 0
-        return members
+        return members, contents
     finally:
         docker("rm", "-f", container, check=False)
+
+
+def exported_files(image: str) -> list[tarfile.TarInfo]:
+    return export_image(image)[0]
 
 
 def runtime_image_contents(image: str) -> None:

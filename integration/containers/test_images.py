@@ -57,17 +57,22 @@ def test_image_sizes_and_unique_bytes(docker_engine, measurements):
     assert unique <= 160e6, f"the images together take {unique / 1e6:.1f} MB, more than 160 MB"
 
 
+DPKG_STANZAS = {package: f"var/lib/dpkg/status.d/{package}" for package in ("libcurl4", "libssl3")}
+
+
 @pytest.fixture(scope="module")
-def shipped_binary(docker_engine, tmp_path_factory):
-    """/app/service of the first service's image (every image has the same binary), copied out once
-    for the tests that read it."""
-    directory = tmp_path_factory.mktemp("shipped")
-    container = docker("create", f"{next(iter(SERVICES.values()))}:{image_tag()}").stdout.strip()
-    try:
-        docker("cp", f"{container}:/app/service", str(directory / "service"))
-    finally:
-        docker("rm", "-f", container, check=False)
-    return (directory / "service").read_bytes()
+def first_image(docker_engine):
+    """The first service's image (every image has the same files), exported once for the tests that
+    read it: its file names, and the contents of /app/service and of libcurl4's and libssl3's dpkg
+    metadata."""
+    members, contents = checks.export_image(f"{next(iter(SERVICES.values()))}:{image_tag()}",
+                                            read=frozenset({"app/service", *DPKG_STANZAS.values()}))
+    return {member.name for member in members}, contents
+
+
+@pytest.fixture(scope="module")
+def shipped_binary(first_image):
+    return first_image[1]["app/service"]
 
 
 def icu_package_items(binary: bytes) -> dict[str, bytes]:
@@ -128,14 +133,15 @@ def test_binary_has_packed_relative_relocations(shipped_binary):
     assert sizes.get(".rela.dyn", 0) < 1e6, f".rela.dyn is {sizes['.rela.dyn'] / 1e6:.1f} MB: linked without RELR"
 
 
-def test_binary_holds_libcurl_and_openssl_and_the_image_says_which(shipped_binary, tmp_path):
+def test_binary_holds_libcurl_and_openssl_and_the_image_says_which(first_image):
     """docker/Dockerfile's libcurl-static stage builds Debian's curl (HTTP and HTTPS on OpenSSL) as
     a static library, and the build stage links it and OpenSSL into code-services, so the image
     carries no libcurl and none of the 27 libraries Debian's libcurl4 loads. The binary needs none of
     them shared; the image's dpkg metadata names libcurl4 and libssl3, so that scanners still see
     them, and the binary holds the curl and OpenSSL versions those stanzas name (the upstream part:
     the Debian revision is not in the binary)."""
-    binary = shipped_binary
+    files, contents = first_image
+    binary = contents["app/service"]
     sections = elf_sections(binary)
     dynamic_offset, dynamic_size = sections[".dynamic"]
     strings_offset, _ = sections[".dynstr"]
@@ -147,22 +153,16 @@ def test_binary_holds_libcurl_and_openssl_and_the_image_says_which(shipped_binar
     assert "libc.so.6" in needed and "libsqlite3.so.0" in needed, needed
     assert not [name for name in needed if name.startswith(("libcurl", "libssl", "libcrypto"))], needed
 
-    image = f"{next(iter(SERVICES.values()))}:{image_tag()}"
-    files = {member.name for member in checks.exported_files(image)}
     assert not [name for name in files if re.search(r"/lib(curl|ssl|crypto|gnutls|nghttp2|ldap)[^/]*\.so", name)], \
         "a shared libcurl, TLS, HTTP/2 or LDAP library in the image"
     versions = {}
-    container = docker("create", image).stdout.strip()
-    try:
-        for package in ("libcurl4", "libssl3"):
-            docker("cp", f"{container}:/var/lib/dpkg/status.d/{package}", str(tmp_path / package))
-            stanza = (tmp_path / package).read_text()
-            assert "Status: install ok installed" in stanza, stanza
-            version = re.search(r"^Version: (?:\d+:)?([0-9.]+)-", stanza, re.MULTILINE)
-            assert version, f"{package}'s dpkg metadata names no version:\n{stanza}"
-            versions[package] = version[1].encode()
-    finally:
-        docker("rm", "-f", container, check=False)
+    for package, path in DPKG_STANZAS.items():
+        assert path in contents, f"{package} has no dpkg metadata in the image"
+        stanza = contents[path].decode()
+        assert "Status: install ok installed" in stanza, stanza
+        version = re.search(r"^Version: (?:\d+:)?([0-9.]+)-", stanza, re.MULTILINE)
+        assert version, f"{package}'s dpkg metadata names no version:\n{stanza}"
+        versions[package] = version[1].encode()
     # curl_version_info()'s version string, which FoundationNetworking reads, and OpenSSL's
     # version text, which curl reads.
     assert b"\0" + versions["libcurl4"] + b"\0" in binary, f"curl {versions['libcurl4'].decode()} is not in the binary"
