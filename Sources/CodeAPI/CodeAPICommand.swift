@@ -8,6 +8,10 @@ import Logging
 
 /// The `code-api` command line: `serve` (the default), `migrate`, `keys create|generate`. The
 /// `code-api` executable and the multi-call `code-services` binary both run it (`main(_:)`).
+///
+/// Every command names itself (`commandName`): ArgumentParser otherwise derives each name from the type's
+/// name with `String(describing:)` at every start, and the protocol-conformance lookups behind that were a
+/// tenth of the conformance scanning of code-api's start-up (docs/performance.md, tenth round).
 public struct CodeAPICommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "code-api",
@@ -21,7 +25,7 @@ public struct CodeAPICommand: AsyncParsableCommand {
 }
 
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Serve the API (the default).")
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the API (the default).")
 
     @OptionGroup var options: ServiceOptions
 
@@ -35,7 +39,7 @@ struct Serve: AsyncParsableCommand {
 }
 
 struct Migrate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Apply database migrations and exit.")
+    static let configuration = CommandConfiguration(commandName: "migrate", abstract: "Apply database migrations and exit.")
 
     func run() async throws {
         let settings = try AdminCommand.settings()
@@ -48,12 +52,14 @@ struct Migrate: AsyncParsableCommand {
 
 struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "keys",
         abstract: "Manage API keys directly in the configured database.",
         subcommands: [Create.self, Generate.self]
     )
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a key and print its secret (shown only once).")
+        static let configuration = CommandConfiguration(
+            commandName: "create", abstract: "Create a key and print its secret (shown only once).")
 
         @Option(help: "viewer, operator or admin") var role: Role
         @Option(help: "A name to recognise the key by.") var name: String
@@ -74,7 +80,8 @@ struct Keys: AsyncParsableCommand {
     }
 
     struct Generate: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a new random key secret without storing it (for CODE_ADMIN_KEY).")
+        static let configuration = CommandConfiguration(
+            commandName: "generate", abstract: "Print a new random key secret without storing it (for CODE_ADMIN_KEY).")
 
         func run() {
             print(APIKeySecret.generate())
