@@ -11,7 +11,7 @@ import Logging
 ///
 /// Every command names itself (`commandName`): ArgumentParser otherwise derives each name from the type's
 /// name with `String(describing:)` at every start, and the protocol-conformance lookups behind that were a
-/// tenth of the conformance scanning of code-api's start-up (docs/performance.md, tenth round).
+/// seventh of the conformance scanning of code-api's start-up (docs/performance.md, tenth round).
 public struct CodeAPICommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "code-api",
