@@ -3,17 +3,24 @@ import GRDB
 import Synchronization
 
 /// Read-only connections for reads that run on the calling thread, each behind its own lock, taken with a
-/// try-lock: a thread takes the first free one, so with one reader per thread no read ever waits.
+/// try-lock: a thread takes the first free one, so with one connection per thread no read ever waits.
 ///
 /// Why not `DatabasePool.read`: its reader pool takes a semaphore, a dispatch group, a reader-writer lock
-/// built on a concurrent dispatch queue (with barriers, four times per read) and the reader's own queue.
-/// With NIO's two loops reading at once, those locks contended: under load each loop slept on them (futex
-/// waits in `_dispatch_sync_f_slow`) several thousand times a second, and GET by id ran at half the
-/// throughput it reached with the loops apart (docs/performance.md, tenth round). Here a read costs one
-/// uncontended lock and the connection's own queue, entered by one thread at a time.
+/// built on a concurrent dispatch queue (with barriers) and the reader's own queue. With NIO's two loops
+/// reading at once, those locks contended: under load the loops slept on them (futex waits in
+/// `_dispatch_sync_f_slow` under `Pool.get`, `Pool.release` and `DatabasePool.currentReader`). Here a read
+/// costs one uncontended lock and the connection's own queue, entered by one thread at a time
+/// (docs/performance.md, tenth round).
 ///
-/// A connection is opened the first time its slot is used, not at start-up. When every slot is busy (more
-/// threads reading at once than slots), the read goes to the pool, as before.
+/// Each read is `DatabaseQueue.read`: one deferred transaction, so it sees every write committed before it
+/// began (a revoked key is refused at once). Unlike `DatabasePool.read` it does not clear GRDB's schema
+/// cache when another connection changed the schema; the store reads with SQL of its own and never uses
+/// that cache. Not reentrant: a read inside a read's body stops the process (the thread already holds the
+/// slot's lock), as nested `pool.read` did.
+///
+/// A connection is opened the first time its slot is used, not at start-up. `read` answers nil, and the
+/// store reads through GRDB's pool instead, when every slot is busy (more threads reading at once than
+/// slots) or a connection cannot be opened (the pool's read then reports why).
 final class SQLiteReaders: Sendable {
     private final class Slot: Sendable {
         let connection = Mutex<DatabaseQueue?>(nil)
@@ -30,22 +37,27 @@ final class SQLiteReaders: Sendable {
         configuration.label = "code.reader"
         self.path = path
         self.configuration = configuration
-        self.slots = (0..<count).map { _ in Slot() }
+        self.slots = (0..<max(1, count)).map { _ in Slot() }
     }
 
-    /// Runs `body` in one (deferred) transaction on a free connection; nil when none was free.
+    /// Runs `body` on a free connection; nil when none was free or could be opened.
     func read<T>(_ body: (Database) throws -> T) throws -> T? {
+        // Each thread starts its search at a slot of its own (by its identity), so that two loops do not
+        // both try the first slot: a failed try-lock costs a system call.
+        var threadHash = Hasher()
+        threadHash.combine(pthread_self())
+        let start = Int(UInt(bitPattern: threadHash.finalize()) % UInt(slots.count))
         var outcome: Result<T, any Error>?
-        for slot in slots {
+        for offset in 0..<slots.count {
+            let slot = slots[(start + offset) % slots.count]
             // The value leaves through `outcome`: a result of the lock's closure would have to be Sendable.
             let taken = slot.connection.withLockIfAvailable { connection -> Bool in
-                outcome = Result {
-                    if connection == nil { connection = try DatabaseQueue(path: path, configuration: configuration) }
-                    return try connection!.read(body)
-                }
+                if connection == nil { connection = try? DatabaseQueue(path: path, configuration: configuration) }
+                guard let connection else { return false }
+                outcome = Result { try connection.read(body) }
                 return true
             }
-            if taken != nil, let outcome { return try outcome.get() }
+            if taken == true, let outcome { return try outcome.get() }
         }
         return nil
     }

@@ -15,9 +15,10 @@ import GRDB
 /// key, preparing costs about as much as running.
 public final class SQLiteStore: Store, Sendable {
     public let path: String
-    let pool: DatabasePool
-    /// The connections `read` uses, one per thread that reads at once (SQLiteReaders.swift).
+    /// The connections `read` uses, one per thread that reads at once (SQLiteReaders.swift). Declared
+    /// before the pool, so they close first and the pool's writer, closing last, checkpoints the WAL.
     let readers: SQLiteReaders
+    let pool: DatabasePool
     let metrics: StoreMetrics
 
     /// How long a writer waits for another process's write lock before failing with SQLITE_BUSY.
@@ -25,7 +26,15 @@ public final class SQLiteStore: Store, Sendable {
 
     public var backend: String { "sqlite" }
 
-    public init(path: String, metricsFactory: (any MetricsFactory)? = nil) throws {
+    public convenience init(path: String, metricsFactory: (any MetricsFactory)? = nil) throws {
+        // Reads run on their caller's thread (see `read`): a connection for every thread of NIO's loops and
+        // of the concurrency pool (one per core each), so that none waits for one.
+        try self.init(path: path, metricsFactory: metricsFactory, readerCount: max(4, 2 * ProcessInfo.processInfo.activeProcessorCount))
+    }
+
+    /// `readerCount`: how many connections `read` keeps (SQLiteReaders); the tests set fewer than the
+    /// threads they read from.
+    init(path: String, metricsFactory: (any MetricsFactory)?, readerCount: Int) throws {
         self.path = path
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -37,10 +46,7 @@ public final class SQLiteStore: Store, Sendable {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
-        // Reads run on their caller's thread (see `read`): a connection for every thread of NIO's loops and
-        // of the concurrency pool (one per core each), so that none waits for one.
-        readers = SQLiteReaders(
-            path: path, count: max(4, 2 * ProcessInfo.processInfo.activeProcessorCount), busyTimeout: Self.busyTimeout)
+        readers = SQLiteReaders(path: path, count: readerCount, busyTimeout: Self.busyTimeout)
         metrics = StoreMetrics(backend: "sqlite", factory: metricsFactory)
     }
 
@@ -74,7 +80,7 @@ public final class SQLiteStore: Store, Sendable {
     }
 
     /// A read, run on the calling thread in one (deferred) transaction on a read-only connection
-    /// (`SQLiteReaders`; the pool's readers when all of those are busy). Not GRDB's async `read`, which
+    /// (`SQLiteReaders`; GRDB's pool when all of those are busy). Not GRDB's async `read`, which
     /// hands the closure to the connection's dispatch queue and resumes the caller on another thread: two
     /// thread switches per read cost more than the read (a lookup by key from the page cache takes
     /// microseconds), and an authenticated GET made two of them. Blocking the caller is safe for reads: in

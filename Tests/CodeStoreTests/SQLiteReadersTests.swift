@@ -7,69 +7,83 @@ import Testing
 @testable import CodeStore
 
 /// The read-only connections SQLite reads run on (SQLiteReaders.swift): a busy connection is passed over,
-/// never waited for; every read sees what was committed before it began; reads from more threads than
-/// connections all answer.
-@Suite struct SQLiteReadersTests {
-    private func withSQLiteStore(_ body: (SQLiteStore) async throws -> Void) async throws {
+/// never waited for, and the store then reads through GRDB's pool; every read sees what was committed
+/// before it began; reads from more threads than connections all answer.
+@Suite(.timeLimit(.minutes(1))) struct SQLiteReadersTests {
+    private func withSQLiteStore(readerCount: Int, _ body: (SQLiteStore) async throws -> Void) async throws {
         let directory = try ServiceFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteStore(path: directory.appendingPathComponent("code.db").path)
+        let store = try SQLiteStore(path: directory.appendingPathComponent("code.db").path, metricsFactory: nil, readerCount: readerCount)
         try await store.migrate()
         try await store.pool.write { db in try db.execute(sql: "CREATE TABLE numbers (n INTEGER NOT NULL)") }
         try await body(store)
     }
 
-    @Test func aBusyConnectionIsPassedOverNotWaitedFor() async throws {
-        try await withSQLiteStore { store in
-            let readers = SQLiteReaders(path: store.path, count: 1, busyTimeout: 1)
+    @Test func aBusyConnectionIsPassedOverAndTheStoreReadsThroughThePool() async throws {
+        try await withSQLiteStore(readerCount: 1) { store in
             let entered = DispatchSemaphore(value: 0)
             let release = DispatchSemaphore(value: 0)
+            let held = Mutex<Int??>(nil)
             let holder = Thread {
-                _ = try? readers.read { db -> Int? in
+                let value = try? store.readers.read { db -> Int? in
                     entered.signal()
                     release.wait()
                     return try Int.fetchOne(db, sql: "SELECT 1")
                 }
+                held.withLock { $0 = value }
             }
             holder.start()
             entered.wait()
-            // The only connection is in use on the other thread: this read is refused at once.
-            let whileBusy = try readers.read { db in try Int.fetchOne(db, sql: "SELECT 2") }
+            // The only connection is in use on the other thread, which waits for this test: a read that
+            // waited for the connection would never return (the time limit fails the test).
+            let whileBusy = try store.readers.read { db in try Int.fetchOne(db, sql: "SELECT 2") }
+            let throughThePool = try store.read { db in try Int.fetchOne(db, sql: "SELECT 3") }
             release.signal()
             #expect(whileBusy == nil)
-            // ...and the store's read then runs on the pool instead.
-            #expect(try store.read { db in try Int.fetchOne(db, sql: "SELECT 3") } == 3)
+            #expect(throughThePool == 3)
             while holder.isExecuting { try await Task.sleep(for: .milliseconds(5)) }
-            #expect(try readers.read { db in try Int.fetchOne(db, sql: "SELECT 4") } == .some(4))
+            #expect(held.withLock { $0 } == .some(.some(1)))
+            #expect(try store.readers.read { db in try Int.fetchOne(db, sql: "SELECT 4") } == .some(4))
         }
     }
 
     @Test func everyReadSeesTheLastCommittedWrite() async throws {
-        try await withSQLiteStore { store in
+        try await withSQLiteStore(readerCount: 1) { store in
             for n in 1...5 {
                 try await store.pool.write { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (?)", arguments: [n]) }
-                // The same connection serves each read (one thread): it must not keep an older snapshot.
+                // One connection serves every read: it must not keep an older snapshot.
                 #expect(try store.readers.read { db in try Int.fetchOne(db, sql: "SELECT max(n) FROM numbers") } == .some(n))
             }
         }
     }
 
     @Test func readsFromMoreThreadsThanConnectionsAllAnswer() async throws {
-        try await withSQLiteStore { store in
+        try await withSQLiteStore(readerCount: 2) { store in
             try await store.pool.write { db in
                 for n in 1...100 { try db.execute(sql: "INSERT INTO numbers (n) VALUES (?)", arguments: [n]) }
             }
             let threads = 16
             let readsPerThread = 200
             let answers = Mutex<[Int]>([])
-            DispatchQueue.concurrentPerform(iterations: threads) { _ in
-                var mine: [Int] = []
-                for _ in 0..<readsPerThread {
-                    let sum = try? store.read { db in try Int.fetchOne(db, sql: "SELECT sum(n) FROM numbers") }
-                    mine.append(sum.flatMap { $0 } ?? -1)
-                }
-                answers.withLock { $0 += mine }
+            let done = DispatchGroup()
+            let start = DispatchSemaphore(value: 0)
+            for _ in 0..<threads {
+                done.enter()
+                Thread {
+                    start.wait()
+                    var mine: [Int] = []
+                    for _ in 0..<readsPerThread {
+                        let sum = try? store.read { db in try Int.fetchOne(db, sql: "SELECT sum(n) FROM numbers") }
+                        mine.append(sum.flatMap { $0 } ?? -1)
+                    }
+                    answers.withLock { $0 += mine }
+                    done.leave()
+                }.start()
             }
+            // 16 threads released together on 2 connections: whenever more than two read at once, the others
+            // read through the pool.
+            for _ in 0..<threads { start.signal() }
+            while done.wait(timeout: .now()) == .timedOut { try await Task.sleep(for: .milliseconds(10)) }
             let all = answers.withLock { $0 }
             #expect(all.count == threads * readsPerThread)
             #expect(all.allSatisfy { $0 == 5050 })
