@@ -99,9 +99,11 @@ struct RuntimeHTTPTests {
             for path in ["/health", "/health/live"] {
                 try await client.execute(uri: path, method: .get) { response in
                     #expect(response.status == .ok)
+                    #expect(response.headers[.contentType] == "application/json; charset=utf-8")
                     let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
                     #expect(body?["status"] as? String == "ok")
                     #expect(body?["service"] as? String == "code-test")
+                    #expect(body?["version"] as? String == BuildInfo.version)
                 }
             }
         }

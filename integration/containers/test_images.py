@@ -72,6 +72,7 @@ def first_image(docker_engine):
 
 @pytest.fixture(scope="module")
 def shipped_binary(first_image):
+    assert "app/service" in first_image[1], "the image has no /app/service"
     return first_image[1]["app/service"]
 
 
@@ -141,6 +142,7 @@ def test_binary_holds_libcurl_and_openssl_and_the_image_says_which(first_image):
     them, and the binary holds the curl and OpenSSL versions those stanzas name (the upstream part:
     the Debian revision is not in the binary)."""
     files, contents = first_image
+    assert "app/service" in contents, "the image has no /app/service"
     binary = contents["app/service"]
     sections = elf_sections(binary)
     dynamic_offset, dynamic_size = sections[".dynamic"]
