@@ -11,7 +11,21 @@ import Yams
 /// keys are quoted by the same rule (Yams left a key such as `on` plain, which reads back as a bool),
 /// and so are `y`, `Y`, `n` and `N`, which Yams reads as strings but YAML 1.1 readers such as go-yaml v2
 /// (kubectl's, through sigs.k8s.io/yaml) read as bools.
+///
+/// Every tag is made with one shared `Constructor`: Yams' `Tag(_:)` and `Tag.implicit` build a new
+/// `Constructor.default`, three dictionaries of closures, for each node (11 % of the worker's CPU in the
+/// eleventh round's profile).
 struct ManifestYAMLEncoder {
+    /// Yams' default constructor, built once. Safe to share between threads: its three maps are
+    /// `private let`s, set in its initialiser and only read after.
+    nonisolated(unsafe) private static let constructor = Constructor()
+
+    /// A tag of this name with Yams' default resolver and the shared constructor. A new `Tag` for each
+    /// node, as Yams makes them: an implicit tag's name is overwritten when it is resolved.
+    static func tag(_ name: Tag.Name) -> Tag { Tag(name, .default, constructor) }
+
+    static var null: Node.Scalar { Node.Scalar("null", tag(.null)) }
+
     func encode(_ value: some Encodable) throws -> String {
         let root = NodeBuilder()
         try value.encode(to: NodeEncoder(builder: root, codingPath: []))
@@ -20,23 +34,40 @@ struct ManifestYAMLEncoder {
 
     /// The scalar of a string: plain where it reads back as a string, single-quoted where it would not.
     static func scalar(_ string: String) -> Node.Scalar {
-        Node.Scalar(string, Tag(.str), readsBackAsString(string) ? .any : .singleQuoted)
+        Node.Scalar(string, tag(.str), readsBackAsString(string) ? .any : .singleQuoted)
     }
 
     static func readsBackAsString(_ string: String) -> Bool {
-        guard let first = string.utf8.first else { return false }  // the empty scalar is null
-        if string.utf8.count == 1, "yYnN".utf8.contains(first) { return false }
+        let utf8 = string.utf8
+        guard let first = utf8.first, let last = utf8.last else { return false }  // the empty scalar is null
+        if utf8.count == 1, "yYnN".utf8.contains(first) { return false }
         switch first {
         // Digits, signs, "." (.5, .inf, .nan), "~", "<<" and "=": numbers, timestamps and the rest.
         case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
-            UInt8(ascii: "~"), UInt8(ascii: "<"), UInt8(ascii: "="),
-            // yes/no, true/false, on/off and null, in their three spellings.
-            UInt8(ascii: "y"), UInt8(ascii: "Y"), UInt8(ascii: "n"), UInt8(ascii: "N"), UInt8(ascii: "t"), UInt8(ascii: "T"),
+            UInt8(ascii: "~"), UInt8(ascii: "<"), UInt8(ascii: "="):
+            return resolvesToString(string)
+        // yes/no, true/false, on/off and null, in their three spellings: the only rules of Yams' resolver
+        // that a letter can begin. Each is a whole-word match (`^(?:...)$`), and ICU's `$` also matches
+        // before a line break that ends the text, so a string that ends in anything but a plain ASCII
+        // character is left to the resolver; any other can only match by being one of the words.
+        case UInt8(ascii: "y"), UInt8(ascii: "Y"), UInt8(ascii: "n"), UInt8(ascii: "N"), UInt8(ascii: "t"), UInt8(ascii: "T"),
             UInt8(ascii: "f"), UInt8(ascii: "F"), UInt8(ascii: "o"), UInt8(ascii: "O"):
-            return Resolver.default.resolveTag(of: Node(string)) == .str
+            guard last < 0x80, last != UInt8(ascii: "\n"), last != UInt8(ascii: "\r") else { return resolvesToString(string) }
+            return !boolAndNullWords.contains(string)
         default:
             return true
         }
+    }
+
+    /// The words of Yams' default `bool` and `null` rules (Resolver.Rule.bool, .null).
+    private static let boolAndNullWords: Set<String> = [
+        "yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
+        "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL",
+    ]
+
+    /// What Yams' default resolver, seven ICU regular expressions, says of the plain scalar.
+    static func resolvesToString(_ string: String) -> Bool {
+        Resolver.default.resolveTag(of: Node(string, tag(.implicit))) == .str
     }
 }
 
@@ -76,12 +107,12 @@ private final class NodeBuilder {
     func node() -> Node {
         switch kind {
         case .scalar:
-            return .scalar(scalar ?? Node.Scalar("null", Tag(.null)))
+            return .scalar(scalar ?? ManifestYAMLEncoder.null)
         case .sequence:
-            return .sequence(Node.Sequence(items.map { $0.node() }, .implicit, .any))
+            return .sequence(Node.Sequence(items.map { $0.node() }, ManifestYAMLEncoder.tag(.implicit), .any))
         case .mapping, .unset:
             let pairs = children.sorted { $0.key < $1.key }.map { (Node.scalar(ManifestYAMLEncoder.scalar($0.key)), $0.value.node()) }
-            return .mapping(Node.Mapping(pairs, .implicit, .any))
+            return .mapping(Node.Mapping(pairs, ManifestYAMLEncoder.tag(.implicit), .any))
         }
     }
 }
@@ -105,11 +136,17 @@ private struct NodeEncoder: Encoder {
         SingleValueContainer(builder: builder, codingPath: codingPath)
     }
 
-    /// Every encode funnels here: strings get their quoting decided, the other values Yams knows (numbers,
-    /// bools, dates) are boxed as `YAMLEncoder` boxes them, anything else encodes itself into this place.
+    /// Every encode funnels here: strings get their quoting decided, integers and bools (the manifests'
+    /// other scalars) are written as Yams' `box()` writes them, with the shared constructor; the other
+    /// values Yams knows (floats, dates) are boxed as `YAMLEncoder` boxes them, anything else encodes
+    /// itself into this place.
     static func encode(_ value: some Encodable, into builder: NodeBuilder, codingPath: [any CodingKey]) throws {
         if let string = value as? String {
             builder.set(ManifestYAMLEncoder.scalar(string))
+        } else if let integer = value as? Int {
+            builder.set(Node.Scalar(String(integer), ManifestYAMLEncoder.tag(.int)))
+        } else if let bool = value as? Bool {
+            builder.set(Node.Scalar(bool ? "true" : "false", ManifestYAMLEncoder.tag(.bool)))
         } else if let known = value as? any YAMLEncodable, case .scalar(let scalar) = known.box() {
             builder.set(scalar)
         } else {
@@ -123,7 +160,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let codingPath: [any CodingKey]
 
     mutating func encodeNil(forKey key: Key) throws {
-        builder.child(forKey: key.stringValue).set(Node.Scalar("null", Tag(.null)))
+        builder.child(forKey: key.stringValue).set(ManifestYAMLEncoder.null)
     }
 
     mutating func encode(_ value: some Encodable, forKey key: Key) throws {
@@ -154,7 +191,7 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
     let codingPath: [any CodingKey]
     var count: Int { builder.count }
 
-    mutating func encodeNil() throws { builder.appendChild().set(Node.Scalar("null", Tag(.null))) }
+    mutating func encodeNil() throws { builder.appendChild().set(ManifestYAMLEncoder.null) }
 
     mutating func encode(_ value: some Encodable) throws {
         try NodeEncoder.encode(value, into: builder.appendChild(), codingPath: codingPath)
@@ -175,7 +212,7 @@ private struct SingleValueContainer: SingleValueEncodingContainer {
     let builder: NodeBuilder
     let codingPath: [any CodingKey]
 
-    mutating func encodeNil() throws { builder.set(Node.Scalar("null", Tag(.null))) }
+    mutating func encodeNil() throws { builder.set(ManifestYAMLEncoder.null) }
 
     mutating func encode(_ value: some Encodable) throws {
         try NodeEncoder.encode(value, into: builder, codingPath: codingPath)

@@ -87,7 +87,31 @@ struct ManifestRendererTests {
     static let lookalikes = [
         "1", "1.0", "-2", "+3", ".5", ".inf", "0x1F", "0o17", "1_000", "2026-12-03", "yes", "No", "TRUE", "off", "On", "null", "~",
         "", "<<", "=", "a: b", "- x", "#tag", "web", "tcp", "nginx", "Often", "faster",
+        // A bool or null word with a line break after it still matches its rule (ICU's `$`).
+        "yes\n", "Null\r\n", "off\r", "NO\u{2028}", "true\u{85}", "nullable", "on fire", "n\n", "TRUE ",
     ]
+
+    /// Strings beginning with each letter that can begin a bool or null, every word of Yams' bool and null
+    /// rules, and each followed by what ICU's `$` does and does not skip.
+    static var letterFirstStrings: [String] {
+        let words = [
+            "yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
+            "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL", "yES", "nULL", "tRUE", "oN", "Nope",
+            "y", "Y", "n", "N", "t", "f", "o", "O", "nginx", "tcp", "OnFailure", "falsey",
+        ]
+        let endings = ["", "\n", "\r", "\r\n", "\n\n", " ", "\t", "x", "1", ".", "\u{85}", "\u{2028}", "\u{2029}", "é"]
+        return words.flatMap { word in endings.map { word + $0 } }
+    }
+
+    @Test func theWordShortcutAgreesWithYamsResolver() {
+        // ManifestYAMLEncoder decides a letter-first string without the resolver's regular expressions;
+        // the resolver is the reference for every such string, except the single letters y, Y, n and N,
+        // which it quotes on purpose (see labelsThatLookLikeOtherTypesReadBackAsStrings).
+        for string in Self.letterFirstStrings + Self.lookalikes {
+            let expected = ["y", "Y", "n", "N"].contains(string) ? false : ManifestYAMLEncoder.resolvesToString(string)
+            #expect(ManifestYAMLEncoder.readsBackAsString(string) == expected, "\(string.debugDescription)")
+        }
+    }
 
     @Test(arguments: DeploymentStrategy.allCases)
     func writesWhatYamsEncoderWrites(strategy: DeploymentStrategy) throws {
