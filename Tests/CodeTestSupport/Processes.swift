@@ -5,24 +5,41 @@ import NIOConcurrencyHelpers
     import Glibc
 #endif
 
-/// A loopback port that was free a moment ago (bound to port 0, read back, closed).
+/// A loopback port that was free a moment ago, for a server a test starts. Chosen below the kernel's
+/// ephemeral range (`ip_local_port_range`), where outgoing connections and binds to port 0 take theirs:
+/// a port read back from a bind to port 0 could be taken by any test's next outgoing connection before
+/// the server binds it ("Address already in use"). Never the same port twice in one test process.
 public func freePort() -> Int {
+    let ephemeralStart = ephemeralPortRangeStart()
+    let candidates = 10_000..<max(ephemeralStart, 10_001)
+    for _ in 0..<1_000 {
+        let port = Int.random(in: candidates)
+        guard handedOutPorts.withLockedValue({ $0.insert(port).inserted }) else { continue }
+        if canBind(port: port) { return port }
+    }
+    preconditionFailure("no free loopback port below \(ephemeralStart) after 1,000 tries")
+}
+
+private let handedOutPorts = NIOLockedValueBox(Set<Int>())
+
+/// The first port of the kernel's ephemeral range (Linux's default 32768 where it cannot be read).
+private func ephemeralPortRangeStart() -> Int {
+    let range = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
+    return range?.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32_768
+}
+
+/// Whether a socket can bind this loopback port now (nothing listens on it or holds it).
+private func canBind(port: Int) -> Bool {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     precondition(descriptor >= 0, "socket() failed")
     defer { close(descriptor) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
-    }
-    precondition(bound == 0, "bind() failed")
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
 }
 
 /// Where `swift build` put the executables: next to the test bundle, unless `CODE_BIN_DIR` says otherwise.
