@@ -11,7 +11,7 @@ extension PostgresStore: WorkQueue {
     static let databaseNow = "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::BIGINT"
 
     /// Queued, or running with an expired lease: no worker holds it.
-    static let unheld = "(status = 'queued' OR (status = 'running' AND lease_expires_at < \(databaseNow)))"
+    static let unheld = WorkQueueSQL.unheld(now: databaseNow)
 
     public func claimNext(worker: String, leaseDuration: Duration, maxAttempts: Int) async throws -> Claim? {
         try await metrics.measure("queue.claim") { [self] () -> Claim? in
