@@ -190,10 +190,11 @@ def exported_files(image: str) -> list[tarfile.TarInfo]:
     return export_image(image)[0]
 
 
-def runtime_image_contents(image: str) -> None:
+def runtime_image_contents(image: str, members: list[tarfile.TarInfo] | None = None) -> None:
     """No shell, no package manager, no apt or dpkg state, dpkg metadata for scanners, and no
-    executable but the service at /app/service and the crash backtracer."""
-    members = exported_files(image)
+    executable but the service at /app/service and the crash backtracer. `members`: the image's
+    files when the caller has exported it already."""
+    members = members if members is not None else exported_files(image)
     names = {member.name.rstrip("/") for member in members}
     forbidden = sorted(name for name in names if name.rsplit("/", 1)[-1] in FORBIDDEN_PROGRAMS and ("bin/" in name or name.startswith("bin")))
     assert not forbidden, forbidden
