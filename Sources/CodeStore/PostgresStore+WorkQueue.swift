@@ -31,9 +31,7 @@ extension PostgresStore: WorkQueue {
     public func failExhausted(maxAttempts: Int) async throws -> [String] {
         try await metrics.measure("queue.fail_exhausted") { [self] () -> [String] in
             let now = Self.databaseNow
-            let exhausted =
-                "\(Self.unheld) AND cancel_requested = 0"
-                + " AND (failures >= \(maxAttempts) OR attempt >= \(StoreEvents.claimLimit(maxAttempts: maxAttempts)))"
+            let exhausted = WorkQueueSQL.exhausted(now: now, maxAttempts: maxAttempts)
             let anyExhausted = try await client.query(
                 "SELECT seq FROM deployments WHERE \(unescaped: exhausted) LIMIT 1", logger: logger
             ).firstRecord { try $0.decode(Int64.self) }

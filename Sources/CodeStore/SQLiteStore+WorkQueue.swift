@@ -73,9 +73,7 @@ extension SQLiteStore: WorkQueue {
     public func failExhausted(maxAttempts: Int) async throws -> [String] {
         try await metrics.measure("queue.fail_exhausted") { [self] () -> [String] in
             let now = Self.databaseNow
-            let exhausted: SQL =
-                "\(Self.unheld) AND cancel_requested = 0"
-                + " AND (failures >= \(maxAttempts) OR attempt >= \(StoreEvents.claimLimit(maxAttempts: maxAttempts)))"
+            let exhausted = SQL(sql: WorkQueueSQL.exhausted(now: Self.databaseNowExpression, maxAttempts: maxAttempts))
             guard try await anyDeployment(where: exhausted) else { return [] }
             return try await pool.write { db in
                 let expired = try SQLRequest<ExhaustedLeaseRecord>(

@@ -39,7 +39,7 @@ struct WorkQueuePlanTests {
             let plan = try await store.pool.read { db in
                 try Row.fetchAll(db, SQLRequest<Row>(literal: "EXPLAIN QUERY PLAN \(statement)")).map { $0["detail"] as String }
             }
-            #expect(!plan.contains("SCAN deployments"), "\(name) scans the whole table: \(plan)")
+            #expect(!plan.contains { $0.hasPrefix("SCAN deployments") }, "\(name) scans the table: \(plan)")
             #expect(
                 plan.contains("SEARCH deployments USING INDEX deployments_status (status=?)"), "\(name) looks rows up by status: \(plan)")
         }
@@ -49,8 +49,8 @@ struct WorkQueuePlanTests {
     /// of 2,000 finished deployments and a queue of 10, with the plan PostgreSQL keeps for a prepared
     /// statement after its first runs (generic). Without the live queue's indexes, the claim walked the
     /// primary key from the oldest row and the cancellation sweep scanned the table.
-    @Test func postgresClaimReadsTheLiveQueueIndexes() async throws {
-        guard TestBackend.available.contains(.postgres) else { return }
+    @Test(.enabled(if: TestBackend.available.contains(.postgres)))
+    func postgresClaimReadsTheLiveQueueIndexes() async throws {
         try await withStore(.postgres) { store in
             let client = try #require(store as? PostgresStore).client
             try await client.withConnection { connection in
@@ -65,6 +65,8 @@ struct WorkQueuePlanTests {
                 {
                     plan.append(line)
                 }
+                try await connection.query("DEALLOCATE claim", logger: logger)
+                try await connection.query("RESET plan_cache_mode", logger: logger)
                 let text = plan.joined(separator: "\n")
                 #expect(text.contains("deployments_live "), "the claim reads the live queue's index:\n\(text)")
                 #expect(text.contains("deployments_live_cancel_requested "), "the sweep reads its index:\n\(text)")
