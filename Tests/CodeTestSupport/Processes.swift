@@ -5,19 +5,21 @@ import NIOConcurrencyHelpers
     import Glibc
 #endif
 
-/// A loopback port that was free a moment ago, for a server a test starts. Chosen below the kernel's
-/// ephemeral range (`ip_local_port_range`), where outgoing connections and binds to port 0 take theirs:
-/// a port read back from a bind to port 0 could be taken by any test's next outgoing connection before
-/// the server binds it ("Address already in use"). Never the same port twice in one test process.
+/// A loopback port that was free a moment ago, for a server a test starts. Chosen from 10000-19999, below
+/// the kernel's ephemeral range (`ip_local_port_range`), where outgoing connections and binds to port 0
+/// take theirs: a port read back from a bind to port 0 could be taken by any test's next outgoing
+/// connection before the server binds it ("Address already in use"). (The project's fixed ports, such as
+/// the test PostgreSQL server's 25432, are above that band.) Never the same port twice in one test
+/// process. Where the ephemeral range leaves too little room below it, a bind to port 0 decides.
 public func freePort() -> Int {
-    let ephemeralStart = ephemeralPortRangeStart()
-    let candidates = 10_000..<max(ephemeralStart, 10_001)
+    let band = 10_000..<max(10_000, min(20_000, ephemeralPortRangeStart()))
+    guard band.count >= 1_000 else { return portFromTheKernel() }
     for _ in 0..<1_000 {
-        let port = Int.random(in: candidates)
+        let port = Int.random(in: band)
         guard handedOutPorts.withLockedValue({ $0.insert(port).inserted }) else { continue }
         if canBind(port: port) { return port }
     }
-    preconditionFailure("no free loopback port below \(ephemeralStart) after 1,000 tries")
+    return portFromTheKernel()
 }
 
 private let handedOutPorts = NIOLockedValueBox(Set<Int>())
@@ -29,7 +31,17 @@ private func ephemeralPortRangeStart() -> Int {
 }
 
 /// Whether a socket can bind this loopback port now (nothing listens on it or holds it).
-private func canBind(port: Int) -> Bool {
+private func canBind(port: Int) -> Bool { bindLoopback(port: port) != nil }
+
+/// A port the kernel picks (a bind to port 0, read back).
+private func portFromTheKernel() -> Int {
+    guard let port = bindLoopback(port: 0) else { preconditionFailure("bind() to a loopback port failed") }
+    return port
+}
+
+/// Binds a TCP socket to 127.0.0.1 at `port` (0: any), closes it, and returns the port it had; nil if the
+/// bind failed.
+private func bindLoopback(port: Int) -> Int? {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     precondition(descriptor >= 0, "socket() failed")
     defer { close(descriptor) }
@@ -37,9 +49,15 @@ private func canBind(port: Int) -> Bool {
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = in_port_t(UInt16(port).bigEndian)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    } == 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
+    }
+    guard bound == 0 else { return nil }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// Where `swift build` put the executables: next to the test bundle, unless `CODE_BIN_DIR` says otherwise.
