@@ -48,11 +48,12 @@ struct ManifestYAMLEncoder {
             return resolvesToString(string)
         // yes/no, true/false, on/off and null, in their three spellings: the only rules of Yams' resolver
         // that a letter can begin. Each is a whole-word match (`^(?:...)$`), and ICU's `$` also matches
-        // before a line break that ends the text, so a string that ends in anything but a plain ASCII
-        // character is left to the resolver; any other can only match by being one of the words.
+        // before a line terminator that ends the text (LF, VT, FF, CR, NEL, LS, PS), so a string that
+        // ends in one of those or in any non-ASCII byte is left to the resolver; any other can only match
+        // by being one of the words.
         case UInt8(ascii: "y"), UInt8(ascii: "Y"), UInt8(ascii: "n"), UInt8(ascii: "N"), UInt8(ascii: "t"), UInt8(ascii: "T"),
             UInt8(ascii: "f"), UInt8(ascii: "F"), UInt8(ascii: "o"), UInt8(ascii: "O"):
-            guard last < 0x80, last != UInt8(ascii: "\n"), last != UInt8(ascii: "\r") else { return resolvesToString(string) }
+            guard last < 0x80, !(0x0A...0x0D).contains(last) else { return resolvesToString(string) }
             return !boolAndNullWords.contains(string)
         default:
             return true

@@ -92,14 +92,15 @@ struct ManifestRendererTests {
     ]
 
     /// Strings beginning with each letter that can begin a bool or null, every word of Yams' bool and null
-    /// rules, and each followed by what ICU's `$` does and does not skip.
+    /// rules, and each followed by what ICU's `$` does and does not skip (its line terminators: LF, VT, FF,
+    /// CR, CR LF, NEL, LS and PS).
     static var letterFirstStrings: [String] {
         let words = [
             "yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
             "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL", "yES", "nULL", "tRUE", "oN", "Nope",
             "y", "Y", "n", "N", "t", "f", "o", "O", "nginx", "tcp", "OnFailure", "falsey",
         ]
-        let endings = ["", "\n", "\r", "\r\n", "\n\n", " ", "\t", "x", "1", ".", "\u{85}", "\u{2028}", "\u{2029}", "é"]
+        let endings = ["", "\n", "\r", "\r\n", "\n\n", " ", "\t", "x", "1", ".", "\u{0B}", "\u{0C}", "\u{85}", "\u{2028}", "\u{2029}", "é"]
         return words.flatMap { word in endings.map { word + $0 } }
     }
 
