@@ -12,10 +12,15 @@ import pytest
 from . import checks
 from .stacks import SERVICES, docker, image_tag
 
+# Every service image has the same files (one runtime, one multi-call binary): the tests that read them
+# read this one's.
+FIRST_SERVICE = next(iter(SERVICES.values()))
+
+
 @pytest.mark.parametrize("service", SERVICES.values())
 def test_runtime_image_has_no_shell_no_package_manager_and_one_program(docker_engine, service, request):
     # The first service's image is exported once, for this test and the ones that read its files.
-    members = request.getfixturevalue("first_image")[0] if service == next(iter(SERVICES.values())) else None
+    members = request.getfixturevalue("first_image")[0] if service == FIRST_SERVICE else None
     checks.runtime_image_contents(f"{service}:{image_tag()}", members)
 
 
@@ -67,7 +72,7 @@ def first_image(docker_engine):
     """The first service's image (every image has the same files), exported once for the tests that
     read it: its members, and the contents of /app/service and of libcurl4's and libssl3's dpkg
     metadata."""
-    return checks.export_image(f"{next(iter(SERVICES.values()))}:{image_tag()}",
+    return checks.export_image(f"{FIRST_SERVICE}:{image_tag()}",
                                read=frozenset({"app/service", *DPKG_STANZAS.values()}))
 
 
