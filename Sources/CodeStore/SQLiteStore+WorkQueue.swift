@@ -13,13 +13,8 @@ extension SQLiteStore: WorkQueue {
     /// Queued, or running with an expired lease: no worker holds it.
     private static let unheld = SQL(sql: WorkQueueSQL.unheld(now: databaseNowExpression))
 
-    /// Not failed or claimed too often.
-    private static func withinLimits(maxAttempts: Int) -> SQL {
-        "failures < \(maxAttempts) AND attempt < \(StoreEvents.claimLimit(maxAttempts: maxAttempts))"
-    }
-
     /// Unheld, and not failed or claimed too often.
-    static func claimable(maxAttempts: Int) -> SQL { "\(unheld) AND \(withinLimits(maxAttempts: maxAttempts))" }
+    static func claimable(maxAttempts: Int) -> SQL { "\(unheld) AND \(sql: WorkQueueSQL.withinLimits(maxAttempts: maxAttempts))" }
 
     /// Unheld with a cancellation requested: whatever its attempts, it ends cancelled, never failed or run.
     static let cancelledWhileUnheld: SQL = "cancel_requested = 1 AND \(unheld)"
@@ -27,7 +22,7 @@ extension SQLiteStore: WorkQueue {
     /// Unheld, and claimable or to be cancelled: whether a claim has anything to do (`unheld` once, outside
     /// the OR: two lookups by status instead of four).
     static func claimableOrCancelled(maxAttempts: Int) -> SQL {
-        "\(unheld) AND ((\(withinLimits(maxAttempts: maxAttempts))) OR cancel_requested = 1)"
+        "\(unheld) AND (\(sql: WorkQueueSQL.withinLimits(maxAttempts: maxAttempts)) OR cancel_requested = 1)"
     }
 
     /// The next deployment to claim: the oldest claimable one no cancellation was requested for.

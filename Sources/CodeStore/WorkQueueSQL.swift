@@ -9,10 +9,13 @@ enum WorkQueueSQL {
     /// Live and held by no worker: queued, or running with a lease that expired before `now`.
     static func unheld(now: String) -> String { "(\(live) AND (status = 'queued' OR lease_expires_at < \(now)))" }
 
-    /// Unheld, no cancellation requested, and failed or claimed too often to be claimed again: what
-    /// `failExhausted` ends failed.
+    /// Neither failed nor claimed too often to be claimed again.
+    static func withinLimits(maxAttempts: Int) -> String {
+        "(failures < \(maxAttempts) AND attempt < \(StoreEvents.claimLimit(maxAttempts: maxAttempts)))"
+    }
+
+    /// Unheld, no cancellation requested, and past its limits: what `failExhausted` ends failed.
     static func exhausted(now: String, maxAttempts: Int) -> String {
-        "\(unheld(now: now)) AND cancel_requested = 0"
-            + " AND (failures >= \(maxAttempts) OR attempt >= \(StoreEvents.claimLimit(maxAttempts: maxAttempts)))"
+        "\(unheld(now: now)) AND cancel_requested = 0 AND NOT \(withinLimits(maxAttempts: maxAttempts))"
     }
 }
