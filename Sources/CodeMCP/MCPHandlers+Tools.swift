@@ -40,11 +40,12 @@ extension MCPHandlers {
 
     private func listDeployments(_ arguments: [String: Value]?) async throws -> ToolAnswer {
         let input = try self.arguments(ListInput.self, arguments, tool: "list_deployments")
-        let page = try await api.listDeployments(
-            query: .init(
-                status: input.status, service: input.service, environment: input.environment, limit: input.limit, cursor: input.cursor)
-        ).ok.body.json
-        return try ToolAnswer.value(page)
+        return try await ToolAnswer.passingOn {
+            try await api.listDeployments(
+                query: .init(
+                    status: input.status, service: input.service, environment: input.environment, limit: input.limit, cursor: input.cursor)
+            ).ok.body.json
+        }
     }
 
     struct IDInput: Decodable {
@@ -165,7 +166,7 @@ extension MCPHandlers {
     private func getManifests(_ arguments: [String: Value]?) async throws -> ToolAnswer {
         let input = try self.arguments(IDInput.self, arguments, tool: "get_manifests")
         let id = try ToolArguments.deploymentID(input.id, tool: "get_manifests")
-        return try ToolAnswer.value(try await api.getDeploymentManifests(path: .init(id: id)).ok.body.json)
+        return try await ToolAnswer.passingOn { try await api.getDeploymentManifests(path: .init(id: id)).ok.body.json }
     }
 
     struct ServiceHealth: Codable {

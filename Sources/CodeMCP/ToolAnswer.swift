@@ -19,6 +19,16 @@ struct ToolAnswer: Sendable {
         ToolAnswer(json: try CodeJSON.encoder.encode(value), isError: false)
     }
 
+    /// The answer of one code-api call whose decoded value is the tool's value: the body code-api sent,
+    /// once the generated client has decoded it (so it is a body the contract allows). Encoding the decoded
+    /// value again would make the same JSON; the value is encoded only when no body was kept.
+    static func passingOn(_ call: () async throws -> some Encodable) async throws -> ToolAnswer {
+        let body = APIAnswerBody()
+        let value = try await APICallMiddleware.$answerBody.withValue(body) { try await call() }
+        guard let json = body.json else { return try .value(value) }
+        return ToolAnswer(json: json, isError: false)
+    }
+
     static func failure(_ failure: APIFailure) throws -> ToolAnswer {
         let json =
             try failure.problem.map { try CodeJSON.encoder.encode($0) }

@@ -50,6 +50,13 @@ struct ToolAnswerTests {
         #expect(try JSONDecoder().decode(Response<CallTool>.self, from: numbered).id == .number(42))
     }
 
+    /// Without an answer of code-api kept (no call went through `APICallMiddleware`), the value is encoded.
+    @Test func aValueWithNoAPIAnswerKeptIsEncoded() async throws {
+        let answer = try await ToolAnswer.passingOn { ["replicas": 2] }
+        #expect(answer.json == Data(#"{"replicas":2}"#.utf8))
+        #expect(answer.isError == false)
+    }
+
     @Test func anAPIProblemIsAnErrorResultCarryingTheProblem() throws {
         let answer = try ToolAnswer.failure(APIFailure(status: nil, problem: nil, reason: "connection refused"))
         let bytes = try DirectRequests.response(id: .number(1), result: answer.resultJSON())
