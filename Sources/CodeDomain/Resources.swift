@@ -228,12 +228,17 @@ public enum CodeJSON {
         return decoder
     }()
 
+    /// `2026-12-02T17:20:36.123Z`. Built once: building the style for each timestamp was a third of the time
+    /// a list of 20 spent on its timestamps.
+    private static let millisecondsStyle: Date.ISO8601FormatStyle = .iso8601.year().month().day()
+        .time(includingFractionalSeconds: true).timeZone(separator: .omitted)
+
     public static func format(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        millisecondsStyle.format(date)
     }
 
+    /// An RFC 3339 timestamp with milliseconds, or without fractional seconds.
     public static func parse(_ text: String) -> Date? {
-        (try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)))
-            ?? (try? Date(text, strategy: .iso8601))
+        (try? millisecondsStyle.parse(text)) ?? (try? Date.ISO8601FormatStyle.iso8601.parse(text))
     }
 }
