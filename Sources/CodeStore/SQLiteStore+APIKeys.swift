@@ -92,8 +92,8 @@ extension SQLiteStore: APIKeyRepository {
 
     /// Authentication looks keys up by hash on every request: a cached statement on a reader connection.
     private static func key(secretHash: String, in db: Database) throws -> APIKeyRecord? {
-        try SQLRequest<APIKeyRecord>(
-            literal: "SELECT \(sql: APIKeyRecord.columns) FROM api_keys WHERE secret_hash = \(secretHash)", cached: true
-        ).fetchOne(db)
+        try APIKeyRecord.fetchOne(db.cachedStatement(sql: keyBySecretHash, arguments: [secretHash]))
     }
+
+    private static let keyBySecretHash = "SELECT \(APIKeyRecord.columns) FROM api_keys WHERE secret_hash = ?"
 }

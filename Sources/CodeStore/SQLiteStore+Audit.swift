@@ -28,11 +28,14 @@ extension Database {
     /// Appends an audit row (alone, or in the transaction of the change it records).
     func insertAudit(_ entry: NewAuditEntry) throws {
         try cachedStatement(
-            literal: """
+            sql: """
                 INSERT INTO audit_log (at, key_id, action, target, outcome, status, request_id, method, path, client)
-                VALUES (\(entry.at.millisecondsSinceEpoch), \(entry.keyID), \(entry.action), \(entry.target), \(entry.outcome),
-                    \(entry.status), \(entry.requestID), \(entry.method), \(entry.path), \(entry.client))
-                """
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                entry.at.millisecondsSinceEpoch, entry.keyID, entry.action, entry.target, entry.outcome, entry.status, entry.requestID,
+                entry.method, entry.path, entry.client,
+            ]
         ).execute()
     }
 }

@@ -10,19 +10,15 @@ extension SQLiteStore: DeploymentRepository {
             let created = try await pool.write { db -> DeploymentRecord? in
                 // A known (created_by, idempotency_key) inserts nothing and returns no row.
                 guard
-                    let created = try SQLRequest<DeploymentRecord>(
-                        literal: """
-                            INSERT INTO deployments (id, service, image, image_registry, image_repository, image_tag, image_digest,
-                                environment, strategy, replicas, health_url, labels, status, attempt, cancel_requested,
-                                created_by, idempotency_key, request_hash, created_at, updated_at, trace_parent)
-                            VALUES (\(insert.id), \(insert.service), \(insert.image), \(insert.imageRegistry), \(insert.imageRepository),
-                                \(insert.imageTag), \(insert.imageDigest), \(insert.environment), \(insert.strategy), \(insert.replicas),
-                                \(insert.healthURL), \(insert.labels), 'queued', 0, 0, \(insert.createdBy), \(insert.idempotencyKey),
-                                \(insert.requestHash), \(insert.createdAt), \(insert.createdAt), \(insert.traceParent))
-                            ON CONFLICT (created_by, idempotency_key) DO NOTHING
-                            RETURNING \(sql: DeploymentRecord.columns)
-                            """, cached: true
-                    ).fetchOne(db)
+                    let created = try DeploymentRecord.fetchOne(
+                        db.cachedStatement(
+                            sql: Self.insertDeployment,
+                            arguments: [
+                                insert.id, insert.service, insert.image, insert.imageRegistry, insert.imageRepository, insert.imageTag,
+                                insert.imageDigest, insert.environment, insert.strategy, insert.replicas, insert.healthURL, insert.labels,
+                                insert.createdBy, insert.idempotencyKey, insert.requestHash, insert.createdAt, insert.createdAt,
+                                insert.traceParent,
+                            ]))
                 else { return nil }
                 try db.insertEvent(queued)
                 if let audit = new.audit { try db.insertAudit(audit) }
@@ -42,15 +38,24 @@ extension SQLiteStore: DeploymentRepository {
         }
     }
 
+    private static let insertDeployment = """
+        INSERT INTO deployments (id, service, image, image_registry, image_repository, image_tag, image_digest,
+            environment, strategy, replicas, health_url, labels, status, attempt, cancel_requested,
+            created_by, idempotency_key, request_hash, created_at, updated_at, trace_parent)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, 0, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (created_by, idempotency_key) DO NOTHING
+        RETURNING \(DeploymentRecord.columns)
+        """
+
     public func deployment(id: String) async throws -> Deployment? {
         try await metrics.measure("deployment.get") { [self] in
             try read { db in
-                try SQLRequest<DeploymentRecord>(
-                    literal: "SELECT \(sql: DeploymentRecord.columns) FROM deployments WHERE id = \(id)", cached: true
-                ).fetchOne(db)
+                try DeploymentRecord.fetchOne(db.cachedStatement(sql: Self.deploymentByID, arguments: [id]))
             }?.deployment()
         }
     }
+
+    private static let deploymentByID = "SELECT \(DeploymentRecord.columns) FROM deployments WHERE id = ?"
 
     public func deployments(matching filter: DeploymentFilter) async throws -> StorePage<Deployment> {
         try await metrics.measure("deployment.list") { [self] in

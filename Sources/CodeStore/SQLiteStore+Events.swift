@@ -4,11 +4,14 @@ extension Database {
     /// Appends an event; every change to a deployment writes one in the same transaction.
     func insertEvent(_ event: EventInsert) throws {
         try cachedStatement(
-            literal: """
+            sql: """
                 INSERT INTO deployment_events (deployment_id, at, attempt, worker_id, step, kind, outcome, duration_ms, message)
-                VALUES (\(event.deploymentID), \(event.at), \(event.attempt), \(event.workerID), \(event.step), \(event.kind),
-                    \(event.outcome), \(event.durationMs), \(event.message))
-                """
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                event.deploymentID, event.at, event.attempt, event.workerID, event.step, event.kind, event.outcome, event.durationMs,
+                event.message,
+            ]
         ).execute()
     }
 }
