@@ -237,8 +237,11 @@ public enum CodeJSON {
         millisecondsStyle.format(date)
     }
 
-    /// An RFC 3339 timestamp with milliseconds, or without fractional seconds.
+    /// Any fraction of a second, or none.
+    private static let wholeSecondsStyle = Date.ISO8601FormatStyle()
+
+    /// An RFC 3339 timestamp: any fraction of a second or none, any UTC offset.
     public static func parse(_ text: String) -> Date? {
-        (try? millisecondsStyle.parse(text)) ?? (try? Date.ISO8601FormatStyle.iso8601.parse(text))
+        (try? millisecondsStyle.parse(text)) ?? (try? wholeSecondsStyle.parse(text))
     }
 }

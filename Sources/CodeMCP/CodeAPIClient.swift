@@ -39,15 +39,16 @@ enum APIRequestID {
 }
 
 /// The body of code-api's successful answer, kept for a tool that answers with it as it came
-/// (`ToolAnswer.passingOn`): decoding the answer checks it against the contract, and encoding the decoded
-/// value again would only make the same JSON (a quarter of code-mcp's CPU for a list of 20).
+/// (`ToolAnswer.passingOn`): encoding the value the generated client decoded from it would make the same
+/// JSON again (a quarter of code-mcp's CPU for a list of 20, docs/performance.md).
 final class APIAnswerBody: Sendable {
-    private let body = Mutex<Data?>(nil)
+    private let bodies = Mutex<(last: Data?, count: Int)>((nil, 0))
 
-    /// The body of the last successful answer received while this was `APICallMiddleware.answerBody`.
-    var json: Data? { body.withLock { $0 } }
+    /// The body of the successful answer received while this was `APICallMiddleware.answerBody`, when there
+    /// was exactly one: with more, nothing says which of them the tool's value came from.
+    var json: Data? { bodies.withLock { $0.count == 1 ? $0.last : nil } }
 
-    fileprivate func keep(_ json: Data) { body.withLock { $0 = json } }
+    fileprivate func keep(_ json: Data) { bodies.withLock { $0 = (json, $0.count + 1) } }
 }
 
 /// Authenticates every call, names the caller, passes the request id on, bounds what an answer may

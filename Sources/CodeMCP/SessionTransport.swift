@@ -302,8 +302,21 @@ actor SessionTransport: Transport, HTTPContextProviding {
 
 /// Server-sent events as the transport writes them.
 enum SSE {
+    /// Each line of `data` is a `data:` line of its own, which the client joins with line feeds: a line break
+    /// inside one field would end it early. JSON-RPC answers are one line, so this is one `data:` line.
     static func message(_ data: Data, id: String) -> Data {
-        Data("id: \(id)\nevent: message\ndata: ".utf8) + data + Data("\n\n".utf8)
+        var event = Data("id: \(id)\nevent: message\n".utf8)
+        var line = data[...]
+        while true {
+            let lineBreak = line.firstIndex { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }
+            event += Data("data: ".utf8) + line[..<(lineBreak ?? line.endIndex)] + Data("\n".utf8)
+            guard let lineBreak else { break }
+            // CR LF is one line break.
+            let next = line.index(after: lineBreak)
+            let skipLineFeed = line[lineBreak] == UInt8(ascii: "\r") && next < line.endIndex && line[next] == UInt8(ascii: "\n")
+            line = line[(skipLineFeed ? line.index(after: next) : next)...]
+        }
+        return event + Data("\n".utf8)
     }
 
     static func priming(id: String) -> Data {

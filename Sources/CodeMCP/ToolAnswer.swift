@@ -20,14 +20,27 @@ struct ToolAnswer: Sendable {
     }
 
     /// The answer of one code-api call whose decoded value is the tool's value: the body code-api sent,
-    /// once the generated client has decoded it (so it is a body the contract allows). Encoding the decoded
-    /// value again would make the same JSON; the value is encoded only when no body was kept.
+    /// once the generated client has decoded it, when it is as code-api writes it (`isPassable`);
+    /// otherwise, or when `call` made no call or more than one, the decoded value encoded again.
     static func passingOn(_ call: () async throws -> some Encodable) async throws -> ToolAnswer {
         let body = APIAnswerBody()
         let value = try await APICallMiddleware.$answerBody.withValue(body) { try await call() }
-        guard let json = body.json else { return try .value(value) }
+        guard let json = body.json, isPassable(json) else { return try .value(value) }
         return ToolAnswer(json: json, isError: false)
     }
+
+    /// Whether a body the generated client decoded can be the tool's structured content as it is: one JSON
+    /// object on one line, as code-api's encoder writes it. The decoder checks types and required fields,
+    /// not everything the tool's output schema says: it reads `null` as absent (the schema allows no
+    /// `null`), and a line break would end the event's `data:` line early. Bodies with either (any `null`
+    /// bytes, even inside a string) are encoded again from the decoded value, which omits absent fields.
+    static func isPassable(_ json: Data) -> Bool {
+        json.first == UInt8(ascii: "{") && json.last == UInt8(ascii: "}")
+            && !json.contains(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") })
+            && json.firstRange(of: Self.null) == nil
+    }
+
+    private static let null = Data("null".utf8)
 
     static func failure(_ failure: APIFailure) throws -> ToolAnswer {
         let json =

@@ -57,6 +57,15 @@ struct ToolAnswerTests {
         #expect(answer.isError == false)
     }
 
+    /// Server-sent events: each line of the data is a `data:` line of its own (LF, CR LF and CR end lines).
+    @Test func anEventsDataLinesAreItsLines() {
+        #expect(
+            String(decoding: SSE.message(Data(#"{"a":1}"#.utf8), id: "7"), as: UTF8.self) == "id: 7\nevent: message\ndata: {\"a\":1}\n\n")
+        #expect(
+            String(decoding: SSE.message(Data("a\nb\r\nc\rd\n".utf8), id: "8"), as: UTF8.self)
+                == "id: 8\nevent: message\ndata: a\ndata: b\ndata: c\ndata: d\ndata: \n\n")
+    }
+
     @Test func anAPIProblemIsAnErrorResultCarryingTheProblem() throws {
         let answer = try ToolAnswer.failure(APIFailure(status: nil, problem: nil, reason: "connection refused"))
         let bytes = try DirectRequests.response(id: .number(1), result: answer.resultJSON())
