@@ -305,6 +305,7 @@ enum SSE {
     /// Each line of `data` is a `data:` line of its own, which the client joins with line feeds: a line break
     /// inside one field would end it early. JSON-RPC answers are one line, so this is one `data:` line.
     static func message(_ data: Data, id: String) -> Data {
+        guard data.hasLineBreak else { return Data("id: \(id)\nevent: message\ndata: ".utf8) + data + Data("\n\n".utf8) }
         var event = Data("id: \(id)\nevent: message\n".utf8)
         var line = data[...]
         while true {
@@ -469,6 +470,34 @@ enum JSONRPCEnvelope {
         case .unparsable: .error(statusCode: 400, .parseError("Parse error: the body is not JSON"), sessionID: sessionID)
         case .invalid(let reason): .error(statusCode: 400, .invalidRequest("Invalid Request: \(reason)"), sessionID: sessionID)
         default: nil
+        }
+    }
+}
+
+extension Data {
+    /// Whether a line feed or carriage return occurs. With `memchr`: walking `Data` as a collection costs a
+    /// few nanoseconds a byte, a tenth of a millisecond for an answer listing 20 deployments.
+    var hasLineBreak: Bool {
+        withUnsafeBytes { bytes in
+            guard let start = bytes.baseAddress else { return false }
+            return memchr(start, 0x0A, bytes.count) != nil || memchr(start, 0x0D, bytes.count) != nil
+        }
+    }
+
+    /// Whether `text`'s UTF-8 bytes occur: each occurrence of its first byte found with `memchr`, then
+    /// compared with `memcmp`.
+    func containsBytes(of text: StaticString) -> Bool {
+        withUnsafeBytes { bytes in
+            let length = text.utf8CodeUnitCount
+            guard let base = bytes.baseAddress, length > 0, bytes.count >= length else { return false }
+            let lastStart = bytes.count - length
+            var offset = 0
+            while offset <= lastStart, let found = memchr(base + offset, Int32(text.utf8Start.pointee), lastStart + 1 - offset) {
+                let at = base.distance(to: UnsafeRawPointer(found))
+                if memcmp(base + at, text.utf8Start, length) == 0 { return true }
+                offset = at + 1
+            }
+            return false
         }
     }
 }

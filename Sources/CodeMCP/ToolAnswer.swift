@@ -35,12 +35,9 @@ struct ToolAnswer: Sendable {
     /// `null`), and a line break would end the event's `data:` line early. Bodies with either (any `null`
     /// bytes, even inside a string) are encoded again from the decoded value, which omits absent fields.
     static func isPassable(_ json: Data) -> Bool {
-        json.first == UInt8(ascii: "{") && json.last == UInt8(ascii: "}")
-            && !json.contains(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") })
-            && json.firstRange(of: Self.null) == nil
+        json.first == UInt8(ascii: "{") && json.last == UInt8(ascii: "}") && !json.hasLineBreak
+            && !json.containsBytes(of: "null")
     }
-
-    private static let null = Data("null".utf8)
 
     static func failure(_ failure: APIFailure) throws -> ToolAnswer {
         let json =

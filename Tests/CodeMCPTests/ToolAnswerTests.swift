@@ -66,6 +66,16 @@ struct ToolAnswerTests {
                 == "id: 8\nevent: message\ndata: a\ndata: b\ndata: c\ndata: d\ndata: \n\n")
     }
 
+    @Test func bytesAreFoundAnywhereAndOnlyWhole() {
+        for (text, found) in [
+            ("null", true), (#"{"a":null}"#, true), ("nnull", true), ("xnul", false), ("nul", false), ("", false), ("n u l l", false),
+        ] {
+            #expect(Data(text.utf8).containsBytes(of: "null") == found, "\(text)")
+        }
+        #expect(Data().hasLineBreak == false)
+        #expect(Data("a\rb".utf8).hasLineBreak && Data("\n".utf8).hasLineBreak && !Data("ab".utf8).hasLineBreak)
+    }
+
     @Test func anAPIProblemIsAnErrorResultCarryingTheProblem() throws {
         let answer = try ToolAnswer.failure(APIFailure(status: nil, problem: nil, reason: "connection refused"))
         let bytes = try DirectRequests.response(id: .number(1), result: answer.resultJSON())
