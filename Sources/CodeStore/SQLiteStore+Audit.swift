@@ -31,11 +31,10 @@ extension Database {
             sql: """
                 INSERT INTO audit_log (at, key_id, action, target, outcome, status, request_id, method, path, client)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
-                entry.at.millisecondsSinceEpoch, entry.keyID, entry.action, entry.target, entry.outcome, entry.status, entry.requestID,
-                entry.method, entry.path, entry.client,
-            ]
-        ).execute()
+                """
+        ).execute(arguments: [
+            entry.at.millisecondsSinceEpoch, entry.keyID, entry.action, entry.target, entry.outcome, entry.status, entry.requestID,
+            entry.method, entry.path, entry.client,
+        ])
     }
 }

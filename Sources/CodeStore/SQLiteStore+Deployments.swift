@@ -11,14 +11,13 @@ extension SQLiteStore: DeploymentRepository {
                 // A known (created_by, idempotency_key) inserts nothing and returns no row.
                 guard
                     let created = try DeploymentRecord.fetchOne(
-                        db.cachedStatement(
-                            sql: Self.insertDeployment,
-                            arguments: [
-                                insert.id, insert.service, insert.image, insert.imageRegistry, insert.imageRepository, insert.imageTag,
-                                insert.imageDigest, insert.environment, insert.strategy, insert.replicas, insert.healthURL, insert.labels,
-                                insert.createdBy, insert.idempotencyKey, insert.requestHash, insert.createdAt, insert.createdAt,
-                                insert.traceParent,
-                            ]))
+                        db.cachedStatement(sql: Self.insertDeployment),
+                        arguments: [
+                            insert.id, insert.service, insert.image, insert.imageRegistry, insert.imageRepository, insert.imageTag,
+                            insert.imageDigest, insert.environment, insert.strategy, insert.replicas, insert.healthURL, insert.labels,
+                            insert.createdBy, insert.idempotencyKey, insert.requestHash, insert.createdAt, insert.createdAt,
+                            insert.traceParent,
+                        ])
                 else { return nil }
                 try db.insertEvent(queued)
                 if let audit = new.audit { try db.insertAudit(audit) }
@@ -50,7 +49,7 @@ extension SQLiteStore: DeploymentRepository {
     public func deployment(id: String) async throws -> Deployment? {
         try await metrics.measure("deployment.get") { [self] in
             try read { db in
-                try DeploymentRecord.fetchOne(db.cachedStatement(sql: Self.deploymentByID, arguments: [id]))
+                try DeploymentRecord.fetchOne(db.cachedStatement(sql: Self.deploymentByID), arguments: [id])
             }?.deployment()
         }
     }

@@ -7,11 +7,10 @@ extension Database {
             sql: """
                 INSERT INTO deployment_events (deployment_id, at, attempt, worker_id, step, kind, outcome, duration_ms, message)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
-                event.deploymentID, event.at, event.attempt, event.workerID, event.step, event.kind, event.outcome, event.durationMs,
-                event.message,
-            ]
-        ).execute()
+                """
+        ).execute(arguments: [
+            event.deploymentID, event.at, event.attempt, event.workerID, event.step, event.kind, event.outcome, event.durationMs,
+            event.message,
+        ])
     }
 }

@@ -122,19 +122,6 @@ extension ColumnRecord where Self: FetchableRecord {
     }
 }
 
-extension Database {
-    /// The connection's prepared statement for `sql`, with `arguments` bound (their number checked).
-    ///
-    /// For the statements every request runs (authentication, a read by id, a create and its event and audit
-    /// rows), with `sql` constant text: an `SQL` literal builds its text and argument list anew on every
-    /// call only to find the same cached statement, 4 % of a create's CPU and 2-3 % of a read's.
-    func cachedStatement(sql: String, arguments: StatementArguments) throws -> Statement {
-        let statement = try cachedStatement(sql: sql)
-        try statement.setArguments(arguments)
-        return statement
-    }
-}
-
 /// A GRDB row's values by a record's column names (its `CodingKeys`), through GRDB's throwing
 /// `decode(forColumn:)`, which reads String and Int64 straight from the statement.
 struct SQLiteColumns<Key: CodingKey>: RowColumns {
