@@ -5,7 +5,7 @@ import GRDB
 extension SQLiteStore: APIKeyRepository {
     public func createKey(_ key: NewAPIKey) async throws -> APIKey {
         try await metrics.measure("key.create") { [self] in
-            let created = try await pool.write { db in
+            let created = try await write { db in
                 try SQLRequest<APIKeyRecord>(
                     literal: """
                         INSERT INTO api_keys (id, name, role, prefix, secret_hash, created_at, created_by)
@@ -22,7 +22,7 @@ extension SQLiteStore: APIKeyRepository {
 
     public func ensureKey(_ key: NewAPIKey) async throws -> APIKey {
         try await metrics.measure("key.ensure") { [self] in
-            let ensured = try await pool.write { db -> APIKeyRecord? in
+            let ensured = try await write { db -> APIKeyRecord? in
                 // A key with this secret may exist (revoked or not): keep it as it is.
                 if let created = try SQLRequest<APIKeyRecord>(
                     literal: """
@@ -64,7 +64,7 @@ extension SQLiteStore: APIKeyRepository {
 
     public func revokeKey(id: String, at now: Date) async throws -> APIKey? {
         try await metrics.measure("key.revoke") { [self] in
-            try await pool.write { db -> APIKeyRecord? in
+            try await write { db -> APIKeyRecord? in
                 // An already revoked key keeps its first revocation time.
                 if let revoked = try SQLRequest<APIKeyRecord>(
                     literal: """
@@ -83,7 +83,7 @@ extension SQLiteStore: APIKeyRepository {
 
     public func recordKeyUse(id: String, at now: Date) async throws {
         try await metrics.measure("key.touch") { [self] in
-            try await pool.write { db in
+            try await write { db in
                 try db.cachedStatement(literal: "UPDATE api_keys SET last_used_at = \(now.millisecondsSinceEpoch) WHERE id = \(id)")
                     .execute()
             }

@@ -5,7 +5,7 @@ import GRDB
 extension SQLiteStore: AuditRepository {
     public func recordAudit(_ entry: NewAuditEntry) async throws {
         try await metrics.measure("audit.record") { [self] in
-            try await pool.write { db in try db.insertAudit(entry) }
+            try await write { db in try db.insertAudit(entry) }
         }
     }
 

@@ -7,7 +7,7 @@ extension SQLiteStore: DeploymentRepository {
         try await metrics.measure("deployment.create") { [self] in
             let insert = try DeploymentInsert(new)
             let queued = StoreEvents.queued(new)
-            let created = try await pool.write { db -> DeploymentRecord? in
+            let created = try await write { db -> DeploymentRecord? in
                 // A known (created_by, idempotency_key) inserts nothing and returns no row.
                 guard
                     let created = try DeploymentRecord.fetchOne(
@@ -80,7 +80,7 @@ extension SQLiteStore: DeploymentRepository {
     public func cancelDeployment(id: String, by keyID: String?, at now: Date) async throws -> CancelOutcome {
         try await metrics.measure("deployment.cancel") { [self] in
             let at = now.millisecondsSinceEpoch
-            let transition = try await pool.write { db -> CancelTransition in
+            let transition = try await write { db -> CancelTransition in
                 if let cancelled = try SQLRequest<DeploymentRecord>(
                     literal: """
                         UPDATE deployments SET status = 'cancelled', error = 'cancelled before a worker started it',

@@ -36,7 +36,7 @@ extension SQLiteStore: WorkQueue {
             guard try await anyDeployment(where: Self.claimableOrCancelled(maxAttempts: maxAttempts)) else { return nil }
             // The choice and the claim are one statement under the write lock, so no two workers get the
             // same deployment.
-            let claimed = try await pool.write { db -> DeploymentRecord? in
+            let claimed = try await write { db -> DeploymentRecord? in
                 // A cancellation requested while it ran (then released, or its lease expired) is final.
                 let cancelled = try SQLRequest<CancelledRecord>(
                     literal: """
@@ -70,7 +70,7 @@ extension SQLiteStore: WorkQueue {
             let now = Self.databaseNow
             let exhausted = SQL(sql: WorkQueueSQL.exhausted(now: Self.databaseNowExpression, maxAttempts: maxAttempts))
             guard try await anyDeployment(where: exhausted) else { return [] }
-            return try await pool.write { db in
+            return try await write { db in
                 let expired = try SQLRequest<ExhaustedLeaseRecord>(
                     literal: "SELECT \(sql: ExhaustedLeaseRecord.columns) FROM deployments WHERE \(exhausted) ORDER BY seq", cached: true
                 ).fetchAll(db)
@@ -93,7 +93,7 @@ extension SQLiteStore: WorkQueue {
     public func renewLease(_ claim: Claim, leaseDuration: Duration) async throws -> LeaseState {
         try await metrics.measure("queue.renew") { [self] in
             let now = Self.databaseNow
-            let cancelRequested = try await pool.write { db in
+            let cancelRequested = try await write { db in
                 try SQLRequest<Int64>(
                     literal: """
                         UPDATE deployments SET lease_expires_at = \(now) + \(leaseDuration.wholeMilliseconds), updated_at = \(now)
@@ -119,7 +119,7 @@ extension SQLiteStore: WorkQueue {
     public func appendEvents(_ claim: Claim, _ events: [NewEvent]) async throws -> Bool {
         precondition(!events.isEmpty, "appendEvents needs an event")
         return try await metrics.measure("queue.event") { [self] in
-            try await pool.write { db in
+            try await write { db in
                 guard try db.leaseIsHeld(claim) else { return false }
                 for event in events { try db.insertEvent(EventInsert(claim, event)) }
                 return true
@@ -131,7 +131,7 @@ extension SQLiteStore: WorkQueue {
         _ claim: Claim, compose: String, kubernetes: String, at now: Date, events: [NewEvent]
     ) async throws -> Bool {
         try await metrics.measure("queue.manifests") { [self] in
-            try await pool.write { db in
+            try await write { db in
                 guard try db.leaseIsHeld(claim) else { return false }
                 for event in events { try db.insertEvent(EventInsert(claim, event)) }
                 try db.cachedStatement(
@@ -151,7 +151,7 @@ extension SQLiteStore: WorkQueue {
         try status.requireTerminal()
         let at = events.finalEvent.at.millisecondsSinceEpoch
         return try await metrics.measure("queue.finish") { [self] in
-            return try await pool.write { db in
+            return try await write { db in
                 let finished = try SQLRequest<String>(
                     literal: """
                         UPDATE deployments SET status = \(status.rawValue), error = \(error), finished_at = \(at), updated_at = \(at),
@@ -172,7 +172,7 @@ extension SQLiteStore: WorkQueue {
         return try await metrics.measure("queue.release") { [self] in
             let at = event.at.millisecondsSinceEpoch
             let failure: Int64 = afterFailure ? 1 : 0
-            return try await pool.write { db in
+            return try await write { db in
                 // With a cancellation requested, the deployment ends here: no other worker may roll it out.
                 let status = try SQLRequest<String>(
                     literal: """

@@ -5,8 +5,9 @@ import GRDB
 /// The store on SQLite through GRDB: a `DatabasePool` in WAL mode (readers never block the writer), a busy
 /// timeout so that several processes on one host can share the file, and GRDB's `DatabaseMigrator`.
 ///
-/// A change is a closure run by `pool.write { db in ... }`: one transaction, which GRDB begins IMMEDIATE,
-/// so it holds SQLite's single write lock from its first statement. That lock is what makes a guarded
+/// A change is a closure run by `write { db in ... }`: inside a transaction, which begins IMMEDIATE, so it
+/// holds SQLite's single write lock from its first statement; changes that arrive together share one
+/// transaction, each in a savepoint of its own (SQLiteGroupCommit.swift). That lock is what makes a guarded
 /// update and the insert that depends on it atomic, and what serializes claims (SQLite has no row locks
 /// and needs no `SKIP LOCKED`). Reads run on read-only connections on the calling thread (`read`).
 ///
@@ -19,6 +20,7 @@ public final class SQLiteStore: Store, Sendable {
     /// before the pool, so they close first and the pool's writer, closing last, checkpoints the WAL.
     let readers: SQLiteReaders
     let pool: DatabasePool
+    let changes: SQLiteGroupCommit
     let metrics: StoreMetrics
 
     /// How long a writer waits for another process's write lock before failing with SQLITE_BUSY.
@@ -46,6 +48,7 @@ public final class SQLiteStore: Store, Sendable {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
+        changes = SQLiteGroupCommit(pool: pool)
         readers = SQLiteReaders(path: path, count: readerCount, busyTimeout: Self.busyTimeout)
         metrics = StoreMetrics(backend: "sqlite", factory: metricsFactory)
     }
@@ -89,6 +92,12 @@ public final class SQLiteStore: Store, Sendable {
     func read<T>(_ body: (Database) throws -> T) throws -> T {
         if let value = try readers.read(body) { return value }
         return try pool.read(body)
+    }
+
+    /// A change: `updates` runs on GRDB's writer queue inside a transaction, which it may share with
+    /// changes queued beside it (SQLiteGroupCommit); the result is answered once it is committed.
+    func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await changes.write(updates)
     }
 
     public func ping() async throws {

@@ -49,6 +49,30 @@ struct DeploymentRepositoryTests {
         }
     }
 
+    /// Concurrent creates share transactions on SQLite (group commit) and race for the unique index on
+    /// PostgreSQL: either way one request with a key creates, and every other one replays it.
+    @Test(arguments: TestBackend.available)
+    func concurrentCreatesWithOneIdempotencyKeyCreateOneDeployment(backend: TestBackend) async throws {
+        try await withStore(backend) { store in
+            let outcomes = try await withThrowingTaskGroup(of: CreateOutcome.self) { group in
+                for _ in 0..<16 {
+                    group.addTask { try await store.createDeployment(Fixtures.newDeployment(idempotencyKey: "k1", requestHash: "h1")) }
+                }
+                // Creates without a key, queued beside them, are each written.
+                for _ in 0..<16 { group.addTask { try await store.createDeployment(Fixtures.newDeployment()) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let keyed = Set(outcomes.map(\.deployment.id)).count - 16
+            #expect(keyed == 1, "the 16 keyed creates name one deployment")
+            #expect(outcomes.filter { if case .created = $0 { true } else { false } }.count == 17)
+            let stored = try await store.deployments(matching: DeploymentFilter(limit: 100)).items
+            #expect(stored.count == 17)
+            for deployment in stored {
+                #expect(try await store.events(deploymentID: deployment.id, after: nil, limit: 10).items.map(\.step) == ["queue"])
+            }
+        }
+    }
+
     /// A create carries its request's audit row into its own transaction; a replay creates nothing and
     /// writes no row (the API audits the replay itself).
     @Test(arguments: TestBackend.available)

@@ -1,0 +1,135 @@
+import CodeTestSupport
+import Foundation
+import GRDB
+import Testing
+
+@testable import CodeStore
+
+/// Group commit (SQLiteGroupCommit.swift): changes queued while a transaction is written share the next
+/// one, each answered with its own result; a change that throws is rolled back alone; a commit that fails
+/// fails every change in it and keeps none.
+///
+/// Each test holds GRDB's writer queue with a change that waits for the test, queues the changes it needs
+/// behind it, and lets go once they all wait.
+@Suite(.timeLimit(.minutes(1))) struct SQLiteGroupCommitTests {
+    private struct RefusedChange: Error, Equatable {}
+
+    private func withSQLiteStore(_ body: (SQLiteStore) async throws -> Void) async throws {
+        let directory = try ServiceFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: directory.appendingPathComponent("code.db").path)
+        try await store.migrate()
+        try await store.write { db in
+            try db.execute(sql: "CREATE TABLE numbers (n INTEGER NOT NULL UNIQUE)")
+            // Checked at COMMIT, not at the statement: a change that breaks it makes the commit fail.
+            try db.execute(sql: "CREATE TABLE parents (id INTEGER PRIMARY KEY)")
+            try db.execute(
+                sql: "CREATE TABLE children (parent INTEGER NOT NULL REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED)")
+        }
+        try await body(store)
+    }
+
+    /// Runs `queued` (each a change for `store.write`) behind a change that holds the writer queue, and
+    /// answers their results in order once the writer is let go.
+    private func whileTheWriterIsHeld<T: Sendable>(
+        _ store: SQLiteStore, _ queued: [@Sendable (Database) throws -> T]
+    ) async throws -> [Result<T, any Error>] {
+        let entered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let holder = Task {
+            try await store.write { _ in
+                entered.signal()
+                release.wait()
+            }
+        }
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                entered.wait()
+                continuation.resume()
+            }
+        }
+        let results = await withTaskGroup(of: (Int, Result<T, any Error>).self) { group in
+            for (index, change) in queued.enumerated() {
+                group.addTask {
+                    do { return (index, .success(try await store.write(change))) } catch { return (index, .failure(error)) }
+                }
+                // One at a time, so that they queue in this order.
+                while store.changes.waitingCount < index + 1 { try? await Task.sleep(for: .milliseconds(1)) }
+            }
+            release.signal()
+            var results: [Int: Result<T, any Error>] = [:]
+            for await (index, result) in group { results[index] = result }
+            return results
+        }
+        try await holder.value
+        return queued.indices.map { results[$0]! }
+    }
+
+    private func numbers(_ store: SQLiteStore) throws -> [Int] {
+        try store.read { db in try Int.fetchAll(db, sql: "SELECT n FROM numbers ORDER BY n") }
+    }
+
+    @Test func changesQueuedTogetherShareOneTransactionAndEachGetsItsOwnAnswer() async throws {
+        try await withSQLiteStore { store in
+            let changes: [@Sendable (Database) throws -> (Int, Date)] = (1...10).map { n in
+                { db in
+                    try db.execute(sql: "INSERT INTO numbers (n) VALUES (?)", arguments: [n])
+                    // Each change sees the ones queued before it.
+                    let before = try Int.fetchOne(db, sql: "SELECT count(*) FROM numbers")!
+                    return (before, try db.transactionDate)
+                }
+            }
+            let results = try await whileTheWriterIsHeld(store, changes).map { try $0.get() }
+            #expect(results.map(\.0) == Array(1...10))
+            // GRDB's transaction date is taken when a transaction begins: one date, one transaction.
+            #expect(Set(results.map(\.1)).count == 1)
+            #expect(try numbers(store) == Array(1...10))
+            // A change alone afterwards gets a transaction of its own.
+            let alone = try await store.write { db in try db.transactionDate }
+            #expect(alone != results[0].1)
+        }
+    }
+
+    @Test func aChangeThatThrowsIsRolledBackAloneAndTheOthersAreKept() async throws {
+        try await withSQLiteStore { store in
+            let changes: [@Sendable (Database) throws -> Void] = [
+                { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (1)") },
+                { db in
+                    try db.execute(sql: "INSERT INTO numbers (n) VALUES (2)")
+                    throw RefusedChange()
+                },
+                { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (3)") },
+                // Breaks the UNIQUE constraint: SQLite's own error, for this change only.
+                { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (1)") },
+                { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (4)") },
+            ]
+            let results = try await whileTheWriterIsHeld(store, changes)
+            #expect(throws: Never.self) { try results[0].get() }
+            #expect(throws: RefusedChange()) { try results[1].get() }
+            #expect(throws: Never.self) { try results[2].get() }
+            #expect(throws: DatabaseError.self) { try results[3].get() }
+            #expect(throws: Never.self) { try results[4].get() }
+            #expect(try numbers(store) == [1, 3, 4])
+        }
+    }
+
+    @Test func aCommitThatFailsFailsEveryChangeInItAndKeepsNone() async throws {
+        try await withSQLiteStore { store in
+            let changes: [@Sendable (Database) throws -> Void] = [
+                { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (1)") },
+                // A child of no parent: accepted by its statement, refused at COMMIT.
+                { db in try db.execute(sql: "INSERT INTO children (parent) VALUES (7)") },
+                { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (2)") },
+            ]
+            let results = try await whileTheWriterIsHeld(store, changes)
+            for result in results {
+                #expect(throws: DatabaseError.self) { try result.get() }
+            }
+            #expect(try numbers(store) == [])
+            #expect(try store.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM children") } == 0)
+            // The writer is usable afterwards.
+            try await store.write { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (5)") }
+            #expect(try numbers(store) == [5])
+        }
+    }
+}
