@@ -1,3 +1,4 @@
+import CodeDomain
 import Crypto
 import Foundation
 
@@ -28,23 +29,12 @@ public enum APIKeySecret {
     }
 
     /// The lowercase hex SHA-256 of the secret, as stored. Runs on every authenticated request, so the
-    /// digest is hashed from the string's UTF-8 in place and hex-encoded by table into one buffer
-    /// (`String(format:)` per byte was most of this function's time).
+    /// digest is hashed from the string's UTF-8 in place and hex-encoded by table (`LowercaseHex`).
     public static func hash(_ secret: String) -> String {
         var secret = secret
         let digest = secret.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
-        return String(unsafeUninitializedCapacity: SHA256.byteCount * 2) { buffer in
-            var index = 0
-            for byte in digest {
-                buffer[index] = hexDigits[Int(byte >> 4)]
-                buffer[index + 1] = hexDigits[Int(byte & 0x0f)]
-                index += 2
-            }
-            return index
-        }
+        return LowercaseHex.string(of: digest, count: SHA256.byteCount)
     }
-
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     public static func prefix(of secret: String) -> String { String(secret.prefix(prefixLength)) }
 

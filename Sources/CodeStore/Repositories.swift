@@ -33,7 +33,8 @@ public struct NewDeployment: Sendable {
         self.audit = audit
     }
 
-    public static func makeID() -> String { "dep_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "") }
+    /// `dep_` and a version 7 UUID in hex: later ids sort later (TimeOrderedID.swift).
+    public static func makeID() -> String { TimeOrderedID.make(prefix: "dep_") }
 }
 
 public enum CreateOutcome: Sendable, Equatable {

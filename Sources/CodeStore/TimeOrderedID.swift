@@ -1,0 +1,24 @@
+import CodeDomain
+import Foundation
+
+/// New deployments' ids: a version 7 UUID (RFC 9562) as 32 lowercase hex digits after the prefix: the
+/// creation time in milliseconds first, then 74 random bits from the system generator (`getrandom`).
+///
+/// Why the time first: ids made later sort later, so the unique index on `deployments.id` and the
+/// events' index on `(deployment_id, seq)` grow at their right edge, as the tables do. With random
+/// (version 4) ids each create added to two index leaves of its own, anywhere in the file, and wrote
+/// them to SQLite's WAL on its own; creates committed together now share them (docs/performance.md,
+/// thirteenth round); PostgreSQL's B-trees gain the same way. The 74 random bits keep ids unique and
+/// unguessable; the time they carry is the deployment's `created_at`, which the API shows anyway.
+enum TimeOrderedID {
+    static func make(prefix: String, at date: Date = Date()) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let milliseconds = UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded(.down))) & 0xFFFF_FFFF_FFFF
+        // 48 bits of time, the version (7), 12 random bits; then the variant (0b10) and 62 random bits.
+        let high = milliseconds << 16 | 0x7000 | (generator.next() as UInt64) & 0x0FFF
+        let low = (generator.next() as UInt64) & 0x3FFF_FFFF_FFFF_FFFF | 0x8000_0000_0000_0000
+        return withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { bytes in
+            LowercaseHex.string(prefix: prefix, of: bytes, count: 16)
+        }
+    }
+}
