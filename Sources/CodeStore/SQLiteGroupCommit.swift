@@ -2,24 +2,28 @@ import GRDB
 import Synchronization
 
 /// Group commit for the SQLite store's changes: changes that arrive while a transaction is being written
-/// wait for it to end and are then written together, in one transaction, each inside a savepoint of its
-/// own. Each caller is answered once that transaction is committed.
+/// wait for it to end and are then written together, in one transaction. Each caller is answered once that
+/// transaction is committed.
 ///
 /// Why: SQLite has one writer, GRDB's writer queue, and under concurrent creates it was code-api's
 /// bottleneck (a third of the process's CPU samples were on that one thread, docs/performance.md,
-/// thirteenth round). Each transaction wrote the pages it touched to the WAL again (a create touches about
-/// a dozen: the tables' and indexes' rightmost leaves, two `pwrite`s each), took and released the WAL's
-/// locks, and counted toward the next checkpoint. Changes committed together write each shared page once.
+/// thirteenth round). Each transaction wrote the pages it touched to the WAL again (the tables' and
+/// indexes' last leaves, two `pwrite`s each), took and released the WAL's locks, and counted toward the
+/// next checkpoint. Changes committed together write each shared page once.
 ///
 /// What a caller sees is what it saw with one transaction per change:
-/// - a change that throws is rolled back to its savepoint, alone, and its caller gets the error; the
-///   others in the transaction are kept;
-/// - nothing is answered before the commit, so no caller is told of a change that could still be lost
-///   to a failed commit; when the commit fails, every change in it fails with that error;
+/// - nothing is answered before the commit, so no caller is told of a change that could still be lost;
 /// - changes run one after another in the order they arrived, each seeing the ones before it (a second
 ///   create with the same idempotency key replays the first);
-/// - a change that comes alone, when nothing is being written, is written at once, in a transaction of
-///   its own and without a savepoint: nothing waits for company.
+/// - when a change throws, or the commit fails, nothing of that transaction is kept and each of its
+///   changes is written again in a transaction of its own, as if it had come alone: only a change that
+///   fails alone fails. (Changes are functions of the database and their captured values, so running
+///   one again after a rollback is running it for the first time.) Savepoints around each change would
+///   spare that, at a cost on every change: SQLite allocates and frees a savepoint's journal state each
+///   time, and freeing it made glibc give the writer thread's heap back to the kernel (`madvise`, with a
+///   TLB shootdown on the other core), measured 0.63 times per create;
+/// - a change that comes alone, when nothing is being written, is written at once: nothing waits for
+///   company.
 ///
 /// A change is not cancelled with its caller's task once it is queued (GRDB's async `write` interrupts
 /// the statement): it is written, as a change whose answer was lost on the network would be.
@@ -75,24 +79,38 @@ final class SQLiteGroupCommit: Sendable {
     }
 
     private func commit(_ changes: [any GroupedChange], _ db: Database) {
+        if changes.count > 1 {
+            var began = false
+            do {
+                try db.inTransaction(.immediate) {
+                    began = true
+                    for change in changes { try change.run(db) }
+                    return .commit
+                }
+                for change in changes { change.answer(failingWith: nil) }
+                return
+            } catch  where !began {
+                // No transaction (the write lock stayed another process's past the busy timeout): each
+                // change alone would wait as long again.
+                for change in changes { change.answer(failingWith: error) }
+                return
+            } catch {
+                // A change threw, or the commit failed, and the transaction was rolled back: each change
+                // is written again, alone, below.
+            }
+        }
+        for change in changes { commitAlone(change, db) }
+    }
+
+    private func commitAlone(_ change: any GroupedChange, _ db: Database) {
         do {
             try db.inTransaction(.immediate) {
-                if changes.count == 1 {
-                    // Alone: its error rolls the whole transaction back, as GRDB's `write` does.
-                    try changes[0].run(db)
-                } else {
-                    for change in changes {
-                        // A change whose error ended the transaction (SQLite rolls back on some I/O
-                        // errors): the commit below fails, and with it every change.
-                        guard db.isInsideTransaction else { break }
-                        change.runInSavepoint(db)
-                    }
-                }
+                try change.run(db)
                 return .commit
             }
-            for change in changes { change.answer(failingWith: nil) }
+            change.answer(failingWith: nil)
         } catch {
-            for change in changes { change.answer(failingWith: error) }
+            change.answer(failingWith: error)
         }
     }
 }
@@ -101,20 +119,15 @@ final class SQLiteGroupCommit: Sendable {
 private protocol GroupedChange: Sendable {
     /// Runs the change, keeping its result; an error is thrown.
     func run(_ db: Database) throws
-    /// Runs the change inside a savepoint, keeping its result or its error: a change that throws is
-    /// rolled back, alone.
-    func runInSavepoint(_ db: Database)
-    /// Answers the caller: with the kept result, unless the transaction failed (`error`) or the change
-    /// never ran.
+    /// Answers the caller: with the kept result, or `error` when its transaction failed.
     func answer(failingWith error: (any Error)?)
 }
 
-/// One caller's change. Its state is touched only on GRDB's writer queue, one job at a time, and read by
-/// `answer` on that same queue, after the transaction.
+/// One caller's change. Its state is touched only on GRDB's writer queue, one job at a time.
 private final class PendingChange<T: Sendable>: GroupedChange, @unchecked Sendable {
     private let updates: @Sendable (Database) throws -> T
     private let continuation: CheckedContinuation<T, any Error>
-    private var result: Result<T, any Error>?
+    private var result: T?
 
     init(updates: @escaping @Sendable (Database) throws -> T, continuation: CheckedContinuation<T, any Error>) {
         self.updates = updates
@@ -122,30 +135,15 @@ private final class PendingChange<T: Sendable>: GroupedChange, @unchecked Sendab
     }
 
     func run(_ db: Database) throws {
-        result = .success(try updates(db))
-    }
-
-    func runInSavepoint(_ db: Database) {
-        do {
-            try db.inSavepoint {
-                result = .success(try updates(db))
-                return .commit
-            }
-        } catch {
-            result = .failure(error)
-        }
+        result = try updates(db)
     }
 
     func answer(failingWith error: (any Error)?) {
-        switch (result, error) {
-        case (.failure(let own)?, _):
-            // The change's own error explains its failure better than the commit's that followed.
-            continuation.resume(throwing: own)
-        case (_, let error?):
+        if let error {
             continuation.resume(throwing: error)
-        case (.success(let value)?, nil):
-            continuation.resume(returning: value)
-        case (nil, nil):
+        } else if let result {
+            continuation.resume(returning: result)
+        } else {
             // Not reached: a committed transaction ran every change it took.
             continuation.resume(throwing: DatabaseError(resultCode: .SQLITE_ABORT, message: "change not written"))
         }

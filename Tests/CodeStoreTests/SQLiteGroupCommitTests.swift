@@ -6,8 +6,8 @@ import Testing
 @testable import CodeStore
 
 /// Group commit (SQLiteGroupCommit.swift): changes queued while a transaction is written share the next
-/// one, each answered with its own result; a change that throws is rolled back alone; a commit that fails
-/// fails every change in it and keeps none.
+/// one, each answered with its own result; when a change throws or the commit fails, each change is
+/// written again alone, so that only the change that fails alone fails.
 ///
 /// Each test holds GRDB's writer queue with a change that waits for the test, queues the changes it needs
 /// behind it, and lets go once they all wait.
@@ -90,7 +90,7 @@ import Testing
         }
     }
 
-    @Test func aChangeThatThrowsIsRolledBackAloneAndTheOthersAreKept() async throws {
+    @Test func aChangeThatThrowsFailsAloneAndTheOthersAreWritten() async throws {
         try await withSQLiteStore { store in
             let changes: [@Sendable (Database) throws -> Void] = [
                 { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (1)") },
@@ -113,23 +113,31 @@ import Testing
         }
     }
 
-    @Test func aCommitThatFailsFailsEveryChangeInItAndKeepsNone() async throws {
+    @Test func aChangeThatMakesTheCommitFailFailsAloneAndTheOthersAreWritten() async throws {
         try await withSQLiteStore { store in
-            let changes: [@Sendable (Database) throws -> Void] = [
-                { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (1)") },
+            let changes: [@Sendable (Database) throws -> Date] = [
+                { db in
+                    try db.execute(sql: "INSERT INTO numbers (n) VALUES (1)")
+                    return try db.transactionDate
+                },
                 // A child of no parent: accepted by its statement, refused at COMMIT.
-                { db in try db.execute(sql: "INSERT INTO children (parent) VALUES (7)") },
-                { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (2)") },
+                { db in
+                    try db.execute(sql: "INSERT INTO children (parent) VALUES (7)")
+                    return try db.transactionDate
+                },
+                { db in
+                    try db.execute(sql: "INSERT INTO numbers (n) VALUES (2)")
+                    return try db.transactionDate
+                },
             ]
             let results = try await whileTheWriterIsHeld(store, changes)
-            for result in results {
-                #expect(throws: DatabaseError.self) { try result.get() }
-            }
-            #expect(try numbers(store) == [])
+            #expect(throws: DatabaseError.self) { try results[1].get() }
+            let first = try results[0].get()
+            let third = try results[2].get()
+            // Written again, each in a transaction of its own.
+            #expect(first != third)
+            #expect(try numbers(store) == [1, 2])
             #expect(try store.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM children") } == 0)
-            // The writer is usable afterwards.
-            try await store.write { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (5)") }
-            #expect(try numbers(store) == [5])
         }
     }
 }
