@@ -12,7 +12,8 @@ processes), serving the same four endpoints with the same work on SQLite.
 - POST /v1/deployments: the body validated like code-api (unknown fields refused, service a DNS label,
   an OCI image reference by the distribution grammar, environment and strategy enums, replicas 1-100,
   health_url, labels by Kubernetes' rules) and the deployment policy (no 'latest' or missing tag outside
-  development, digest in production); then in ONE write transaction (BEGIN IMMEDIATE, as GRDB's
+  development, digest in production); the id a version 7 UUID, time first, as code-api makes it (so the
+  id and events indexes grow at their right edge here too); then in ONE write transaction (BEGIN IMMEDIATE, as GRDB's
   pool.write) the deployment row, its `queue` event and the audit row; 201 with Location. A refused
   request is audited too (outcome failed), as code-api does. Idempotency-Key is honoured the same way.
 - Problems as application/problem+json with code-api's fields; every response has an X-Request-ID.
@@ -154,6 +155,15 @@ def request_id_of(request: Request):
     if candidate and REQUEST_ID.fullmatch(candidate):
         return candidate
     return str(uuid.uuid4())
+
+
+def time_ordered_id(prefix):
+    """`prefix` and a version 7 UUID (RFC 9562) in hex: 48 bits of Unix time in milliseconds, the version,
+    12 random bits, the variant, 62 random bits. code-api's TimeOrderedID (Sources/CodeStore)."""
+    random = int.from_bytes(os.urandom(10), "big")
+    value = ((time.time_ns() // 1_000_000) & (1 << 48) - 1) << 80 | 0x7 << 76 | (random >> 62 & 0xFFF) << 64 \
+        | 0b10 << 62 | random & (1 << 62) - 1
+    return prefix + f"{value:032x}"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -513,7 +523,7 @@ async def create_deployment(body: DeploymentRequest, request: Request):
         audit_alone(key_id, refusal.status, request_id, client)
         raise
     request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest() if idempotency_key else None
-    deployment_id = "dep_" + uuid.uuid4().hex
+    deployment_id = time_ordered_id("dep_")
     created_at = now_ms()
     connection = db()
     connection.execute("BEGIN IMMEDIATE")
