@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "CodeRuntime",
             dependencies: [
-                "CodeConfiguration",
+                "CodeConfiguration", "CodeDomain",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 "CConcurrencyHook",

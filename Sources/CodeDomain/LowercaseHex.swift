@@ -1,18 +1,36 @@
 /// Bytes as lowercase hexadecimal, written by table into one string: the stored hash of every request's
-/// key and every new deployment's id are made this way (`String(format: "%02x")` per byte was most of
-/// the key hash's time).
+/// key, every new deployment's id and every generated request id are made this way (`String(format:
+/// "%02x")` per byte was most of the key hash's time). On raw bytes, not a generic sequence: a generic
+/// function called from another module runs unspecialised, through witness tables, byte by byte.
 public enum LowercaseHex {
-    /// `prefix`, then two digits for each of the first `count` bytes of `bytes`.
-    public static func string(prefix: String = "", of bytes: some Sequence<UInt8>, count: Int) -> String {
+    /// `prefix`, then two digits for each byte.
+    public static func string(prefix: String = "", of bytes: UnsafeRawBufferPointer) -> String {
         let prefix = prefix.utf8
-        return String(unsafeUninitializedCapacity: prefix.count + 2 * count) { buffer in
+        return String(unsafeUninitializedCapacity: prefix.count + 2 * bytes.count) { buffer in
             var index = 0
             for byte in prefix {
                 buffer[index] = byte
                 index += 1
             }
             for byte in bytes {
-                guard index + 2 <= buffer.count else { break }
+                buffer[index] = digits[Int(byte >> 4)]
+                buffer[index + 1] = digits[Int(byte & 0x0f)]
+                index += 2
+            }
+            return index
+        }
+    }
+
+    /// 16 bytes as a UUID's text: 8-4-4-4-12 lowercase hex digits.
+    public static func uuidString(of bytes: UnsafeRawBufferPointer) -> String {
+        precondition(bytes.count == 16, "a UUID is 16 bytes")
+        return String(unsafeUninitializedCapacity: 36) { buffer in
+            var index = 0
+            for (position, byte) in bytes.enumerated() {
+                if position == 4 || position == 6 || position == 8 || position == 10 {
+                    buffer[index] = UInt8(ascii: "-")
+                    index += 1
+                }
                 buffer[index] = digits[Int(byte >> 4)]
                 buffer[index + 1] = digits[Int(byte & 0x0f)]
                 index += 2

@@ -1,3 +1,4 @@
+import CodeDomain
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -16,17 +17,14 @@ public enum RequestIdentifier {
 
     /// A random (version 4) UUID, lower case. From the system generator (`getrandom`): Foundation's
     /// `UUID()` opens, reads and closes /dev/urandom for each one, three system calls on every request
-    /// without an id.
+    /// without an id. Written by table (`LowercaseHex`), not through `UUID.uuidString` and `lowercased()`,
+    /// which format with `snprintf` and copy the text again.
     public static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
-        var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &uuid) { bytes in
-            bytes.storeBytes(of: generator.next() as UInt64, toByteOffset: 0, as: UInt64.self)
-            bytes.storeBytes(of: generator.next() as UInt64, toByteOffset: 8, as: UInt64.self)
-            bytes[6] = (bytes[6] & 0x0F) | 0x40  // version 4
-            bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
-        }
-        return UUID(uuid: uuid).uuidString.lowercased()
+        // Big-endian, byte 6's high nibble is the version (4), byte 8's two high bits the RFC 4122 variant.
+        let high = (generator.next() as UInt64) & ~0xF000 | 0x4000
+        let low = (generator.next() as UInt64) & 0x3FFF_FFFF_FFFF_FFFF | 0x8000_0000_0000_0000
+        return withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { LowercaseHex.uuidString(of: $0) }
     }
 
     public static func isAcceptable(_ candidate: String) -> Bool {

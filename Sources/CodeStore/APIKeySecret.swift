@@ -33,7 +33,7 @@ public enum APIKeySecret {
     public static func hash(_ secret: String) -> String {
         var secret = secret
         let digest = secret.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
-        return LowercaseHex.string(of: digest, count: SHA256.byteCount)
+        return digest.withUnsafeBytes { LowercaseHex.string(of: $0) }
     }
 
     public static func prefix(of secret: String) -> String { String(secret.prefix(prefixLength)) }
