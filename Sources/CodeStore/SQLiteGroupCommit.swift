@@ -17,8 +17,8 @@ import Synchronization
 ///   create with the same idempotency key replays the first);
 /// - when a change throws, or the commit fails, nothing of that transaction is kept and each of its
 ///   changes is written again in a transaction of its own, as if it had come alone: only a change that
-///   fails alone fails. (Changes are functions of the database and their captured values, so running
-///   one again after a rollback is running it for the first time.) Savepoints around each change would
+///   fails alone fails. (A change has no effect outside the database, so running one again after a
+///   rollback is running it for the first time.) Savepoints around each change would
 ///   spare that, at a cost on every change: SQLite allocates and frees a savepoint's journal state each
 ///   time, and freeing it made glibc give the writer thread's heap back to the kernel (`madvise`, with a
 ///   TLB shootdown on the other core), measured 0.63 times per create;

@@ -7,7 +7,8 @@ import GRDB
 ///
 /// A change is a closure run by `write { db in ... }`: inside a transaction, which begins IMMEDIATE, so it
 /// holds SQLite's single write lock from its first statement; changes that arrive together share one
-/// transaction, each in a savepoint of its own (SQLiteGroupCommit.swift). That lock is what makes a guarded
+/// transaction, and when one throws or the commit fails each is written again alone (SQLiteGroupCommit.swift):
+/// a change may run twice, so it has no effect outside the database. That lock is what makes a guarded
 /// update and the insert that depends on it atomic, and what serializes claims (SQLite has no row locks
 /// and needs no `SKIP LOCKED`). Reads run on read-only connections on the calling thread (`read`).
 ///
@@ -35,13 +36,15 @@ public final class SQLiteStore: Store, Sendable {
     }
 
     /// `readerCount`: how many connections `read` keeps (SQLiteReaders); the tests set fewer than the
-    /// threads they read from.
-    init(path: String, metricsFactory: (any MetricsFactory)?, readerCount: Int) throws {
+    /// threads they read from. `busyTimeout`: the tests that hold the write lock wait less.
+    init(
+        path: String, metricsFactory: (any MetricsFactory)?, readerCount: Int, busyTimeout: TimeInterval = SQLiteStore.busyTimeout
+    ) throws {
         self.path = path
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var configuration = Configuration()
-        configuration.busyMode = .timeout(Self.busyTimeout)
+        configuration.busyMode = .timeout(busyTimeout)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA foreign_keys = ON")
             // With WAL, NORMAL loses at most the last transactions on power loss, never consistency.
@@ -49,7 +52,7 @@ public final class SQLiteStore: Store, Sendable {
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         changes = SQLiteGroupCommit(pool: pool)
-        readers = SQLiteReaders(path: path, count: readerCount, busyTimeout: Self.busyTimeout)
+        readers = SQLiteReaders(path: path, count: readerCount, busyTimeout: busyTimeout)
         metrics = StoreMetrics(backend: "sqlite", factory: metricsFactory)
     }
 

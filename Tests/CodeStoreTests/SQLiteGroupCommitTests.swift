@@ -14,10 +14,13 @@ import Testing
 @Suite(.timeLimit(.minutes(1))) struct SQLiteGroupCommitTests {
     private struct RefusedChange: Error, Equatable {}
 
-    private func withSQLiteStore(_ body: (SQLiteStore) async throws -> Void) async throws {
+    private func withSQLiteStore(
+        busyTimeout: TimeInterval = SQLiteStore.busyTimeout, _ body: (SQLiteStore) async throws -> Void
+    ) async throws {
         let directory = try ServiceFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteStore(path: directory.appendingPathComponent("code.db").path)
+        let store = try SQLiteStore(
+            path: directory.appendingPathComponent("code.db").path, metricsFactory: nil, readerCount: 4, busyTimeout: busyTimeout)
         try await store.migrate()
         try await store.write { db in
             try db.execute(sql: "CREATE TABLE numbers (n INTEGER NOT NULL UNIQUE)")
@@ -138,6 +141,63 @@ import Testing
             #expect(first != third)
             #expect(try numbers(store) == [1, 2])
             #expect(try store.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM children") } == 0)
+        }
+    }
+
+    @Test func atMostSixtyFourChangesShareATransaction() async throws {
+        try await withSQLiteStore { store in
+            let changes: [@Sendable (Database) throws -> Date] = (1...65).map { n in
+                { db in
+                    try db.execute(sql: "INSERT INTO numbers (n) VALUES (?)", arguments: [n])
+                    return try db.transactionDate
+                }
+            }
+            let dates = try await whileTheWriterIsHeld(store, changes).map { try $0.get() }
+            #expect(SQLiteGroupCommit.maximumChanges == 64)
+            #expect(Set(dates.prefix(64)).count == 1)
+            #expect(dates[64] != dates[0], "the 65th waits for the next transaction")
+            #expect(try numbers(store) == Array(1...65))
+        }
+    }
+
+    /// Another process holds the write lock past the busy timeout (1 s here): the change written alone and
+    /// the two queued behind it, which were to share a transaction, fail with SQLite's busy error, and none
+    /// is written; the store writes once the lock is free.
+    @Test func changesWhoseTransactionCannotBeginFailAndNoneIsWritten() async throws {
+        try await withSQLiteStore(busyTimeout: 1) { store in
+            var holdsTheLock = Configuration()
+            holdsTheLock.allowsUnsafeTransactions = true  // BEGIN in one access, ROLLBACK in another
+            let otherProcess = try DatabaseQueue(path: store.path, configuration: holdsTheLock)
+            try otherProcess.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+            let results = await withTaskGroup(of: Result<Void, any Error>.self) { group in
+                for n in 1...3 {
+                    group.addTask {
+                        do {
+                            try await store.write { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (?)", arguments: [n]) }
+                            return .success(())
+                        } catch {
+                            return .failure(error)
+                        }
+                    }
+                    // The first is taken at once and waits for the lock; the other two queue behind it.
+                    if n == 1 { try? await Task.sleep(for: .milliseconds(100)) }
+                }
+                while store.changes.waitingCount < 2 { try? await Task.sleep(for: .milliseconds(1)) }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            try otherProcess.inDatabase { db in try db.execute(sql: "ROLLBACK") }
+            #expect(results.count == 3)
+            for result in results {
+                do {
+                    try result.get()
+                    Issue.record("a change was written while another connection held the write lock")
+                } catch let error as DatabaseError {
+                    #expect(error.resultCode == .SQLITE_BUSY)
+                }
+            }
+            #expect(try numbers(store) == [])
+            try await store.write { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (4)") }
+            #expect(try numbers(store) == [4])
         }
     }
 }
