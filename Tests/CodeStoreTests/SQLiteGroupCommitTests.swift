@@ -1,6 +1,7 @@
 import CodeTestSupport
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 
 @testable import CodeStore
@@ -9,7 +10,7 @@ import Testing
 /// one, each answered with its own result; when a change throws or the commit fails, each change is
 /// written again alone, so that only the change that fails alone fails.
 ///
-/// Each test holds GRDB's writer queue with a change that waits for the test, queues the changes it needs
+/// Each test holds GRDB's writer queue with a job that waits for the test, queues the changes it needs
 /// behind it, and lets go once they all wait.
 @Suite(.timeLimit(.minutes(1))) struct SQLiteGroupCommitTests {
     private struct RefusedChange: Error, Equatable {}
@@ -32,40 +33,57 @@ import Testing
         try await body(store)
     }
 
-    /// Runs `queued` (each a change for `store.write`) behind a change that holds the writer queue, and
-    /// answers their results in order once the writer is let go.
+    /// Runs `queued` (each a change for `store.write`) behind a job that holds GRDB's writer queue, outside
+    /// any transaction, and answers their results in order once the job lets go; `whileHeld` runs once they
+    /// all wait. Only the writer's own thread is blocked, as a write waiting for SQLite's lock blocks it:
+    /// nothing here blocks a thread that tasks run on.
     private func whileTheWriterIsHeld<T: Sendable>(
-        _ store: SQLiteStore, _ queued: [@Sendable (Database) throws -> T]
+        _ store: SQLiteStore, _ queued: [@Sendable (Database) throws -> T], whileHeld: () throws -> Void = {}
     ) async throws -> [Result<T, any Error>] {
-        let entered = DispatchSemaphore(value: 0)
+        let holding = Flag()
         let release = DispatchSemaphore(value: 0)
-        let holder = Task {
-            try await store.write { _ in
-                entered.signal()
-                release.wait()
-            }
+        var released = false
+        func letGo() {
+            if !released { release.signal() }
+            released = true
         }
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                entered.wait()
-                continuation.resume()
-            }
+        defer { letGo() }
+        store.pool.asyncWriteWithoutTransaction { _ in
+            holding.set()
+            release.wait()
         }
-        let results = await withTaskGroup(of: (Int, Result<T, any Error>).self) { group in
+        try await waitUntil { holding.isSet }
+        return try await withThrowingTaskGroup(of: (Int, Result<T, any Error>).self) { group in
             for (index, change) in queued.enumerated() {
                 group.addTask {
                     do { return (index, .success(try await store.write(change))) } catch { return (index, .failure(error)) }
                 }
                 // One at a time, so that they queue in this order.
-                while store.changes.waitingCount < index + 1 { try? await Task.sleep(for: .milliseconds(1)) }
+                try await waitUntil { store.changes.waitingCount >= index + 1 }
             }
-            release.signal()
+            try whileHeld()
+            letGo()
             var results: [Int: Result<T, any Error>] = [:]
-            for await (index, result) in group { results[index] = result }
-            return results
+            for try await (index, result) in group { results[index] = result }
+            return queued.indices.map { results[$0]! }
         }
-        try await holder.value
-        return queued.indices.map { results[$0]! }
+    }
+
+    /// Polls `condition` every millisecond for up to 10 s.
+    private func waitUntil(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw WaitedTooLong() }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    private struct WaitedTooLong: Error {}
+
+    private final class Flag: Sendable {
+        private let value = Mutex(false)
+        func set() { value.withLock { $0 = true } }
+        var isSet: Bool { value.withLock { $0 } }
     }
 
     private func numbers(_ store: SQLiteStore) throws -> [Int] {
@@ -160,33 +178,20 @@ import Testing
         }
     }
 
-    /// Another process holds the write lock past the busy timeout (1 s here): the change written alone and
-    /// the two queued behind it, which were to share a transaction, fail with SQLite's busy error, and none
-    /// is written; the store writes once the lock is free.
+    /// Another process holds the write lock past the busy timeout (1 s here): the changes that were to share
+    /// a transaction fail with SQLite's busy error, and none is written; the store writes once the lock is free.
     @Test func changesWhoseTransactionCannotBeginFailAndNoneIsWritten() async throws {
         try await withSQLiteStore(busyTimeout: 1) { store in
             var holdsTheLock = Configuration()
             holdsTheLock.allowsUnsafeTransactions = true  // BEGIN in one access, ROLLBACK in another
             let otherProcess = try DatabaseQueue(path: store.path, configuration: holdsTheLock)
-            try otherProcess.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
-            let results = await withTaskGroup(of: Result<Void, any Error>.self) { group in
-                for n in 1...3 {
-                    group.addTask {
-                        do {
-                            try await store.write { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (?)", arguments: [n]) }
-                            return .success(())
-                        } catch {
-                            return .failure(error)
-                        }
-                    }
-                    // The first is taken at once and waits for the lock; the other two queue behind it.
-                    if n == 1 { try? await Task.sleep(for: .milliseconds(100)) }
-                }
-                while store.changes.waitingCount < 2 { try? await Task.sleep(for: .milliseconds(1)) }
-                return await group.reduce(into: []) { $0.append($1) }
+            let changes: [@Sendable (Database) throws -> Void] = (1...3).map { (n: Int) in
+                { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (?)", arguments: [n]) }
+            }
+            let results = try await whileTheWriterIsHeld(store, changes) {
+                try otherProcess.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
             }
             try otherProcess.inDatabase { db in try db.execute(sql: "ROLLBACK") }
-            #expect(results.count == 3)
             for result in results {
                 do {
                     try result.get()
