@@ -12,11 +12,7 @@ public enum LowercaseHex {
                 buffer[index] = byte
                 index += 1
             }
-            for byte in bytes {
-                buffer[index] = digits[Int(byte >> 4)]
-                buffer[index + 1] = digits[Int(byte & 0x0f)]
-                index += 2
-            }
+            for byte in bytes { index = put(byte, into: buffer, at: index) }
             return index
         }
     }
@@ -31,12 +27,17 @@ public enum LowercaseHex {
                     buffer[index] = UInt8(ascii: "-")
                     index += 1
                 }
-                buffer[index] = digits[Int(byte >> 4)]
-                buffer[index + 1] = digits[Int(byte & 0x0f)]
-                index += 2
+                index = put(byte, into: buffer, at: index)
             }
             return index
         }
+    }
+
+    /// Writes `byte`'s two digits at `index`; answers the index after them.
+    private static func put(_ byte: UInt8, into buffer: UnsafeMutableBufferPointer<UInt8>, at index: Int) -> Int {
+        buffer[index] = digits[Int(byte >> 4)]
+        buffer[index + 1] = digits[Int(byte & 0x0f)]
+        return index + 2
     }
 
     private static let digits: [UInt8] = Array("0123456789abcdef".utf8)

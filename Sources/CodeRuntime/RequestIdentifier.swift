@@ -21,10 +21,7 @@ public enum RequestIdentifier {
     /// which format with `snprintf` and copy the text again.
     public static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
-        // Big-endian, byte 6's high nibble is the version (4), byte 8's two high bits the RFC 4122 variant.
-        let high = (generator.next() as UInt64) & ~0xF000 | 0x4000
-        let low = (generator.next() as UInt64) & 0x3FFF_FFFF_FFFF_FFFF | 0x8000_0000_0000_0000
-        return withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { LowercaseHex.uuidString(of: $0) }
+        return UUIDBits(version: 4, high: generator.next(), low: generator.next()).text
     }
 
     public static func isAcceptable(_ candidate: String) -> Bool {

@@ -16,11 +16,8 @@ enum TimeOrderedID {
     static func make(prefix: String, at date: Date = Date()) -> String {
         var generator = SystemRandomNumberGenerator()
         let milliseconds = UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded(.down))) & 0xFFFF_FFFF_FFFF
-        // 48 bits of time, the version (7), 12 random bits; then the variant (0b10) and 62 random bits.
-        let high = milliseconds << 16 | 0x7000 | (generator.next() as UInt64) & 0x0FFF
-        let low = (generator.next() as UInt64) & 0x3FFF_FFFF_FFFF_FFFF | 0x8000_0000_0000_0000
-        return withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { bytes in
-            LowercaseHex.string(prefix: prefix, of: bytes)
-        }
+        // 48 bits of time, then (UUIDBits sets the version and variant) 12 and 62 random bits.
+        return UUIDBits(version: 7, high: milliseconds << 16 | (generator.next() as UInt64) & 0x0FFF, low: generator.next())
+            .hex(prefix: prefix)
     }
 }
