@@ -12,8 +12,8 @@ import Synchronization
 /// costs one uncontended lock and the connection's own queue, entered by one thread at a time
 /// (docs/performance.md, tenth round).
 ///
-/// Each read is `DatabaseQueue.read`: one deferred transaction, so it sees every write committed before it
-/// began (a revoked key is refused at once). Unlike `DatabasePool.read` it does not clear GRDB's schema
+/// Each read runs its one statement outside a transaction (`DatabaseQueue.unsafeRead`; see
+/// `SQLiteStore.read` for why that is enough). Unlike `DatabasePool` it does not clear GRDB's schema
 /// cache when another connection changed the schema; the store reads with SQL of its own and never uses
 /// that cache. Not reentrant: a read inside a read's body stops the process (the thread already holds the
 /// slot's lock), as nested `pool.read` did.
@@ -54,7 +54,7 @@ final class SQLiteReaders: Sendable {
             let taken = slot.connection.withLockIfAvailable { connection -> Bool in
                 if connection == nil { connection = try? DatabaseQueue(path: path, configuration: configuration) }
                 guard let connection else { return false }
-                outcome = Result { try connection.read(body) }
+                outcome = Result { try connection.unsafeRead(body) }
                 return true
             }
             if taken == true, let outcome { return try outcome.get() }

@@ -85,16 +85,25 @@ public final class SQLiteStore: Store, Sendable {
         try pool.read { db in try migrator.appliedIdentifiers(db) }
     }
 
-    /// A read, run on the calling thread in one (deferred) transaction on a read-only connection
-    /// (`SQLiteReaders`; GRDB's pool when all of those are busy). Not GRDB's async `read`, which
-    /// hands the closure to the connection's dispatch queue and resumes the caller on another thread: two
-    /// thread switches per read cost more than the read (a lookup by key from the page cache takes
-    /// microseconds), and an authenticated GET made two of them. Blocking the caller is safe for reads: in
-    /// WAL mode a reader never waits for the writer. Writes stay on GRDB's queues: they can wait up to
-    /// `busyTimeout` for another process's write lock.
+    /// A read of one statement, run on the calling thread on a read-only connection (`SQLiteReaders`;
+    /// GRDB's pool when all of those are busy).
+    ///
+    /// `body` runs exactly one statement (every read of the store does), outside a transaction: SQLite
+    /// runs such a statement in a read transaction of its own, which sees every write committed before the
+    /// statement began (a revoked key is refused at once) and ends when the statement is reset (GRDB's
+    /// cursors reset theirs when done or dropped). GRDB's `read` would wrap it in `BEGIN DEFERRED` and
+    /// `COMMIT`, two more statements prepared anew on every read, which is what it cost (docs/performance.md,
+    /// fourteenth round). A read of several statements that must agree with each other needs a transaction:
+    /// add one for it rather than run it here.
+    ///
+    /// Not GRDB's async `read`, which hands the closure to the connection's dispatch queue and resumes the
+    /// caller on another thread: two thread switches per read cost more than the read (a lookup by key
+    /// from the page cache takes microseconds), and an authenticated GET made two of them. Blocking the
+    /// caller is safe for reads: in WAL mode a reader never waits for the writer. Writes stay on GRDB's
+    /// queues: they can wait up to `busyTimeout` for another process's write lock.
     func read<T>(_ body: (Database) throws -> T) throws -> T {
         if let value = try readers.read(body) { return value }
-        return try pool.read(body)
+        return try pool.unsafeRead(body)
     }
 
     /// A change: `updates` runs on GRDB's writer queue inside a transaction, which it may share with

@@ -8,7 +8,7 @@ import Testing
 
 /// The read-only connections SQLite reads run on (SQLiteReaders.swift): a busy connection is passed over,
 /// never waited for, and the store then reads through GRDB's pool; every read sees what was committed
-/// before it began; reads from more threads than connections all answer.
+/// before it began, cached statements included; reads from more threads than connections all answer.
 @Suite(.timeLimit(.minutes(1))) struct SQLiteReadersTests {
     private func withSQLiteStore(readerCount: Int, _ body: (SQLiteStore) async throws -> Void) async throws {
         let directory = try ServiceFixtures.temporaryDirectory()
@@ -53,6 +53,25 @@ import Testing
                 try await store.pool.write { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (?)", arguments: [n]) }
                 // One connection serves every read: it must not keep an older snapshot.
                 #expect(try store.readers.read { db in try Int.fetchOne(db, sql: "SELECT max(n) FROM numbers") } == .some(n))
+            }
+        }
+    }
+
+    /// Reads run outside a transaction, so what ends each one's snapshot is its statement being reset. The
+    /// store's statements are cached (kept prepared between reads), and a read may take the first of
+    /// several rows and leave the rest: a statement left so must not hold its snapshot into the next read,
+    /// which runs another statement on the same connection after a write.
+    @Test func aCachedStatementLeftBeforeItsLastRowKeepsNoSnapshot() async throws {
+        try await withSQLiteStore(readerCount: 1) { store in
+            try await store.pool.write { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (0)") }
+            for n in 1...5 {
+                let newest = try store.read { db in
+                    try Int.fetchOne(db.cachedStatement(sql: "SELECT n FROM numbers ORDER BY n DESC"))
+                }
+                #expect(newest == n - 1)
+                try await store.pool.write { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (?)", arguments: [n]) }
+                let maximum = try store.read { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT max(n) FROM numbers")) }
+                #expect(maximum == n)
             }
         }
     }
