@@ -34,7 +34,6 @@ struct AccessMiddleware: ServerMiddleware {
         next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
     ) async throws -> (HTTPResponse, HTTPBody?) {
         let audited = request.method != .get && request.method != .head
-        let action = AuditAction(operationID: operationID, metadata: metadata)
         switch try await BearerAuthentication.authenticate(authorization: request.headerFields[.authorization], keys: store) {
         case .failure(let failure):
             metrics.authFailures(failure.rawValue).increment()
@@ -45,14 +44,17 @@ struct AccessMiddleware: ServerMiddleware {
                 requestLogger.warning(
                     "refused a request without a valid API key",
                     metadata: [
-                        "reason": .string(failure.rawValue), "action": .string(action.name), "method": .string(request.method.rawValue),
+                        "reason": .string(failure.rawValue), "action": .string(AuditAction.name(of: operationID)),
+                        "method": .string(request.method.rawValue),
                         "similar_lines_suppressed": .stringConvertible(suppressed),
                     ])
             }
             throw error
         case .success(let key):
             await recordUse(of: key)
-            let pending = audited ? PendingAudit(request, action: action, key: key) : nil
+            // Named only for a request that is audited: reads, most of the traffic, need no action.
+            let action = audited ? AuditAction(operationID: operationID, metadata: metadata) : nil
+            let pending = action.map { PendingAudit(request, action: $0, key: key) }
             do {
                 let (response, responseBody) = try await Identity.$current.withValue(key) {
                     try await PendingAudit.$current.withValue(pending) { try await next(request, body, metadata) }
@@ -60,13 +62,13 @@ struct AccessMiddleware: ServerMiddleware {
                 if let pending, !pending.isWritten {
                     // A created resource's id is the last segment of its Location.
                     let created = response.headerFields[.location].map { String($0.split(separator: "/").last ?? "") }
-                    await audit(pending.entry(status: response.status.code, target: action.target ?? created))
+                    await audit(pending.entry(status: response.status.code, target: action?.target ?? created))
                 }
                 return (response, responseBody)
             } catch {
                 let status = ServiceError.from(error).status.code
                 if status == 403 { metrics.authFailures("forbidden").increment() }
-                if let pending, !pending.isWritten { await audit(pending.entry(status: status, target: action.target)) }
+                if let pending, !pending.isWritten { await audit(pending.entry(status: status, target: action?.target)) }
                 throw error
             }
         }
