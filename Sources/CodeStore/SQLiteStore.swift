@@ -92,7 +92,7 @@ public final class SQLiteStore: Store, Sendable {
     /// runs such a statement in a read transaction of its own, which sees every write committed before the
     /// statement began (a revoked key is refused at once) and ends when the statement is reset (GRDB's
     /// cursors reset theirs when done or dropped). GRDB's `read` would wrap it in `BEGIN DEFERRED` and
-    /// `COMMIT`, two more statements prepared anew on every read, which is what it cost (docs/performance.md,
+    /// `COMMIT`, two more statements parsed and prepared anew on every read (docs/performance.md,
     /// fourteenth round). A read of several statements that must agree with each other needs a transaction:
     /// add one for it rather than run it here.
     ///
