@@ -90,11 +90,11 @@ public final class SQLiteStore: Store, Sendable {
     ///
     /// `body` runs exactly one statement (every read of the store does), outside a transaction: SQLite
     /// runs such a statement in a read transaction of its own, which sees every write committed before the
-    /// statement began (a revoked key is refused at once) and ends when the statement is reset (GRDB's
-    /// cursors reset theirs when done or dropped). GRDB's `read` would wrap it in `BEGIN DEFERRED` and
-    /// `COMMIT`, two more statements parsed and prepared anew on every read (docs/performance.md,
-    /// fourteenth round). A read of several statements that must agree with each other needs a transaction:
-    /// add one for it rather than run it here.
+    /// statement began (a revoked key is refused at once) and ends when the statement runs to its end or
+    /// is reset (GRDB's cursors reset theirs when they are dropped). GRDB's `read` would wrap it in
+    /// `BEGIN DEFERRED` and `COMMIT`, two more statements parsed and prepared anew on every read
+    /// (docs/performance.md, fourteenth round). A read of several statements that must agree with each
+    /// other needs a transaction: add one for it rather than run it here.
     ///
     /// Not GRDB's async `read`, which hands the closure to the connection's dispatch queue and resumes the
     /// caller on another thread: two thread switches per read cost more than the read (a lookup by key

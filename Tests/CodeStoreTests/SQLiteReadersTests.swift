@@ -57,21 +57,42 @@ import Testing
         }
     }
 
-    /// Reads run outside a transaction, so what ends each one's snapshot is its statement being reset. The
-    /// store's statements are cached (kept prepared between reads), and a read may take the first of
-    /// several rows and leave the rest: a statement left so must not hold its snapshot into the next read,
-    /// which runs another statement on the same connection after a write.
-    @Test func aCachedStatementLeftBeforeItsLastRowKeepsNoSnapshot() async throws {
+    /// Reads run outside a transaction, so what ends each one's snapshot is its statement running to its
+    /// end or being reset. The store's statements are cached (kept prepared between reads), and every
+    /// `fetchOne` stops at its first row, leaving the statement to be reset when GRDB's cursor is dropped:
+    /// a statement left so must not hold its snapshot into the next read, which runs another statement on
+    /// the same connection after a write. Each kind of cursor the store reads through is tried: a value's
+    /// (a column read as Int), a record's (the store's records, e.g. a deployment by id) and a row's (the
+    /// queue's status).
+    @Test(arguments: FirstRowRead.allCases)
+    func aCachedStatementLeftAtItsFirstRowKeepsNoSnapshot(_ firstRow: FirstRowRead) async throws {
         try await withSQLiteStore(readerCount: 1) { store in
             try await store.pool.write { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (0)") }
             for n in 1...5 {
-                let newest = try store.read { db in
-                    try Int.fetchOne(db.cachedStatement(sql: "SELECT n FROM numbers ORDER BY n DESC"))
-                }
+                let newest = try store.read { db in try firstRow.read(db) }
                 #expect(newest == n - 1)
                 try await store.pool.write { db in try db.execute(sql: "INSERT INTO numbers (n) VALUES (?)", arguments: [n]) }
                 let maximum = try store.read { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT max(n) FROM numbers")) }
                 #expect(maximum == n)
+            }
+        }
+    }
+
+    /// The first row of several, read through one of GRDB's cursors on a cached statement.
+    enum FirstRowRead: CaseIterable, Sendable {
+        case value, record, row
+
+        private struct Number: FetchableRecord {
+            let n: Int
+            init(row: Row) throws { n = try row.decode(forColumn: "n") }
+        }
+
+        func read(_ db: Database) throws -> Int? {
+            let statement = try db.cachedStatement(sql: "SELECT n FROM numbers ORDER BY n DESC")
+            switch self {
+            case .value: return try Int.fetchOne(statement)
+            case .record: return try Number.fetchOne(statement)?.n
+            case .row: return try Row.fetchOne(statement).map { try $0.decode(atIndex: 0) }
             }
         }
     }
