@@ -52,14 +52,14 @@ import Testing
             holding.set()
             release.wait()
         }
-        try await waitUntil { holding.isSet }
+        try await Polling.until("the writer queue held") { holding.isSet }
         return try await withThrowingTaskGroup(of: (Int, Result<T, any Error>).self) { group in
             for (index, change) in queued.enumerated() {
                 group.addTask {
                     do { return (index, .success(try await store.write(change))) } catch { return (index, .failure(error)) }
                 }
                 // One at a time, so that they queue in this order.
-                try await waitUntil { store.changes.waitingCount >= index + 1 }
+                try await Polling.until("change \(index + 1) queued") { store.changes.waitingCount >= index + 1 }
             }
             try whileHeld()
             letGo()
@@ -68,17 +68,6 @@ import Testing
             return queued.indices.map { results[$0]! }
         }
     }
-
-    /// Polls `condition` every millisecond for up to 10 s.
-    private func waitUntil(_ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !condition() {
-            guard ContinuousClock.now < deadline else { throw WaitedTooLong() }
-            try await Task.sleep(for: .milliseconds(1))
-        }
-    }
-
-    private struct WaitedTooLong: Error {}
 
     private final class Flag: Sendable {
         private let value = Mutex(false)

@@ -41,7 +41,7 @@ import Testing
             release.signal()
             #expect(whileBusy == nil)
             #expect(throughThePool == 3)
-            while holder.isExecuting { try await Task.sleep(for: .milliseconds(5)) }
+            try await Polling.until("the holding thread finished", every: .milliseconds(5)) { !holder.isExecuting }
             #expect(held.withLock { $0 } == .some(.some(1)))
             #expect(try store.readers.read { db in try Int.fetchOne(db, sql: "SELECT 4") } == .some(4))
         }

@@ -36,12 +36,12 @@ struct WorkerTestContext: Sendable {
     }
 
     func waitFor(_ id: String, timeout: Duration = .seconds(30), _ condition: (Deployment) -> Bool) async throws -> Deployment {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let deployment = try await store.deployment(id: id), condition(deployment) { return deployment }
-            try await Task.sleep(for: .milliseconds(20))
+        var matched: Deployment?
+        try await Polling.until("waiting for deployment \(id)", timeout: timeout, every: .milliseconds(20)) {
+            matched = try await store.deployment(id: id).flatMap { condition($0) ? $0 : nil }
+            return matched != nil
         }
-        throw ProcessTimeout(command: "waiting for deployment \(id)", timeout: timeout)
+        return matched!
     }
 
     /// The worker's metrics once they contain `line` (or after `timeout`, for the caller's expectations to
