@@ -9,3 +9,9 @@ bool code_install_swift_task_enqueue_global_hook(const void *hook) {
     return __atomic_compare_exchange_n(&swift_task_enqueueGlobal_hook, &expected, hook, false, __ATOMIC_SEQ_CST,
                                        __ATOMIC_SEQ_CST);
 }
+
+static _Thread_local bool threadIsGlobalExecutorLoop;
+
+void code_mark_thread_as_global_executor_loop(void) { threadIsGlobalExecutorLoop = true; }
+
+bool code_thread_is_global_executor_loop(void) { return threadIsGlobalExecutorLoop; }

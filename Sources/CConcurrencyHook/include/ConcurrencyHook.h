@@ -13,4 +13,12 @@
 /// resolves it when the binary is linked, statically or not.
 bool code_install_swift_task_enqueue_global_hook(const void *_Nonnull hook);
 
+/// Marks the calling thread as one of the event loops that run global jobs (set once on each loop's own
+/// thread). A flag of the thread's own, so that the hook can tell it runs on such a loop without touching
+/// any object the other threads touch too.
+void code_mark_thread_as_global_executor_loop(void);
+
+/// Whether `code_mark_thread_as_global_executor_loop` was called on this thread.
+bool code_thread_is_global_executor_loop(void);
+
 #endif
