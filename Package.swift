@@ -294,7 +294,11 @@ let package = Package(
         // Runs the real executables as child processes; depending on them makes `swift test` build them.
         .testTarget(
             name: "ExecutableTests",
-            dependencies: ["code-api", "code-worker", "code-mcp", "code-services", "CodeTestSupport"],
+            dependencies: [
+                "code-api", "code-worker", "code-mcp", "code-services", "CodeTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
     ] + generatedServices.flatMap { service -> [Target] in

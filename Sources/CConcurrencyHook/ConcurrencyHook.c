@@ -1,5 +1,7 @@
 #include "ConcurrencyHook.h"
 
+#include <stdlib.h>
+
 // Declared by the Swift runtime (swift/Runtime/Concurrency.h) as a function pointer; only its address
 // is used here, so a pointer-sized object is all this file needs to know.
 extern const void *swift_task_enqueueGlobal_hook;
@@ -15,3 +17,35 @@ static _Thread_local bool threadIsGlobalExecutorLoop;
 void code_mark_thread_as_global_executor_loop(void) { threadIsGlobalExecutorLoop = true; }
 
 bool code_thread_is_global_executor_loop(void) { return threadIsGlobalExecutorLoop; }
+
+// Two lists per thread: the one jobs are appended to, and the one taken last, which its loop is running.
+typedef struct {
+    void **jobs;
+    size_t count;
+    size_t capacity;
+} JobList;
+
+static _Thread_local JobList pendingJobs;
+static _Thread_local JobList takenJobs;
+
+bool code_append_pending_job(void *job) {
+    if (pendingJobs.count == pendingJobs.capacity) {
+        size_t capacity = pendingJobs.capacity ? pendingJobs.capacity * 2 : 256;
+        void **jobs = realloc(pendingJobs.jobs, capacity * sizeof(void *));
+        // A job that cannot be kept would be a task that never resumes: stop rather than hang.
+        if (!jobs) abort();
+        pendingJobs.jobs = jobs;
+        pendingJobs.capacity = capacity;
+    }
+    pendingJobs.jobs[pendingJobs.count++] = job;
+    return pendingJobs.count == 1;
+}
+
+size_t code_take_pending_jobs(void *const **jobs) {
+    JobList taken = pendingJobs;
+    pendingJobs = takenJobs;
+    pendingJobs.count = 0;
+    takenJobs = taken;
+    *jobs = taken.jobs;
+    return taken.count;
+}

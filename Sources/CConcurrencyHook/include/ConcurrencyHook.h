@@ -2,6 +2,7 @@
 #define CODE_CONCURRENCY_HOOK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /// Sets the Swift runtime's global-enqueue hook (`swift_task_enqueueGlobal_hook`) to `hook` if no hook
 /// is set yet; returns whether it was set. `hook` is a thin Swift function
@@ -20,5 +21,13 @@ void code_mark_thread_as_global_executor_loop(void);
 
 /// Whether `code_mark_thread_as_global_executor_loop` was called on this thread.
 bool code_thread_is_global_executor_loop(void);
+
+/// Appends a job to this thread's pending jobs; returns true when there were none before, and the caller
+/// then has its loop run `code_take_pending_jobs` and the jobs it returns.
+bool code_append_pending_job(void *_Nonnull job);
+
+/// Takes this thread's pending jobs, in the order they were appended, and starts a new list for the jobs
+/// appended from now on. `*jobs` stays valid until the thread's next take.
+size_t code_take_pending_jobs(void *_Nonnull const *_Nullable *_Nonnull jobs);
 
 #endif
