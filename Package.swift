@@ -239,7 +239,7 @@ let package = Package(
         .testTarget(
             name: "CodeRuntimeTests",
             dependencies: [
-                "CodeRuntime", "CodeConfiguration", "CodeTestSupport",
+                "CodeRuntime", "CodeConfiguration", "CodeTestSupport", "CConcurrencyHook",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings
@@ -297,6 +297,7 @@ let package = Package(
             dependencies: [
                 "code-api", "code-worker", "code-mcp", "code-services", "CodeTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings

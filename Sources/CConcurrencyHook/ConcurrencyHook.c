@@ -1,6 +1,7 @@
 #include "ConcurrencyHook.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 // Declared by the Swift runtime (swift/Runtime/Concurrency.h) as a function pointer; only its address
 // is used here, so a pointer-sized object is all this file needs to know.
@@ -18,7 +19,8 @@ void code_mark_thread_as_global_executor_loop(void) { threadIsGlobalExecutorLoop
 
 bool code_thread_is_global_executor_loop(void) { return threadIsGlobalExecutorLoop; }
 
-// Two lists per thread: the one jobs are appended to, and the one taken last, which its loop is running.
+// Two lists per thread, swapped at every take: jobs enqueued while a taken list runs go into the other one,
+// so growing it can never move the array being run, and a take never allocates.
 typedef struct {
     void **jobs;
     size_t count;
@@ -32,8 +34,12 @@ bool code_append_pending_job(void *job) {
     if (pendingJobs.count == pendingJobs.capacity) {
         size_t capacity = pendingJobs.capacity ? pendingJobs.capacity * 2 : 256;
         void **jobs = realloc(pendingJobs.jobs, capacity * sizeof(void *));
-        // A job that cannot be kept would be a task that never resumes: stop rather than hang.
-        if (!jobs) abort();
+        if (!jobs) {
+            // A job that cannot be kept would be a task that never resumes: stop rather than hang.
+            static const char message[] = "code-services: out of memory for the event loop's pending jobs\n";
+            (void)write(STDERR_FILENO, message, sizeof message - 1);
+            abort();
+        }
         pendingJobs.jobs = jobs;
         pendingJobs.capacity = capacity;
     }

@@ -16,12 +16,13 @@ import NIOPosix
 ///   as the images' are; the hook is set through a reference the linker resolves instead
 ///   (Sources/CConcurrencyHook).
 /// - A job enqueued on one of the loops' threads is kept in a list of that thread's own, and the loop runs
-///   the list's jobs in order from one task. A request enqueues dozens of jobs (every call into a
-///   nonisolated async function from a job the loop runs is one: 48 for a `/health/live`, 124 for a GET
-///   by id, docs/performance.md), and NIO's hook gave each its own task in the loop's locked queue, with
-///   the group (`MultiThreadedEventLoopGroup.singleton`) retained and released each time, an atomic on a
-///   cache line both cores took from each other. Measured side by side: 17 % less CPU per
-///   `/health/live` and 20 % less per GET by id.
+///   the list's jobs from one task, in the order they were enqueued (relative to each other: a loop task
+///   scheduled after the list's first job may now run after the whole list). A request enqueues dozens of
+///   jobs (every call into a nonisolated async function from a job the loop runs is one: 48 for a
+///   `/health/live`, 127 for a GET by id), and NIO's hook gave each its own task in the loop's locked
+///   queue, with the group (`MultiThreadedEventLoopGroup.singleton`) retained and released each time, an
+///   atomic on a cache line both cores took from each other. Measured side by side: 17 % less CPU per
+///   `/health/live` and 20 % less per GET by id (docs/performance.md, fifteenth round).
 /// As in NIO, the job goes to the current loop when enqueued from one, else to the next loop, and runs
 /// there as that loop's `SerialExecutor`.
 ///
@@ -43,9 +44,12 @@ enum EventLoopExecutor {
                 code_install_swift_task_enqueue_global_hook(pointer.pointee)
             }
         }
-        // Until its loop has run this, a thread's jobs take the path through the group, which is as correct.
-        for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() {
-            loop.execute { code_mark_thread_as_global_executor_loop() }
+        // Until its loop has run this, a thread's jobs take the path through the group, which leads to the
+        // same loop.
+        if installed {
+            for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() {
+                loop.execute { code_mark_thread_as_global_executor_loop() }
+            }
         }
         return installed
     }
@@ -59,9 +63,8 @@ enum EventLoopExecutor {
             MultiThreadedEventLoopGroup.singleton.any().enqueue(ExecutorJob(job))
             return
         }
-        // An `UnownedJob` is the job's pointer.
-        let pointer = withUnsafeBytes(of: job) { $0.load(as: UnsafeMutableRawPointer.self) }
-        if code_append_pending_job(pointer) {
+        // An `UnownedJob` is the job's pointer (`unsafeBitCast` traps if the sizes ever differ).
+        if code_append_pending_job(unsafeBitCast(job, to: UnsafeMutableRawPointer.self)) {
             MultiThreadedEventLoopGroup.currentEventLoop!.execute { runPendingJobs() }
         }
     }
@@ -73,7 +76,7 @@ enum EventLoopExecutor {
         var jobs: UnsafePointer<UnsafeMutableRawPointer>?
         let count = code_take_pending_jobs(&jobs)
         for index in 0..<count {
-            UnsafeRawPointer(jobs! + index).load(as: UnownedJob.self).runSynchronously(on: executor)
+            unsafeBitCast(jobs![index], to: UnownedJob.self).runSynchronously(on: executor)
         }
     }
 }
