@@ -5,6 +5,7 @@ The executables come from CODE_BIN_DIR, or from `swift build --show-bin-path` (t
 is bounded.
 """
 import os
+import random
 import secrets
 import signal
 import socket
@@ -27,10 +28,58 @@ def bin_dir() -> Path:
     return Path(path)
 
 
-def free_port() -> int:
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_range_start() -> int:
+    """The first port of the kernel's ephemeral range (Linux's default 32768 where it cannot be read)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _can_bind(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A loopback port nothing holds now, never the same twice in this process, chosen below the
+    kernel's ephemeral range (as Tests/CodeTestSupport's freePort). The kernel gives ports of that range
+    to outgoing connections and to binds of port 0, and Docker to ports published without a host port,
+    so one picked there by a bind of port 0 could be handed out again, or taken, before the stack that
+    was given it binds it: a container suite's `up` failed with "port is already allocated"."""
+    band = range(10_000, max(10_000, min(20_000, _ephemeral_range_start())))
+    if len(band) >= 1_000:
+        for _ in range(1_000):
+            port = random.choice(band)
+            if port in _HANDED_OUT:
+                continue
+            _HANDED_OUT.add(port)
+            if _can_bind(port):
+                return port
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+
+
+def free_port_pair() -> int:
+    """A port p with p+1 free as well (the prod overlay publishes a range for two workers)."""
+    for _ in range(50):
+        port = free_port()
+        if port + 1 not in _HANDED_OUT and _can_bind(port + 1):
+            _HANDED_OUT.add(port + 1)
+            return port
+    raise RuntimeError("no two consecutive free ports")
 
 
 def new_key() -> str:

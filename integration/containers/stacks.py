@@ -12,7 +12,6 @@ import json
 import os
 import secrets as random_secrets
 import shutil
-import socket
 import subprocess
 import tarfile
 import tempfile
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import free_port, free_port_pair  # the suite's modules import them from here
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -82,25 +82,6 @@ def docker(*args, timeout=120, check=True):
 
 def inspect(container: str) -> dict:
     return json.loads(docker("inspect", container).stdout)[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_port_pair() -> int:
-    """A port p with p+1 free as well (the prod overlay publishes a range for two workers)."""
-    for _ in range(50):
-        port = free_port()
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no two consecutive free ports")
 
 
 class Stack:
