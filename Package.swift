@@ -266,7 +266,7 @@ let package = Package(
         .testTarget(
             name: "CodeAPITests",
             dependencies: [
-                "CodeAPI", "CodeAPIContract", "CodeRuntime", "CodeStore", "CodeDomain", "CodeTestSupport",
+                "CodeAPI", "CodeAPIContract", "CodeConfiguration", "CodeRuntime", "CodeStore", "CodeDomain", "CodeTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],

@@ -62,6 +62,7 @@ extension APIHandlers {
         guard let key = try await store.revokeKey(id: id, at: Date()) else {
             throw ServiceError.notFound("Key \(id) does not exist.")
         }
+        keyCache?.forget(keyID: key.id)
         requestLogger.info("key revoked", metadata: ["key_id": .string(key.id)])
         return .ok(.init(body: .json(.init(key))))
     }

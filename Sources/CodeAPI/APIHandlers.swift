@@ -10,6 +10,8 @@ import Logging
 /// Problems are thrown as `ServiceError`s, which the runtime answers as problem+json.
 struct APIHandlers: APIProtocol {
     let store: any DeploymentRepository & APIKeyRepository & AuditRepository
+    /// The access middleware's cache of keys, told when this process revokes one.
+    let keyCache: APIKeyCache?
     let policy: DeploymentPolicy
     let metrics: APIMetrics
     /// Outside a request (never, in practice) logs go here; inside one, to the request's logger.

@@ -13,16 +13,21 @@ public struct APISettings: Sendable {
     /// `CODE_MCP_API_KEY` / `_FILE`: an operator key for code-mcp with this secret is guaranteed to exist.
     public var mcpKey: String?
     public var policy: DeploymentPolicy
+    /// `CODE_KEY_CACHE_SECONDS` (0 to 1, default 1): how long a key found by its secret is kept before it
+    /// is looked up again; 0 looks it up on every request. A key revoked through another replica is refused
+    /// at most this long after (`APIKeyCache`).
+    public var keyCacheLifetime: Duration
 
     public init(
         database: DatabaseLocation, databasePassword: String? = nil, adminKey: String? = nil, mcpKey: String? = nil,
-        policy: DeploymentPolicy = DeploymentPolicy()
+        policy: DeploymentPolicy = DeploymentPolicy(), keyCacheLifetime: Duration = APIKeyCache.longestLifetime
     ) {
         self.database = database
         self.databasePassword = databasePassword
         self.adminKey = adminKey
         self.mcpKey = mcpKey
         self.policy = policy
+        self.keyCacheLifetime = keyCacheLifetime
     }
 
     public init(from environment: EnvironmentSettings) throws(ConfigurationError) {
@@ -41,7 +46,8 @@ public struct APISettings: Sendable {
             databasePassword: database.password,
             adminKey: adminKey,
             mcpKey: mcpKey,
-            policy: DeploymentPolicy(allowedRegistries: environment.list("CODE_ALLOWED_REGISTRIES"))
+            policy: DeploymentPolicy(allowedRegistries: environment.list("CODE_ALLOWED_REGISTRIES")),
+            keyCacheLifetime: try environment.seconds("CODE_KEY_CACHE_SECONDS", default: APIKeyCache.longestLifetime, in: 0...1)
         )
     }
 }

@@ -10,9 +10,10 @@ import Synchronization
 
 /// Authentication and the audit log, for every operation of the contract.
 ///
-/// Authenticates `Authorization: Bearer <key>` against the store on every request, so a revoked key stops
-/// working at once on every replica, and makes the key the request's `Identity`. Roles are checked by each
-/// handler, next to what it does. Every authenticated mutating request (anything but GET and HEAD) is
+/// Authenticates `Authorization: Bearer <key>` against the store, or against `keyCache` while it holds the
+/// key (a second at most: a key revoked through another replica is refused within that; through this one,
+/// at once), and makes the key the request's `Identity`. Roles are checked by each handler, next to what it
+/// does. Every authenticated mutating request (anything but GET and HEAD) is
 /// recorded in the audit log with its outcome; the action is named after the contract's operation id
 /// (`AuditAction`), so the routes are known in one place, the document.
 ///
@@ -20,6 +21,7 @@ import Synchronization
 /// long as they like. They are counted (`code_auth_failures_total{reason}`) and logged, sampled.
 struct AccessMiddleware: ServerMiddleware {
     let store: any APIKeyRepository & AuditRepository
+    let keyCache: APIKeyCache?
     let metrics: APIMetrics
     let logger: Logger
     let refusalLog: SampledLog
@@ -34,7 +36,9 @@ struct AccessMiddleware: ServerMiddleware {
         next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
     ) async throws -> (HTTPResponse, HTTPBody?) {
         let audited = request.method != .get && request.method != .head
-        switch try await BearerAuthentication.authenticate(authorization: request.headerFields[.authorization], keys: store) {
+        switch try await BearerAuthentication.authenticate(
+            authorization: request.headerFields[.authorization], keys: store, cache: keyCache)
+        {
         case .failure(let failure):
             metrics.authFailures(failure.rawValue).increment()
             let error = ServiceError.unauthorized(
@@ -81,6 +85,7 @@ struct AccessMiddleware: ServerMiddleware {
         if let last = key.lastUsedAt, now.timeIntervalSince(last) < Self.lastUsedResolution { return }
         do {
             try await store.recordKeyUse(id: key.id, at: now)
+            keyCache?.recordedUse(keyID: key.id, at: now)
         } catch {
             requestLogger.warning("could not record key use", metadata: ["key_id": .string(key.id), "error": .string("\(error)")])
         }

@@ -28,12 +28,13 @@ public func buildApplication(settings: APISettings, runtime: ServiceRuntime) asy
     // Bodies are read within their limit before the generated code decodes them.
     router.add(middleware: RequestBodyLimitMiddleware())
     let metrics = APIMetrics(factory: runtime.metrics.factory)
-    let handlers = APIHandlers(store: store, policy: settings.policy, metrics: metrics, logger: runtime.logger)
+    let keyCache = settings.keyCacheLifetime > .zero ? APIKeyCache(lifetime: settings.keyCacheLifetime) : nil
+    let handlers = APIHandlers(store: store, keyCache: keyCache, policy: settings.policy, metrics: metrics, logger: runtime.logger)
     try handlers.registerHandlers(
         on: router,
         configuration: .contract,
         middlewares: [
-            AccessMiddleware(store: store, metrics: metrics, logger: runtime.logger, refusalLog: SampledLog()),
+            AccessMiddleware(store: store, keyCache: keyCache, metrics: metrics, logger: runtime.logger, refusalLog: SampledLog()),
             DeploymentRequestDiagnosis(),
             LocationHeaderDecoding(),
         ]

@@ -2,21 +2,25 @@ import CodeDomain
 import Foundation
 
 /// Authentication of `Authorization: Bearer <key>` against the key repository, shared by code-api and
-/// code-worker so both accept exactly the same keys. Looked up on every request: a revoked key stops
-/// working at once, on every replica.
+/// code-worker so both accept exactly the same keys. Looked up on every request, unless `cache` is given:
+/// then a found key is kept for the cache's lifetime (one second at most; `APIKeyCache` says what that
+/// bounds).
 public enum BearerAuthentication {
     public enum Failure: String, Error, Sendable {
         case missing, malformed, unknown, revoked
     }
 
-    public static func authenticate(authorization header: String?, keys: any APIKeyRepository) async throws -> Result<APIKey, Failure> {
+    public static func authenticate(authorization header: String?, keys: any APIKeyRepository, cache: APIKeyCache? = nil) async throws
+        -> Result<APIKey, Failure>
+    {
         guard let header else { return .failure(.missing) }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return .failure(.malformed) }
         let secret = parts[1].trimmingCharacters(in: .whitespaces)
         guard APIKeySecret.isWellFormed(secret) else { return .failure(.malformed) }
         let hash = APIKeySecret.hash(secret)
-        guard let stored = try await keys.key(secretHash: hash), APIKeySecret.constantTimeEquals(stored.secretHash, hash) else {
+        let found = if let cache { try await cache.key(secretHash: hash, in: keys) } else { try await keys.key(secretHash: hash) }
+        guard let stored = found, APIKeySecret.constantTimeEquals(stored.secretHash, hash) else {
             return .failure(.unknown)
         }
         guard stored.key.revokedAt == nil else { return .failure(.revoked) }

@@ -41,6 +41,7 @@ func withAPI(
     _ backend: TestBackend,
     setup: TestingSetup = .router,
     allowedRegistries: [String] = [],
+    keyCacheLifetime: Duration = APIKeyCache.longestLifetime,
     _ body: @escaping @Sendable (APITestContext) async throws -> Void
 ) async throws {
     try await TestDatabase.with(backend) { database in
@@ -48,7 +49,8 @@ func withAPI(
         let admin = APIKeySecret.generate()
         let mcp = APIKeySecret.generate()
         let settings = APISettings(
-            database: location, adminKey: admin, mcpKey: mcp, policy: DeploymentPolicy(allowedRegistries: allowedRegistries))
+            database: location, adminKey: admin, mcpKey: mcp, policy: DeploymentPolicy(allowedRegistries: allowedRegistries),
+            keyCacheLifetime: keyCacheLifetime)
         var logger = Logger(label: "code-api-test")
         logger.logLevel = .warning
         let runtime = ServiceRuntime(name: "code-api", settings: RuntimeSettings(host: "127.0.0.1", port: 0), logger: logger)

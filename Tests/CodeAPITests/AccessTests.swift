@@ -1,5 +1,6 @@
 import CodeAPI
 import CodeAPIContract
+import CodeConfiguration
 import CodeDomain
 import CodeRuntime
 import CodeStore
@@ -264,6 +265,57 @@ struct AccessTests {
             #expect(row.path.count <= 512)
             #expect(row.path.hasPrefix("/v1/deployments/yyyy"))
         }
+    }
+
+    /// How many times code-api has looked a key up in the database.
+    static func keyLookups(_ api: APITestContext) -> Int {
+        let exposition = String(decoding: api.runtime.metrics.exposition(), as: UTF8.self)
+        let prefix = #"code_db_query_duration_seconds_count{operation="key.lookup",backend="\#(api.backend.rawValue)"} "#
+        return exposition.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Int($0.dropFirst(prefix.count)) } ?? 0
+    }
+
+    @Test(arguments: TestBackend.available)
+    func aKeyIsLookedUpOncePerCacheLifetimeAndRefusedWithinItOnceRevokedElsewhere(backend: TestBackend) async throws {
+        try await withAPI(backend) { api in
+            let secret = try await createKey(api.client, admin: api.keys.admin, role: .viewer, name: "cached")
+            let before = Self.keyLookups(api)
+            for _ in 0..<20 { #expect(try await api.client.call(.get, "/v1/deployments", key: secret).status == .ok) }
+            // Twenty requests within a second cost one lookup, two if the second ran out meanwhile.
+            #expect(Self.keyLookups(api) - before <= 2)
+
+            // Another replica (the test's own store on the same database) revokes it: this one hears nothing,
+            // and refuses the key once the cache's second is over.
+            let id = try #require(try await api.store.keys(limit: 100, before: nil).items.first { $0.name == "cached" }?.id)
+            _ = try #require(try await api.store.revokeKey(id: id, at: Date()))
+            try await Task.sleep(for: APIKeyCache.longestLifetime)
+            #expect(try await api.client.call(.get, "/v1/deployments", key: secret).status == .unauthorized)
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func withoutTheCacheEveryRequestLooksItsKeyUpAndRevocationElsewhereIsImmediate(backend: TestBackend) async throws {
+        try await withAPI(backend, keyCacheLifetime: .zero) { api in
+            let secret = try await createKey(api.client, admin: api.keys.admin, role: .viewer, name: "uncached")
+            let before = Self.keyLookups(api)
+            for _ in 0..<5 { #expect(try await api.client.call(.get, "/v1/deployments", key: secret).status == .ok) }
+            #expect(Self.keyLookups(api) - before == 5)
+            let id = try #require(try await api.store.keys(limit: 100, before: nil).items.first { $0.name == "uncached" }?.id)
+            _ = try #require(try await api.store.revokeKey(id: id, at: Date()))
+            #expect(try await api.client.call(.get, "/v1/deployments", key: secret).status == .unauthorized)
+        }
+    }
+
+    @Test func theCacheLifetimeIsReadFromTheEnvironmentAndBoundedByASecond() throws {
+        func settings(_ value: String?) throws(ConfigurationError) -> APISettings {
+            var environment = ["DATABASE_URL": "sqlite:///tmp/unused.db"]
+            environment["CODE_KEY_CACHE_SECONDS"] = value
+            return try APISettings(from: EnvironmentSettings(environment: environment))
+        }
+        #expect(try settings(nil).keyCacheLifetime == .seconds(1))
+        #expect(try settings("0.25").keyCacheLifetime == .milliseconds(250))
+        #expect(try settings("0").keyCacheLifetime == .zero)
+        #expect(throws: ConfigurationError.self) { try settings("1.5") }
+        #expect(throws: ConfigurationError.self) { try settings("-1") }
     }
 
     @Test(arguments: TestBackend.available)
