@@ -59,10 +59,11 @@ extension APIHandlers {
         guard id != admin.id else {
             throw ServiceError.conflict(code: "cannot_revoke_own_key", "A key cannot revoke itself; revoke it with another admin key.")
         }
+        // Whatever the outcome: a write that timed out may still have been committed.
+        defer { keyCache?.forget(keyID: id) }
         guard let key = try await store.revokeKey(id: id, at: Date()) else {
             throw ServiceError.notFound("Key \(id) does not exist.")
         }
-        keyCache?.forget(keyID: key.id)
         requestLogger.info("key revoked", metadata: ["key_id": .string(key.id)])
         return .ok(.init(body: .json(.init(key))))
     }

@@ -72,7 +72,16 @@ struct AccessMiddleware: ServerMiddleware {
             } catch {
                 let status = ServiceError.from(error).status.code
                 if status == 403 { metrics.authFailures("forbidden").increment() }
-                if let pending, !pending.isWritten { await audit(pending.entry(status: status, target: action?.target)) }
+                if let pending, !pending.isWritten {
+                    let entry = pending.entry(status: status, target: action?.target)
+                    if case .unavailable = error as? StoreError {
+                        // The handler has waited out the store's deadline once already; the audit write would
+                        // wait as long again only to fail, doubling the time to the 503. The line keeps the row.
+                        requestLogger.error("could not write the audit log: the database is unavailable", metadata: entry.logMetadata)
+                    } else {
+                        await audit(entry)
+                    }
+                }
                 throw error
             }
         }
@@ -96,7 +105,7 @@ struct AccessMiddleware: ServerMiddleware {
             try await store.recordAudit(entry)
         } catch {
             // The change itself happened (or was refused); losing its audit line is reported, not hidden.
-            requestLogger.error("could not write the audit log", metadata: ["action": .string(entry.action), "error": .string("\(error)")])
+            requestLogger.error("could not write the audit log", metadata: entry.logMetadata.merging(["error": .string("\(error)")]) { $1 })
         }
     }
 }
@@ -197,5 +206,18 @@ struct AuditAction: Equatable {
             resource.append(Character(character.lowercased()))
         }
         return "\(resource).\(verb)"
+    }
+}
+
+extension NewAuditEntry {
+    /// The row as a log line's fields, for when it cannot be written.
+    var logMetadata: Logger.Metadata {
+        var metadata: Logger.Metadata = [
+            "action": .string(action), "outcome": .string(outcome), "status": .stringConvertible(status), "method": .string(method),
+            "path": .string(path),
+        ]
+        if let keyID { metadata["key_id"] = .string(keyID) }
+        if let target { metadata["target"] = .string(target) }
+        return metadata
     }
 }

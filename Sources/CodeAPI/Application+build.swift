@@ -13,6 +13,9 @@ import ServiceLifecycle
 /// Builds code-api: the store, the router with the handlers of the contract (generated from
 /// openapi/openapi.yaml), their middleware, and the services it runs. `main` and the tests both call this.
 public func buildApplication(settings: APISettings, runtime: ServiceRuntime) async throws -> some ApplicationProtocol {
+    guard settings.keyCacheLifetime >= .zero, settings.keyCacheLifetime <= APIKeyCache.longestLifetime else {
+        throw ConfigurationError("CODE_KEY_CACHE_SECONDS", "must be from 0 to 1 (seconds)")
+    }
     let handle = try StoreHandle.open(
         settings.database, password: settings.databasePassword, logger: runtime.logger, metricsFactory: runtime.metrics.factory
     )

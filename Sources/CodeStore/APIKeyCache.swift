@@ -1,11 +1,12 @@
 import Foundation
 import Synchronization
 
-/// Keys found by the hash of their secret, kept for at most `lifetime` (one second at most), so that a
-/// client's requests do not each look their key up in the database.
+/// Keys found by the hash of their secret, kept for at most `lifetime`, so that a client's requests do not
+/// each look their key up in the database. code-api keeps them a second at most (`longestLifetime`,
+/// `CODE_KEY_CACHE_SECONDS`).
 ///
-/// The bound this keeps (docs/architecture.md, the request path): a key revoked through this process is refused by
-/// it at once (`forget`); a key revoked through another replica is refused here at most `lifetime` after
+/// The bound this keeps (docs/architecture.md, the request path): a key revoked through this process is
+/// refused by it at once (`forget`); a key revoked through another replica is refused here at most `lifetime` after
 /// the revocation was committed, because an entry's lifetime counts from before the lookup that found it,
 /// so any lookup that could have missed the revocation began before it. Only keys that were found are
 /// kept: a key created a moment ago is never refused for having been unknown. Revoked keys are kept like
@@ -14,7 +15,8 @@ import Synchronization
 /// At most `capacity` entries: when it is full, the expired ones go, and if none had expired (more distinct
 /// keys in one lifetime than it holds), all of them. Memory stays bounded whatever clients send.
 public final class APIKeyCache: Sendable {
-    /// The longest lifetime allowed: the bound on revocation across replicas that the documentation promises.
+    /// The longest lifetime code-api allows: the bound on revocation across replicas that its documentation
+    /// promises.
     public static let longestLifetime: Duration = .seconds(1)
 
     private struct Entry {
@@ -32,9 +34,9 @@ public final class APIKeyCache: Sendable {
     public let capacity: Int
     private let state = Mutex(State())
 
-    /// - Precondition: `lifetime` is positive and at most `longestLifetime`; `capacity` is positive.
+    /// - Precondition: `lifetime` and `capacity` are positive.
     public init(lifetime: Duration, capacity: Int = 1024) {
-        precondition(lifetime > .zero && lifetime <= Self.longestLifetime, "a key cache's lifetime must be in (0, 1] s")
+        precondition(lifetime > .zero, "a key cache's lifetime must be positive")
         precondition(capacity > 0, "a key cache must hold at least one key")
         self.lifetime = lifetime
         self.capacity = capacity
@@ -45,9 +47,10 @@ public final class APIKeyCache: Sendable {
 
     /// The key with this secret hash: from the cache while its entry lasts, otherwise from `keys`.
     public func key(secretHash: String, in keys: any APIKeyRepository) async throws -> StoredAPIKey? {
-        // Taken before the lookup: the entry must not outlive a revocation committed while it ran.
-        let lookedUpAt = ContinuousClock.now
         let (cached, revocations) = state.withLock { ($0.entries[secretHash], $0.revocations) }
+        // Read after the entry, so that an entry is never judged by a time from before it was read, and
+        // before the lookup: a new entry must not outlive a revocation committed while the lookup ran.
+        let lookedUpAt = ContinuousClock.now
         if let cached, lookedUpAt < cached.expires { return cached.stored }
         guard let stored = try await keys.key(secretHash: secretHash) else { return nil }
         let entry = Entry(stored: stored, expires: lookedUpAt.advanced(by: lifetime))

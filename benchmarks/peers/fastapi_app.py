@@ -3,8 +3,9 @@ processes), serving the same four endpoints with the same work on SQLite.
 
 - GET /health/live: {"status": "ok", "service", "version"}, as code-api answers.
 - Every /v1 request: `Authorization: Bearer <key>` parsed and checked for shape as code-api does, the
-  SHA-256 of the secret looked up in api_keys on every request (so revocation is immediate across
-  processes), compared in constant time, revoked keys refused, the role checked (viewer reads, operator
+  SHA-256 of the secret looked up in api_keys, a found key kept for at most a second per worker process
+  (code-api's APIKeyCache with its default CODE_KEY_CACHE_SECONDS=1: the same bound on revocation across
+  processes, its expiry counted from before the lookup, at most 1024 keys), compared in constant time, revoked keys refused, the role checked (viewer reads, operator
   creates); `last_used_at` written at most once a minute per key (code-api's resolution).
 - GET /v1/deployments/{id}: one SELECT of the deployment row, mapped to the contract's Deployment JSON.
 - GET /v1/deployments?limit=20: the same SELECT as code-api's store (optional status/service/environment
@@ -170,6 +171,10 @@ def time_ordered_id(prefix):
 # Authentication (BearerAuthentication.authenticate and AccessMiddleware of code-api)
 
 SECRET_SHAPE = re.compile(r"code_[A-Za-z0-9_-]{43,512}")
+# Keys found by their secret's hash, in this worker process: hash -> (row, monotonic expiry).
+KEY_CACHE = {}
+KEY_CACHE_SECONDS = 1.0
+KEY_CACHE_CAPACITY = 1024
 
 
 def authenticate(request: Request, role: str):
@@ -183,7 +188,19 @@ def authenticate(request: Request, role: str):
     if not secret or not SECRET_SHAPE.fullmatch(secret):
         raise Refusal(401, "unauthorized", "The API key is not valid.", headers={"WWW-Authenticate": "Bearer"})
     digest = hashlib.sha256(secret.encode()).hexdigest()
-    row = db().execute(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE secret_hash = ?", (digest,)).fetchone()
+    looked_up_at = time.monotonic()
+    cached = KEY_CACHE.get(digest)
+    if cached is not None and looked_up_at < cached[1]:
+        row = cached[0]
+    else:
+        row = db().execute(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE secret_hash = ?", (digest,)).fetchone()
+        if row is not None:
+            if len(KEY_CACHE) >= KEY_CACHE_CAPACITY and digest not in KEY_CACHE:
+                for stale in [hash_ for hash_, (_, expires) in KEY_CACHE.items() if expires <= looked_up_at]:
+                    del KEY_CACHE[stale]
+                if len(KEY_CACHE) >= KEY_CACHE_CAPACITY:
+                    KEY_CACHE.clear()
+            KEY_CACHE[digest] = (row, looked_up_at + KEY_CACHE_SECONDS)
     if row is None or not hmac.compare_digest(row[5], digest) or row[9] is not None:
         raise Refusal(401, "unauthorized", "The API key is not valid.", headers={"WWW-Authenticate": "Bearer"})
     key_id, key_role, last_used = row[1], row[3], row[8]
@@ -197,6 +214,9 @@ def authenticate(request: Request, role: str):
         except BaseException:
             connection.execute("ROLLBACK")
             raise
+        if digest in KEY_CACHE:  # the cached row answers with the use just recorded, as code-api's does
+            cached_row, expires = KEY_CACHE[digest]
+            KEY_CACHE[digest] = (cached_row[:8] + (now,) + cached_row[9:], expires)
     if ROLES.get(key_role, -1) < ROLES[role]:
         raise Refusal(403, "forbidden", f"This needs the {role} role; the key has {key_role}.")
     return key_id
