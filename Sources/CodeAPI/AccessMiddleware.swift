@@ -70,13 +70,15 @@ struct AccessMiddleware: ServerMiddleware {
                 }
                 return (response, responseBody)
             } catch {
-                let status = ServiceError.from(error).status.code
+                let problem = ServiceError.from(error)
+                let status = problem.status.code
                 if status == 403 { metrics.authFailures("forbidden").increment() }
                 if let pending, !pending.isWritten {
                     let entry = pending.entry(status: status, target: action?.target)
-                    if case .unavailable = error as? StoreError {
+                    if problem.code == StoreError.unavailableCode {
                         // The handler has waited out the store's deadline once already; the audit write would
                         // wait as long again only to fail, doubling the time to the 503. The line keeps the row.
+                        // (Read from the problem: the runtime hands the error over wrapped in its `ServerError`.)
                         requestLogger.error("could not write the audit log: the database is unavailable", metadata: entry.logMetadata)
                     } else {
                         await audit(entry)

@@ -26,6 +26,9 @@ extension ServerError: ProblemConvertible {
 }
 
 extension StoreError: ProblemConvertible {
+    /// The problem code of `unavailable`.
+    static let unavailableCode = "database_unavailable"
+
     public var serviceError: ServiceError {
         switch self {
         case .notFound:
@@ -37,7 +40,7 @@ extension StoreError: ProblemConvertible {
         case .unavailable:
             // The database is down or restarting: a retry later succeeds, so 503, not 500.
             ServiceError(
-                .serviceUnavailable, code: "database_unavailable", detail: "The database is unavailable; retry shortly.",
+                .serviceUnavailable, code: Self.unavailableCode, detail: "The database is unavailable; retry shortly.",
                 headers: [.retryAfter: "1"])
         case .corruptRow, .invalidDatabaseURL, .invalidArgument, .schemaNewerThanBinary:
             .internalError
