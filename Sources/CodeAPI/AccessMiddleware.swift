@@ -76,8 +76,9 @@ struct AccessMiddleware: ServerMiddleware {
                 if let pending, !pending.isWritten {
                     let entry = pending.entry(status: status, target: action?.target)
                     if problem.code == StoreError.unavailableCode {
-                        // The handler has waited out the store's deadline once already; the audit write would
-                        // wait as long again only to fail, doubling the time to the 503. The line keeps the row.
+                        // The database has just failed this request (silent past the store's deadline, an
+                        // operation past its ceiling, a dropped connection): writing the row now would most
+                        // likely hold the 503 for another deadline. The error log keeps the row instead.
                         // (Read from the problem: the runtime hands the error over wrapped in its `ServerError`.)
                         requestLogger.error("could not write the audit log: the database is unavailable", metadata: entry.logMetadata)
                     } else {
@@ -94,9 +95,11 @@ struct AccessMiddleware: ServerMiddleware {
     private func recordUse(of key: APIKey) async {
         let now = Date()
         if let last = key.lastUsedAt, now.timeIntervalSince(last) < Self.lastUsedResolution { return }
+        // Noted in the cache even when the write fails: the requests of the entry's second do not each wait on
+        // a database that has just failed one (a database down for longer fails their own operations anyway).
+        defer { keyCache?.recordedUse(keyID: key.id, at: now) }
         do {
             try await store.recordKeyUse(id: key.id, at: now)
-            keyCache?.recordedUse(keyID: key.id, at: now)
         } catch {
             requestLogger.warning("could not record key use", metadata: ["key_id": .string(key.id), "error": .string("\(error)")])
         }

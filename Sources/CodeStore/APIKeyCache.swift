@@ -26,8 +26,9 @@ public final class APIKeyCache: Sendable {
 
     private struct State {
         var entries: [String: Entry] = [:]
-        /// Counts this process's revocations: a lookup that began before one keeps nothing it found.
-        var revocations = 0
+        /// Bumped by every `forget` (every revocation through this process): a lookup that began before one
+        /// keeps nothing it found.
+        var forgetGeneration = 0
     }
 
     public let lifetime: Duration
@@ -47,16 +48,16 @@ public final class APIKeyCache: Sendable {
 
     /// The key with this secret hash: from the cache while its entry lasts, otherwise from `keys`.
     public func key(secretHash: String, in keys: any APIKeyRepository) async throws -> StoredAPIKey? {
-        let (cached, revocations) = state.withLock { ($0.entries[secretHash], $0.revocations) }
+        let (cached, generation) = state.withLock { ($0.entries[secretHash], $0.forgetGeneration) }
         // Read after the entry, so that an entry is never judged by a time from before it was read, and
         // before the lookup: a new entry must not outlive a revocation committed while the lookup ran.
-        let lookedUpAt = ContinuousClock.now
-        if let cached, lookedUpAt < cached.expires { return cached.stored }
+        let checkedAt = ContinuousClock.now
+        if let cached, checkedAt < cached.expires { return cached.stored }
         guard let stored = try await keys.key(secretHash: secretHash) else { return nil }
-        let entry = Entry(stored: stored, expires: lookedUpAt.advanced(by: lifetime))
+        let entry = Entry(stored: stored, expires: checkedAt.advanced(by: lifetime))
         state.withLock { state in
             // This process revoked a key while the lookup ran: what it found may be from before that.
-            guard state.revocations == revocations else { return }
+            guard state.forgetGeneration == generation else { return }
             if state.entries.count >= capacity, state.entries[secretHash] == nil {
                 let now = ContinuousClock.now
                 state.entries = state.entries.filter { now < $0.value.expires }
@@ -71,7 +72,7 @@ public final class APIKeyCache: Sendable {
     /// so that it is refused at once, even by a request whose lookup was under way.
     public func forget(keyID: String) {
         state.withLock { state in
-            state.revocations += 1
+            state.forgetGeneration += 1
             state.entries = state.entries.filter { $0.value.stored.key.id != keyID }
         }
     }

@@ -3,8 +3,8 @@ import Foundation
 
 /// Authentication of `Authorization: Bearer <key>` against the key repository, shared by code-api and
 /// code-worker so both accept exactly the same keys. Looked up on every request, unless `cache` is given:
-/// then a found key is kept for the cache's lifetime (one second at most; `APIKeyCache` says what that
-/// bounds).
+/// then a found key is kept for the cache's lifetime (code-api's: one second at most; `APIKeyCache` says
+/// what that bounds).
 public enum BearerAuthentication {
     public enum Failure: String, Error, Sendable {
         case missing, malformed, unknown, revoked

@@ -5,8 +5,9 @@ processes), serving the same four endpoints with the same work on SQLite.
 - Every /v1 request: `Authorization: Bearer <key>` parsed and checked for shape as code-api does, the
   SHA-256 of the secret looked up in api_keys, a found key kept for at most a second per worker process
   (code-api's APIKeyCache with its default CODE_KEY_CACHE_SECONDS=1: the same bound on revocation across
-  processes, its expiry counted from before the lookup, at most 1024 keys), compared in constant time, revoked keys refused, the role checked (viewer reads, operator
-  creates); `last_used_at` written at most once a minute per key (code-api's resolution).
+  processes, its expiry counted from before the lookup, at most 1024 keys), compared in constant time,
+  revoked keys refused, the role checked (viewer reads, operator creates); `last_used_at` written at most
+  once a minute per key (code-api's resolution).
 - GET /v1/deployments/{id}: one SELECT of the deployment row, mapped to the contract's Deployment JSON.
 - GET /v1/deployments?limit=20: the same SELECT as code-api's store (optional status/service/environment
   filters, `seq < cursor`, ORDER BY seq DESC LIMIT limit+1), items and next_cursor (base 36 of seq).
