@@ -3,6 +3,7 @@ images are built from docker/Dockerfile, whose only base images are what a regis
 (swift:6.3-bookworm and debian:bookworm-slim; the runtime is a stage assembled from Debian
 packages, no local-only image), the development secrets are created on first start, every service
 becomes healthy and a deployment flows through api and worker."""
+import json
 import os
 import re
 import shutil
@@ -36,6 +37,20 @@ def test_the_dockerfile_and_the_root_stack_need_only_registry_images():
     config = run(["docker", "compose", "config", "--images"], cwd=ROOT, env={k: v for k, v in os.environ.items() if k not in SCRUBBED})
     pulled = set(config.stdout.split()) - {f"{service['name']}:dev" for service in load_services()}
     assert pulled == {"debian:bookworm-slim"}, pulled
+
+
+def test_the_root_stack_passes_optional_settings_through_only_when_set():
+    """compose.yaml's keys without a value: set where compose runs, the service gets it; unset, the
+    container does not get the variable at all (the service's default)."""
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+
+    def api_environment(**variables):
+        config = run(["docker", "compose", "config", "--format", "json"], cwd=ROOT, env={**env, **variables})
+        return json.loads(config.stdout)["services"]["api"]["environment"]
+
+    assert api_environment(CODE_KEY_CACHE_SECONDS="0").get("CODE_KEY_CACHE_SECONDS") == "0"
+    # null in the rendered file: a key without a value, which compose leaves out of the container's environment.
+    assert api_environment()["CODE_KEY_CACHE_SECONDS"] is None
 
 
 @pytest.fixture(scope="module")

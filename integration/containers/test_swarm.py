@@ -43,7 +43,8 @@ IGNORED_BY_SWARM = ("security_opt", "tmpfs", "shm_size", "restart", "privileged"
 STACK_VARIABLES = ("REGISTRY", "VERSION", "POSTGRES_IMAGE", "SECRET_PREFIX", "API_PORT", "MCP_PORT", "WORKER_REPLICAS", "POSTGRES_CONSTRAINT",
                    "HEALTHCHECK_INTERVAL", "POSTGRES_HEALTHCHECK_INTERVAL", "UPDATE_DELAY", "UPDATE_MONITOR", "CODE_ROLLOUT_DRIVER",
                    "CODE_SIMULATED_STEP_MS", "CODE_WEBHOOK_URL", "CODE_HEALTH_URL_ALLOW", "WORKER_CONCURRENCY", "CODE_LEASE_SECONDS",
-                   "CODE_MAX_ATTEMPTS", "CODE_ALLOWED_REGISTRIES", "MCP_ALLOWED_HOSTS", "MCP_ALLOWED_ORIGINS", "LOG_LEVEL", "ENDPOINT_MODE")
+                   "CODE_MAX_ATTEMPTS", "CODE_ALLOWED_REGISTRIES", "CODE_KEY_CACHE_SECONDS", "MCP_ALLOWED_HOSTS", "MCP_ALLOWED_ORIGINS",
+                   "LOG_LEVEL", "ENDPOINT_MODE")
 TERMINAL_STEPS = ("finish", "lease", "cancel")
 # The simulated driver takes STEP_MS per replica: a deployment of REPLICAS replicas rolls out for 1.6 s.
 STEP_MS, REPLICAS = 400, 4
@@ -65,9 +66,9 @@ def stack_env(**variables) -> dict:
 # --- the stack file, rendered (no engine) --------------------------------------------------------------------------
 
 
-def rendered_stack() -> dict:
+def rendered_stack(**variables) -> dict:
     result = run(["docker", "compose", "-f", str(STACK_FILE), "config", "--format", "json"], timeout=60,
-                 env=stack_env(REGISTRY="registry.example", VERSION="1.2.3"))
+                 env=stack_env(REGISTRY="registry.example", VERSION="1.2.3", **variables))
     return json.loads(result.stdout)
 
 
@@ -142,6 +143,17 @@ def test_swarm_stack_file_is_hardened_as_swarm_allows():
     assert config["services"]["worker"]["deploy"]["replicas"] == 2
     images = {name: config["services"][name]["image"] for name in SERVICES}
     assert images == {name: f"registry.example/{image}:1.2.3" for name, image in SERVICES.items()}, images
+
+
+def test_swarm_stack_passes_the_services_settings_through():
+    """A setting the header lists reaches the service that reads it; unset, it is empty, which the
+    services read as unset (their default)."""
+    settings = {"CODE_KEY_CACHE_SECONDS": ("api", "0"), "CODE_ALLOWED_REGISTRIES": ("api", "ghcr.io"),
+                "CODE_LEASE_SECONDS": ("worker", "12"), "MCP_ALLOWED_HOSTS": ("mcp", "mcp.example")}
+    config = rendered_stack(**{variable: value for variable, (_, value) in settings.items()})
+    for variable, (service, value) in settings.items():
+        assert config["services"][service]["environment"].get(variable) == value, (variable, service)
+    assert rendered_stack()["services"]["api"]["environment"].get("CODE_KEY_CACHE_SECONDS") == ""
 
 
 def test_swarm_stack_file_check_can_fail():
