@@ -5,9 +5,13 @@
 
 SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
+# Release builds as the images build them: static standard library, and one section per function in
+# every module (C included), so that lld can lay out code-services' functions in the order of
+# Sources/code-services/code-services.order (start-up and idle first; scripts/symbol-order.py says why).
+RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections
 VENV_BIN := $(CURDIR)/.venv/bin
 
-.PHONY: help up down build release run test test-swift test-integration lint test-containers bench clean
+.PHONY: help up down build release run test test-swift test-integration lint test-containers bench symbol-order clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -22,7 +26,7 @@ build: ## debug build of the three executables and the tests
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
 
 release: ## release build, as the images build it
-	$(SWIFT) build -c release --static-swift-stdlib $(SWIFT_BUILD_FLAGS)
+	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_BUILD_FLAGS)
 
 run: ## run every service of services.json locally from a debug build (no containers)
 	scripts/run-local.sh
@@ -45,13 +49,18 @@ test-containers: ## build the images and prove the hardening on the running stac
 
 bench: ## benchmarks side by side with peers (FastAPI, FastMCP, nginx, bare Hummingbird), worker throughput, start-up and memory: benchmarks/results/latest.{md,json,png}; BENCH_FLAGS=--quick for short runs; BASELINE_BIN=<dir> also compares two builds
 	benchmarks/prerequisites.sh
-	$(SWIFT) build -c release --static-swift-stdlib --product code-api $(SWIFT_BUILD_FLAGS)
-	$(SWIFT) build -c release --static-swift-stdlib --product code-worker $(SWIFT_BUILD_FLAGS)
-	$(SWIFT) build -c release --static-swift-stdlib --product code-mcp $(SWIFT_BUILD_FLAGS)
-	cd benchmarks/hello-hummingbird && $(SWIFT) build -c release --static-swift-stdlib
+	$(SWIFT) build $(RELEASE_FLAGS) --product code-api $(SWIFT_BUILD_FLAGS)
+	$(SWIFT) build $(RELEASE_FLAGS) --product code-worker $(SWIFT_BUILD_FLAGS)
+	$(SWIFT) build $(RELEASE_FLAGS) --product code-mcp $(SWIFT_BUILD_FLAGS)
+	$(SWIFT) build $(RELEASE_FLAGS) --product code-services $(SWIFT_BUILD_FLAGS)
+	cd benchmarks/hello-hummingbird && $(SWIFT) build $(RELEASE_FLAGS)
 	python3 benchmarks/run.py --bin .build/release $(BENCH_FLAGS)
 	$(if $(BASELINE_BIN),python3 benchmarks/startup.py --bin .build/release --baseline-bin $(BASELINE_BIN))
 	$(if $(BASELINE_BIN),python3 benchmarks/api_load.py --bin .build/release --baseline-bin $(BASELINE_BIN))
+
+symbol-order: ## regenerate Sources/code-services/code-services.order from callgrind runs of the three services (needs valgrind)
+	$(SWIFT) build $(RELEASE_FLAGS) --product code-services $(SWIFT_BUILD_FLAGS)
+	python3 scripts/symbol-order.py --bin $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path $(SWIFT_BUILD_FLAGS))/code-services
 
 clean:
 	rm -rf .build

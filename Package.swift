@@ -206,6 +206,7 @@ let package = Package(
             dependencies: [
                 "CodeAPI", "CodeWorker", "CodeMCP", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + generatedServices.map { .target(name: $0.module) },
+            exclude: ["code-services.order", "private-functions.ld"],
             swiftSettings: strictSettings,
             // No dynamic symbol table (the toolchain links executables with --export-dynamic): nothing
             // looks our symbols up at run time, the backtracer reads names from the symbol table or
@@ -214,9 +215,19 @@ let package = Package(
             // relocations (DT_RELR, glibc 2.36+, Debian 12's): the 180,000 pointer fix-ups of
             // Swift's metadata take 36 kB instead of 4.4 MB of .rela.dyn, which the loader read at
             // every start. lld also links this binary in 2 s where gold took 50 s.
+            // Functions laid out in the order of code-services.order, start-up's and an idle service's
+            // first, and the private ones the file cannot name together (private-functions.ld): the
+            // kernel maps 64 KiB around each page of code a process runs, so scattered they kept half
+            // of all code resident. This takes effect when every module is compiled with one section
+            // per function (the Makefile's RELEASE_FLAGS, the Dockerfile); scripts/symbol-order.py.
             linkerSettings: [
                 .unsafeFlags(
-                    ["-use-ld=lld", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
+                    [
+                        "-use-ld=lld", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+                        "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/Sources/code-services/code-services.order",
+                        "-Xlinker", "--no-warn-symbol-ordering",
+                        "-Xlinker", "-T\(Context.packageDirectory)/Sources/code-services/private-functions.ld",
+                    ],
                     .when(platforms: [.linux]))
             ]
         ),
