@@ -10,7 +10,8 @@ latest.json and latest.png.
   mcp      tools/call list_deployments {limit: 20}: code-mcp against the FastMCP peer, both over the same
            code-api with the same data: one session with 16 concurrent calls, 16 sessions, one connection.
   worker   code-worker deployments/s on PostgreSQL (simulated driver, 0 ms steps) with 1, 2 and 4 processes.
-  startup  start to first /health/live 200 (median of --startup-runs) and idle resident memory, per service.
+  startup  start to first /health/live 200 (median of --startup-runs) and idle resident memory, per service, of
+           code-services (the images' binary) when --bin has it, else of each service's own executable.
 
 Every server is started and stopped here, on 127.0.0.1 only; every wait is bounded. Figures on a busy
 machine are noisy: the ratios of one run are what count. `--quick` runs 3 s measurements for development.
@@ -295,8 +296,9 @@ def bench_worker(args, log_dir):
 
 def bench_startup(args):
     results = {"services": {}}
+    links = tempfile.mkdtemp(prefix="code-bench-startup-")
     for service in startup.SERVICES:
-        binary = os.path.join(args.bin, service)
+        binary = startup.service_binary(args.bin, service, links)
         if not os.access(binary, os.X_OK):
             results["services"][service] = {"error": f"{binary} is missing"}
             continue
@@ -306,7 +308,8 @@ def bench_startup(args):
         results["services"][service] = {
             "median_ms": statistics.median(samples), "min_ms": ordered[0],
             "p90_ms": ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))],
-            "max_ms": ordered[-1], "runs": len(samples), "idle_rss_mib": rss, "idle_anon_mib": anon}
+            "max_ms": ordered[-1], "runs": len(samples), "idle_rss_mib": rss, "idle_anon_mib": anon,
+            "binary": os.path.basename(os.path.realpath(binary))}
         log(f"startup: {service:12} median {statistics.median(samples):6.1f} ms, idle RSS {rss:5.1f} MiB "
             f"(anonymous {anon:5.1f} MiB)")
     return results
@@ -437,7 +440,7 @@ def markdown(results):
                   "anonymous (RssAnon) |", "|---|---|---|---|"]
         for service, figures in services.items():
             if "median_ms" in figures:
-                lines.append(f"| {service} | {figures['median_ms']:.1f} ms ({figures['p90_ms']:.1f} ms), "
+                lines.append(f"| {service} ({figures.get('binary', service)}) | {figures['median_ms']:.1f} ms ({figures['p90_ms']:.1f} ms), "
                              f"{figures['runs']} runs | {figures['idle_rss_mib']:.1f} MiB | "
                              f"{figures.get('idle_anon_mib', 0):.1f} MiB |")
             else:

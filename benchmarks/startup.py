@@ -2,7 +2,9 @@
 """Time from process start to the first 200 on /health/live, for each service executable.
 
 Prints min / median / p90 / max in milliseconds over --runs starts and the resident memory after 2 s idle, and with --baseline-bin the same
-figures for a second build (e.g. the previous release) side by side. Loopback only; every loop is bounded.
+figures for a second build (e.g. the previous release) side by side. Measures the images' binary, code-services,
+when the folder has it (each service through a link named after it), else each service's own executable.
+Loopback only; every loop is bounded.
 
     python3 benchmarks/startup.py --bin .build/release [--baseline-bin /tmp/old/.build/release] [--runs 20]
 """
@@ -22,6 +24,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Every service of services.json.
 with open(os.path.join(ROOT, "services.json")) as services_file:
     SERVICES = [service["name"] for service in json.load(services_file)["services"]]
+
+
+def service_binary(folder, service, links):
+    """What to start for `service` from a build folder: the images' binary, code-services, through a link
+    named after the service in `links` (code-services runs the service its name says), when the folder
+    has it; else the service's own executable. Start-up and memory are the shipped binary's."""
+    shipped = os.path.join(folder, "code-services")
+    if not os.access(shipped, os.X_OK):
+        return os.path.join(folder, service)
+    link = os.path.join(links, service)
+    if not os.path.islink(link):
+        os.symlink(os.path.abspath(shipped), link)
+    return link
 
 
 def service_environment(service, directory):
@@ -103,9 +118,10 @@ def main():
 
     builds = [("current", args.bin)] + ([("baseline", args.baseline_bin)] if args.baseline_bin else [])
     print(f"time from exec to first 200 on /health/live, ms, {args.runs} runs each")
+    links = {label: tempfile.mkdtemp(prefix=f"startup-{label}-") for label, _ in builds}
     for service in SERVICES:
         for label, folder in builds:
-            binary = os.path.join(folder, service)
+            binary = service_binary(folder, service, links[label])
             if not os.access(binary, os.X_OK):
                 print(f"{service:12} {label:9} missing: {binary}", file=sys.stderr)
                 continue
