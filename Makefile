@@ -9,6 +9,9 @@ SWIFT_BUILD_FLAGS ?=
 # every module (C included), so that lld can lay out code-services' functions in the order of
 # Sources/code-services/code-services.order (start-up and idle first; scripts/symbol-order.py says why).
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections
+# Removed before each release build so that it is linked again: SwiftPM does not count the order file and
+# the linker script (Sources/code-services/) among its inputs. lld links it in seconds.
+RELINK_SERVICES = rm -f "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path $(SWIFT_BUILD_FLAGS))/code-services"
 VENV_BIN := $(CURDIR)/.venv/bin
 
 .PHONY: help up down build release run test test-swift test-integration lint test-containers bench symbol-order clean
@@ -26,6 +29,7 @@ build: ## debug build of the three executables and the tests
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
 
 release: ## release build, as the images build it
+	$(RELINK_SERVICES)
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_BUILD_FLAGS)
 
 run: ## run every service of services.json locally from a debug build (no containers)
@@ -52,6 +56,7 @@ bench: ## benchmarks side by side with peers (FastAPI, FastMCP, nginx, bare Humm
 	$(SWIFT) build $(RELEASE_FLAGS) --product code-api $(SWIFT_BUILD_FLAGS)
 	$(SWIFT) build $(RELEASE_FLAGS) --product code-worker $(SWIFT_BUILD_FLAGS)
 	$(SWIFT) build $(RELEASE_FLAGS) --product code-mcp $(SWIFT_BUILD_FLAGS)
+	$(RELINK_SERVICES)
 	$(SWIFT) build $(RELEASE_FLAGS) --product code-services $(SWIFT_BUILD_FLAGS)
 	cd benchmarks/hello-hummingbird && $(SWIFT) build $(RELEASE_FLAGS)
 	python3 benchmarks/run.py --bin .build/release $(BENCH_FLAGS)
@@ -59,6 +64,7 @@ bench: ## benchmarks side by side with peers (FastAPI, FastMCP, nginx, bare Humm
 	$(if $(BASELINE_BIN),python3 benchmarks/api_load.py --bin .build/release --baseline-bin $(BASELINE_BIN))
 
 symbol-order: ## regenerate Sources/code-services/code-services.order from callgrind runs of the three services (needs valgrind)
+	$(RELINK_SERVICES)
 	$(SWIFT) build $(RELEASE_FLAGS) --product code-services $(SWIFT_BUILD_FLAGS)
 	python3 scripts/symbol-order.py --bin $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path $(SWIFT_BUILD_FLAGS))/code-services
 

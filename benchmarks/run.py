@@ -296,7 +296,7 @@ def bench_worker(args, log_dir):
 
 def bench_startup(args):
     results = {"services": {}}
-    links = tempfile.mkdtemp(prefix="code-bench-startup-")
+    links = tempfile.mkdtemp(prefix="startup-links-", dir=args.workdir)
     for service in startup.SERVICES:
         binary = startup.service_binary(args.bin, service, links)
         if not os.access(binary, os.X_OK):
@@ -593,7 +593,7 @@ def main():
     log(f"benchmark: {results['meta']['machine']}, commit {results['meta']['commit']}, "
         f"load {results['meta']['loadavg']}, {'quick' if args.quick else 'full'} run")
     failed = []
-    workdir = tempfile.mkdtemp(prefix="code-bench-")
+    workdir = args.workdir = tempfile.mkdtemp(prefix="code-bench-")
     os.chmod(workdir, 0o755)  # nginx runs as nobody from a prefix inside it
     log_dir = os.path.join(workdir, "logs")
     os.makedirs(log_dir)

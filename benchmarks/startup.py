@@ -29,7 +29,8 @@ with open(os.path.join(ROOT, "services.json")) as services_file:
 def service_binary(folder, service, links):
     """What to start for `service` from a build folder: the images' binary, code-services, through a link
     named after the service in `links` (code-services runs the service its name says), when the folder
-    has it; else the service's own executable. Start-up and memory are the shipped binary's."""
+    has it; else the service's own executable. (A build on the host still loads the shared libcurl and its
+    TLS libraries, which the images link statically.)"""
     shipped = os.path.join(folder, "code-services")
     if not os.access(shipped, os.X_OK):
         return os.path.join(folder, service)
@@ -118,15 +119,23 @@ def main():
 
     builds = [("current", args.bin)] + ([("baseline", args.baseline_bin)] if args.baseline_bin else [])
     print(f"time from exec to first 200 on /health/live, ms, {args.runs} runs each")
-    links = {label: tempfile.mkdtemp(prefix=f"startup-{label}-") for label, _ in builds}
+    with tempfile.TemporaryDirectory(prefix="startup-links-") as links:
+        for label, folder in builds:
+            os.makedirs(os.path.join(links, label))
+            started = service_binary(folder, SERVICES[0], os.path.join(links, label))
+            print(f"{label}: {os.path.basename(os.path.realpath(started))} from {folder}")
+        measure(builds, links, args.runs)
+
+
+def measure(builds, links, runs):
     for service in SERVICES:
         for label, folder in builds:
-            binary = service_binary(folder, service, links[label])
+            binary = service_binary(folder, service, os.path.join(links, label))
             if not os.access(binary, os.X_OK):
                 print(f"{service:12} {label:9} missing: {binary}", file=sys.stderr)
                 continue
             # Alternate builds run by run would be fairer on a busy machine; runs are short, so sequential is fine.
-            samples = [time_to_live(binary, service) for _ in range(args.runs)]
+            samples = [time_to_live(binary, service) for _ in range(runs)]
             rss, anon = idle_rss_mib(binary, service)
             print(f"{service:12} {label:9} {summary(samples)}  idle RSS {rss:5.1f} MiB (anonymous {anon:5.1f} MiB)")
 
