@@ -7,9 +7,10 @@ all code pages resident (~20 MiB of each service's ~44 MiB). Laid out first and 
 a few MiB. The binary is built with one section per function (the Makefile's RELEASE_FLAGS, the
 Dockerfile), which lld places in this file's order (--symbol-ordering-file in Package.swift).
 
-How: the three services run from one code-services build under valgrind's callgrind, which names every
-function that ran, on SQLite, configured as compose configures them (code-api creates code-mcp's key
-from CODE_MCP_API_KEY). First run: each service starts, answers its health endpoints and a metrics
+How: the services run from one code-services build under valgrind's callgrind, which names every
+function that ran, on SQLite: code-api, code-worker and code-mcp configured as compose configures them
+(code-api creates code-mcp's key from CODE_MCP_API_KEY), any other service of services.json (generated
+from the template) with the least configuration it starts with. First run: each service starts, answers its health endpoints and a metrics
 scrape, sits idle for 3 s and stops on SIGTERM. Second run: the same with real work in between: every
 API endpoint family (deployments created, validated, read, listed, cancelled and carried out by the
 worker, events, manifests, keys created, listed and revoked, the audit log, the policy) and every MCP
@@ -44,6 +45,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from common import Server, call, free_port, new_api_key, service_env, wait_http  # noqa: E402
 import mcp_load  # noqa: E402
+import startup  # noqa: E402
 
 DEFAULT_OUT = os.path.join(ROOT, "Sources", "code-services", "code-services.order")
 HEADER = """\
@@ -118,8 +120,14 @@ def run_services(valgrind, binary, directory, serve_requests):
                                                                MCP_AUTH_TOKENS=token, CODE_WORKER_URL=worker.url),
                             directory)
         services.append(mcp)
-        worker.touch_health()
-        mcp.touch_health()
+        # Services generated from the template (services.json): started with the least configuration each
+        # starts with, as benchmarks/startup.py starts them; their start-up and idle are laid out too.
+        for name in startup.SERVICES:
+            if name not in ("code-api", "code-worker", "code-mcp"):
+                least = startup.service_environment(name, directory)
+                services.append(TracedService(valgrind, binary, name, {**least, **env()}, directory))
+        for service in services[1:]:
+            service.touch_health()
         time.sleep(3)  # idle: the worker's polls, the timers
         if serve_requests:
             drive(api, mcp, admin, mcp_key, token)
