@@ -8,10 +8,14 @@ SWIFT_BUILD_FLAGS ?=
 # Release builds as the images build them: static standard library, and one section per function in
 # every module (C included), so that lld can lay out code-services' functions in the order of
 # Sources/code-services/code-services.order (start-up and idle first; scripts/symbol-order.py says why).
-RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections
+# In a build folder of their own (.build/sections): SwiftPM does not compile a Swift module again when only
+# -Xswiftc flags change, so in .build it would keep objects compiled without them.
+RELEASE_FLAGS := -c release --static-swift-stdlib --scratch-path .build/sections \
+	-Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections
+RELEASE_BIN = $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path $(SWIFT_BUILD_FLAGS))
 # Removed before each release build so that it is linked again: SwiftPM does not count the order file and
 # the linker script (Sources/code-services/) among its inputs. lld links it in seconds.
-RELINK_SERVICES = rm -f "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path $(SWIFT_BUILD_FLAGS))/code-services"
+RELINK_SERVICES = rm -f "$(RELEASE_BIN)/code-services"
 VENV_BIN := $(CURDIR)/.venv/bin
 
 .PHONY: help up down build release run test test-swift test-integration lint test-containers bench symbol-order clean
@@ -28,7 +32,7 @@ down: ## stop the stack (the data and secrets volumes stay; scripts/stack-down.s
 build: ## debug build of the three executables and the tests
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
 
-release: ## release build, as the images build it
+release: ## release build, as the images build it (in .build/sections)
 	$(RELINK_SERVICES)
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_BUILD_FLAGS)
 
@@ -59,14 +63,15 @@ bench: ## benchmarks side by side with peers (FastAPI, FastMCP, nginx, bare Humm
 	$(RELINK_SERVICES)
 	$(SWIFT) build $(RELEASE_FLAGS) --product code-services $(SWIFT_BUILD_FLAGS)
 	cd benchmarks/hello-hummingbird && $(SWIFT) build $(RELEASE_FLAGS)
-	python3 benchmarks/run.py --bin .build/release $(BENCH_FLAGS)
-	$(if $(BASELINE_BIN),python3 benchmarks/startup.py --bin .build/release --baseline-bin $(BASELINE_BIN))
-	$(if $(BASELINE_BIN),python3 benchmarks/api_load.py --bin .build/release --baseline-bin $(BASELINE_BIN))
+	python3 benchmarks/run.py --bin "$(RELEASE_BIN)" $(BENCH_FLAGS) \
+		--hello-bin "$$(cd benchmarks/hello-hummingbird && $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/hello-hummingbird"
+	$(if $(BASELINE_BIN),python3 benchmarks/startup.py --bin "$(RELEASE_BIN)" --baseline-bin $(BASELINE_BIN))
+	$(if $(BASELINE_BIN),python3 benchmarks/api_load.py --bin "$(RELEASE_BIN)" --baseline-bin $(BASELINE_BIN))
 
 symbol-order: ## regenerate Sources/code-services/code-services.order from callgrind runs of the three services (needs valgrind)
 	$(RELINK_SERVICES)
 	$(SWIFT) build $(RELEASE_FLAGS) --product code-services $(SWIFT_BUILD_FLAGS)
-	python3 scripts/symbol-order.py --bin $$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path $(SWIFT_BUILD_FLAGS))/code-services
+	python3 scripts/symbol-order.py --bin "$(RELEASE_BIN)/code-services"
 
 clean:
 	rm -rf .build

@@ -542,8 +542,10 @@ def git(*arguments):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", default=os.path.join(ROOT, ".build", "release"), help="folder of the release executables")
-    parser.add_argument("--hello-bin", default=os.path.join(HERE, "hello-hummingbird", ".build", "release",
+    # Where `make bench` builds them (the Makefile's RELEASE_FLAGS: a build folder of their own).
+    parser.add_argument("--bin", default=os.path.join(ROOT, ".build", "sections", "release"),
+                        help="folder of the release executables")
+    parser.add_argument("--hello-bin", default=os.path.join(HERE, "hello-hummingbird", ".build", "sections", "release",
                                                             "hello-hummingbird"))
     parser.add_argument("--quick", action="store_true", help="3 s measurements, fewer runs: for development")
     parser.add_argument("--only", nargs="+", choices=["api", "mcp", "worker", "startup"],
