@@ -100,8 +100,9 @@ def defined_functions(binary):
 
 
 def run_services(valgrind, binary, directory, serve_requests):
-    """Runs code-api, code-worker and code-mcp under callgrind; with `serve_requests`, drives them
-    through real requests. Returns every function that ran. On a failure, prints the services' logs."""
+    """Runs every service of services.json under callgrind; with `serve_requests`, drives code-api,
+    code-worker and code-mcp through real requests. Returns every function that ran. On a failure,
+    prints the services' logs."""
     admin, mcp_key, token = new_api_key(), new_api_key(), "symbol-order-token-0123456789"
     database = f"sqlite://{directory}/code.db"
 
@@ -214,7 +215,8 @@ def drive(api, mcp, admin, operator, token):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", default=os.path.join(ROOT, ".build", "release", "code-services"))
+    # Where `make symbol-order` builds it (the Makefile's RELEASE_FLAGS: .build/sections).
+    parser.add_argument("--bin", default=os.path.join(ROOT, ".build", "sections", "release", "code-services"))
     parser.add_argument("--out", default=DEFAULT_OUT)
     args = parser.parse_args()
     valgrind = shutil.which("valgrind")
