@@ -6,7 +6,8 @@ temporary folder, so that a stack a developer runs at the same time is not touch
   whole session, with the development secrets secrets-init creates;
 - `prod` (test_prod.py): base + build + prod on PostgreSQL with two workers, file secrets and
   the webhook driver against a receiver container (compose.e2e.yaml);
-- both are torn down with `down -v` at the end, even when a test fails.
+- both are torn down with `down -v` at the end, even when a test fails; projects a killed or timed-out
+  run left behind are removed at the start (stacks.py's owned_name: each name carries its run's pid).
 
 Environment: VERSION (image tag, default dev, as compose.yaml), CODE_E2E_SECCOMP_PROFILE (a
 profile to use instead of compose/seccomp/code-services.json: scripts/seccomp/derive.py's audit
@@ -20,16 +21,19 @@ import os
 import pytest
 from conftest import reported
 
-from .stacks import (PROBE_IMAGE, ROOT, RUNTIME_ROOTFS_IMAGE, SERVICE_LIST, docker, free_port, image_tag, port_variable, require_images, run,
-                     start_stack, stop_stack)
+from .stacks import (PROBE_IMAGE, ROOT, RUNTIME_ROOTFS_IMAGE, SERVICE_LIST, docker, free_port, image_tag, port_variable,
+                     remove_interrupted_projects, require_images, run, start_stack, stop_stack)
 
 
 @pytest.fixture(scope="session")
-def docker_engine():
+def docker_engine(measurements):
     result = docker("info", "--format", "{{.ServerVersion}}", check=False, timeout=30)
     if result.returncode != 0:
         pytest.exit("the Docker engine does not answer (scripts/ci/install-docker.sh starts it)", returncode=2)
     require_images()
+    removed = remove_interrupted_projects()
+    if removed:
+        measurements.append(f"compose projects left by an interrupted run of the suite, removed: {', '.join(removed)}")
     return result.stdout.strip()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import secrets as random_secrets
 import shutil
 import subprocess
@@ -66,6 +67,42 @@ def image_tag() -> str:
 def seccomp_profile() -> Path:
     """The profile the stacks run with: ours, unless the audit derivation substitutes its variant."""
     return Path(os.environ.get("CODE_E2E_SECCOMP_PROFILE") or PROFILE)
+
+
+# What the suite creates on the engine (compose projects, the swarm stack) is named after the pytest process that
+# owns it, so that a later run can tell the leftovers of a run that was killed or timed out from the stacks of a run
+# still going (a developer's and CI's at once). A leftover keeps its CPU reservations and ports: the swarm stack of a
+# killed run left the next run's api task "Pending: insufficient resources" on a 2-core machine.
+# CODE_E2E_KEEP=1 (stacks kept for debugging) names them "kept": never removed by a later run.
+OWNER_SUFFIX = "kept" if os.environ.get("CODE_E2E_KEEP") == "1" else f"p{os.getpid()}"
+OWNED_NAME = re.compile(r"^code-(e2e|swarm)-.*-p(\d+)$")
+
+
+def owned_name(prefix: str) -> str:
+    """`prefix`-<random>-<owner>: a name no other stack has, which says which run owns it."""
+    return f"{prefix}-{random_secrets.token_hex(3)}-{OWNER_SUFFIX}"
+
+
+def left_by_an_interrupted_run(name: str) -> bool:
+    """A name from owned_name whose pytest process is gone (a pid taken since by another program counts as gone)."""
+    match = OWNED_NAME.match(name)
+    if match is None:
+        return False
+    try:
+        command = Path(f"/proc/{match[2]}/cmdline").read_bytes()
+    except OSError:  # no such process
+        return True
+    return b"pytest" not in command
+
+
+def remove_interrupted_projects() -> list[str]:
+    """`down -v` of every compose project an interrupted run of the suite left; returns their names."""
+    listed = docker("compose", "ls", "--all", "--format", "json", timeout=60, check=False).stdout
+    names = [project["Name"] for project in json.loads(listed or "[]")]
+    removed = [name for name in names if left_by_an_interrupted_run(name)]
+    for name in removed:
+        docker("compose", "-p", name, "down", "--remove-orphans", "-v", "--timeout", "5", timeout=180, check=False)
+    return removed
 
 
 def run(args, timeout=120, check=True, env=None, input=None, cwd=None):
@@ -174,7 +211,7 @@ def new_secrets_dir() -> Path:
 def start_stack(name: str, overlays: list[str], env: dict, file_secrets: bool = False, compose_dir: Path = COMPOSE_DIR) -> Stack:
     """A new project under `name`-<random>; `file_secrets`: the overlays take SECRETS_DIR (prod)."""
     secrets_dir = new_secrets_dir() if file_secrets else None
-    stack = Stack(f"{name}-{random_secrets.token_hex(3)}", overlays, env, secrets_dir, compose_dir)
+    stack = Stack(owned_name(name), overlays, env, secrets_dir, compose_dir)
     stack.up_seconds = None
     try:
         stack.up_seconds = stack.up()

@@ -21,6 +21,7 @@ import json
 import os
 import secrets as random_secrets
 import shutil
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -30,7 +31,8 @@ import pytest
 from conftest import reported
 
 from . import checks, workload
-from .stacks import ROOT, SERVICES, docker, free_port, image_tag, inspect, new_secrets_dir, proc_status, run, wait_for
+from .stacks import (ROOT, SERVICES, docker, free_port, image_tag, inspect, left_by_an_interrupted_run, new_secrets_dir, owned_name, proc_status,
+                     run, wait_for)
 
 STACK_FILE = ROOT / "deploy" / "swarm" / "stack.yaml"
 REGISTRY = "code-swarm.local"
@@ -170,6 +172,18 @@ def test_swarm_stack_file_check_can_fail():
         assert expected in found, found
 
 
+def test_leftovers_of_interrupted_runs_are_told_from_stacks_in_use():
+    """What remove_interrupted_stacks and conftest's remove_interrupted_projects remove, and what they leave."""
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    assert left_by_an_interrupted_run(f"code-swarm-0a1b2c-p{finished.pid}")  # its process is gone
+    assert left_by_an_interrupted_run("code-e2e-prod-0a1b2c-p1")  # pid 1 is not a pytest run
+    assert not left_by_an_interrupted_run(owned_name("code-swarm"))  # this run's
+    assert not left_by_an_interrupted_run(owned_name("code-e2e-prod"))
+    for name in ("code-services", "code-e2e-0a1b2c-kept", "code-swarm-0a1b2c", "my-stack-0a1b2c-p1"):
+        assert not left_by_an_interrupted_run(name), name  # a developer's, kept, or not the suite's
+
+
 # --- a single-node swarm ---------------------------------------------------------------------------------------------
 
 
@@ -196,14 +210,20 @@ def swarm(docker_engine):
 
 
 class SwarmStack:
-    def __init__(self, name: str, env: dict, secrets_dir: Path):
+    def __init__(self, name: str, env: dict, secrets_dir: Path | None):
         self.name = name
         self.env = env
         self.secrets_dir = secrets_dir
-        self.api_url = f"http://127.0.0.1:{env['API_PORT']}"
-        self.mcp_url = f"http://127.0.0.1:{env['MCP_PORT']}"
         self.images: list[str] = []  # tags this module created
         self.removed = False
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['API_PORT']}"
+
+    @property
+    def mcp_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['MCP_PORT']}"
 
     def service(self, short: str) -> str:
         return f"{self.name}_{short}"
@@ -295,9 +315,22 @@ class SwarmStack:
         return seconds
 
 
+def remove_interrupted_stacks() -> list[str]:
+    """Stacks (with their secrets and volume) a killed or timed-out run of this module left: their CPU and memory
+    reservations would leave this run's tasks pending."""
+    names = docker("stack", "ls", "--format", "{{.Name}}", timeout=60).stdout.split()
+    removed = [name for name in names if left_by_an_interrupted_run(name)]
+    for name in removed:
+        SwarmStack(name, env={}, secrets_dir=None).remove()
+    return removed
+
+
 @pytest.fixture(scope="module")
 def swarm_stack(swarm):
-    name = f"code-swarm-{random_secrets.token_hex(3)}"
+    removed = remove_interrupted_stacks()
+    if removed:
+        swarm_figures().append(f"stacks left by an interrupted run, removed first: {', '.join(removed)}")
+    name = owned_name("code-swarm")
     tag = image_tag()
     secrets_dir = new_secrets_dir()
     env = stack_env(**{
