@@ -204,7 +204,7 @@ let package = Package(
         .executableTarget(
             name: "code-services",
             dependencies: [
-                "CodeAPI", "CodeWorker", "CodeMCP", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CodeAPI", "CodeWorker", "CodeMCP", "CodeRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + generatedServices.map { .target(name: $0.module) },
             exclude: ["code-services.order", "private-functions.ld"],
             swiftSettings: strictSettings,

@@ -1,5 +1,7 @@
 #include "ConcurrencyHook.h"
 
+#include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -54,4 +56,23 @@ size_t code_take_pending_jobs(void *const **jobs) {
     takenJobs = taken;
     *jobs = taken.jobs;
     return taken.count;
+}
+
+// libdispatch's interface for a run loop that serves the main queue (what CoreFoundation's CFRunLoop
+// uses): an eventfd written whenever the main queue gets work, and the call that runs that work.
+extern int _dispatch_get_main_queue_handle_4CF(void);
+extern void _dispatch_main_queue_callback_4CF(void *message);
+
+__attribute__((noreturn)) void code_serve_main_queue(void) {
+    int handle = _dispatch_get_main_queue_handle_4CF();
+    for (;;) {
+        struct pollfd ready = {.fd = handle, .events = POLLIN};
+        if (poll(&ready, 1, -1) < 0) {
+            continue;  // EINTR: a signal's handler ran on this thread
+        }
+        // Emptied before the queue is run: work enqueued while it runs writes the eventfd again.
+        uint64_t count;
+        (void)read(handle, &count, sizeof count);
+        _dispatch_main_queue_callback_4CF(NULL);
+    }
 }

@@ -12,6 +12,7 @@
 import ArgumentParser
 import CodeAPI
 import CodeMCP
+import CodeRuntime
 import CodeWorker
 import Foundation
 
@@ -48,15 +49,22 @@ func fail(_ message: String) -> Never {
     exit(64)
 }
 
-let arguments = CommandLine.arguments
-let invokedAs = arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
-if let service = command(named: invokedAs) {
-    await run(service, Array(arguments.dropFirst()))
-} else if let selected = ProcessInfo.processInfo.environment["CODE_SERVICE"], !selected.isEmpty {
-    guard let service = command(named: selected) else { fail("CODE_SERVICE=\(selected) is not a service of this binary") }
-    await run(service, Array(arguments.dropFirst()))
-} else if arguments.count > 1, let service = command(named: arguments[1]) {
-    await run(service, Array(arguments.dropFirst(2)))
-} else {
-    fail(arguments.count > 1 ? "\(arguments[1]) is not a service of this binary" : "which service?")
+/// The service to run and the arguments its command parses.
+func selectedService() -> (command: any AsyncParsableCommand.Type, arguments: [String]) {
+    let arguments = CommandLine.arguments
+    let invokedAs = arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
+    if let service = command(named: invokedAs) {
+        return (service, Array(arguments.dropFirst()))
+    } else if let selected = ProcessInfo.processInfo.environment["CODE_SERVICE"], !selected.isEmpty {
+        guard let service = command(named: selected) else { fail("CODE_SERVICE=\(selected) is not a service of this binary") }
+        return (service, Array(arguments.dropFirst()))
+    } else if arguments.count > 1, let service = command(named: arguments[1]) {
+        return (service, Array(arguments.dropFirst(2)))
+    } else {
+        fail(arguments.count > 1 ? "\(arguments[1]) is not a service of this binary" : "which service?")
+    }
 }
+
+let (service, serviceArguments) = selectedService()
+// A synchronous main: the main thread serves the main queue instead of leaving through dispatch_main().
+runServingMainQueue { await run(service, serviceArguments) }

@@ -52,6 +52,24 @@ struct MultiCallTests {
         #expect(unknownOption.status == 64, "\(unknownOption.stderr)")
     }
 
+    /// The images' path: the service serves, then SIGTERM stops it with status 0. code-services' main is
+    /// synchronous (runServingMainQueue): the service starts from the main queue and exits from it.
+    @Test(arguments: services)
+    func servesAndStopsOnSIGTERM(service: String) async throws {
+        let directory = try ServiceFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = freePort()
+        var environment = ServiceExecutableTests.environment(for: service, port: port, metricsPort: 0, directory: directory)
+        environment["CODE_SERVICE"] = service
+        let process = try ServiceProcess("code-services", environment: environment)
+        defer { process.stop() }
+        _ = try await LoopbackHTTP.waitUntilAnswering("http://127.0.0.1:\(port)/health/live", since: process.launchedAt)
+        process.signal(SIGTERM)
+        let status = await process.waitForExit(timeout: .seconds(8))
+        #expect(status == 0, "exit status after SIGTERM; output: \(process.standardOutput)")
+        #expect(process.standardOutput.contains(#""message":"stopped""#), "\(process.standardOutput)")
+    }
+
     @Test func apiSubcommandsWork() async throws {
         let directory = try ServiceFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -30,4 +30,15 @@ bool code_append_pending_job(void *_Nonnull job);
 /// appended from now on. `*jobs` stays valid until the thread's next take.
 size_t code_take_pending_jobs(void *_Nonnull const *_Nullable *_Nonnull jobs);
 
+/// Runs the main dispatch queue (the main actor's executor) on the calling thread, which must be the main
+/// thread, as its jobs arrive; never returns. The process ends with `exit`.
+///
+/// Why: a program with an async `main` hands the main queue over with `dispatch_main()`, which ends the
+/// main thread with `pthread_exit`. Its forced unwind walks the main thread's frames through the unwind
+/// tables, a binary search over `.eh_frame_hdr` (1.7 MiB) and the frames' `.eh_frame` entries: scattered
+/// reads that left 0.7 MiB of those tables resident in every idle service (docs/performance.md). Serving
+/// the queue from the thread that already exists is what CoreFoundation's run loop does, with the same
+/// two entry points of libdispatch.
+__attribute__((noreturn)) void code_serve_main_queue(void);
+
 #endif
