@@ -1,5 +1,6 @@
 #include "ConcurrencyHook.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,7 +69,14 @@ __attribute__((noreturn)) void code_serve_main_queue(void) {
     for (;;) {
         struct pollfd ready = {.fd = handle, .events = POLLIN};
         if (poll(&ready, 1, -1) < 0) {
-            continue;  // EINTR: a signal's handler ran on this thread
+            if (errno == EINTR) {
+                continue;  // a signal's handler ran on this thread
+            }
+            // Any other error would come back at once, every time (a seccomp profile refusing poll, say):
+            // stop rather than spin.
+            static const char message[] = "code-services: poll on the main queue's eventfd failed\n";
+            (void)write(STDERR_FILENO, message, sizeof message - 1);
+            abort();
         }
         // Emptied before the queue is run: work enqueued while it runs writes the eventfd again.
         uint64_t count;
