@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Time from process start to the first 200 on /health/live, for each service executable.
 
-Prints min / median / p90 / max in milliseconds over --runs starts and the resident memory after 2 s idle, and with --baseline-bin the same
+Prints min / median / p90 / max in milliseconds over --runs starts and the resident memory after 2 s idle
+(median of 3 starts, each from an evicted page cache), and with --baseline-bin the same
 figures for a second build (e.g. the previous release) side by side. Measures the images' binary, code-services,
 when the folder has it (each service through a link named after it), else each service's own executable.
 Loopback only; every loop is bounded.
@@ -76,10 +77,31 @@ def time_to_live(binary, service, timeout=10.0):
             process.wait(timeout=15)
 
 
-def idle_rss_mib(binary, service, settle=2.0, timeout=10.0):
+def evict_from_page_cache(path):
+    """Drops the file's pages from the page cache (those no running process maps).
+
+    Why: how many pages a process maps around each page of the executable it touches depends on how the
+    file sits in the page cache. A binary the linker or `cp` has just written is cached in other units
+    than one read back from disk, and the same build measured 1-2 MiB apart that way. Evicted first, every
+    build is read back the same way."""
+    descriptor = os.open(os.path.realpath(path), os.O_RDONLY)
+    try:
+        os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(descriptor)
+
+
+def idle_rss_mib(binary, service, settle=2.0, timeout=10.0, starts=3):
     """Resident memory of the service after it answered /health/live and then sat idle for `settle`
-    seconds, in MiB: (VmRSS, RssAnon). VmRSS counts the pages of the executable it touched too; RssAnon
-    only its own memory (closer to what a container's memory figure shows)."""
+    seconds, in MiB: (VmRSS, RssAnon), the median of `starts` starts, each with the executable evicted
+    from the page cache first. VmRSS counts the pages of the executable it touched too; RssAnon only its
+    own memory (closer to what a container's memory figure shows)."""
+    samples = [idle_rss_once(binary, service, settle, timeout) for _ in range(starts)]
+    return statistics.median(rss for rss, _ in samples), statistics.median(anon for _, anon in samples)
+
+
+def idle_rss_once(binary, service, settle, timeout):
+    evict_from_page_cache(binary)
     with tempfile.TemporaryDirectory() as directory:
         port, metrics_port = free_port(), free_port()
         env = service_environment(service, directory)
