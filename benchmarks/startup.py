@@ -86,6 +86,7 @@ def evict_from_page_cache(path):
     build is read back the same way."""
     descriptor = os.open(os.path.realpath(path), os.O_RDONLY)
     try:
+        os.fsync(descriptor)  # pages not yet written back (a binary just linked) would stay cached
         os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(descriptor)
@@ -157,6 +158,8 @@ def measure(builds, links, runs):
                 print(f"{service:12} {label:9} missing: {binary}", file=sys.stderr)
                 continue
             # Alternate builds run by run would be fairer on a busy machine; runs are short, so sequential is fine.
+            # One start first, not counted: the memory starts before it left the binary partly out of the page cache.
+            time_to_live(binary, service)
             samples = [time_to_live(binary, service) for _ in range(runs)]
             rss, anon = idle_rss_mib(binary, service)
             print(f"{service:12} {label:9} {summary(samples)}  idle RSS {rss:5.1f} MiB (anonymous {anon:5.1f} MiB)")

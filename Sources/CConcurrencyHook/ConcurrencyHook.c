@@ -68,12 +68,13 @@ __attribute__((noreturn)) void code_serve_main_queue(void) {
     int handle = _dispatch_get_main_queue_handle_4CF();
     for (;;) {
         struct pollfd ready = {.fd = handle, .events = POLLIN};
-        if (poll(&ready, 1, -1) < 0) {
-            if (errno == EINTR) {
-                continue;  // a signal's handler ran on this thread
-            }
-            // Any other error would come back at once, every time (a seccomp profile refusing poll, say):
-            // stop rather than spin.
+        int polled = poll(&ready, 1, -1);
+        if (polled < 0 && errno == EINTR) {
+            continue;  // a signal's handler ran on this thread
+        }
+        if (polled < 0 || (ready.revents & (POLLERR | POLLNVAL))) {
+            // Would come back at once, every time (a seccomp profile refusing poll, a closed eventfd): stop
+            // rather than spin.
             static const char message[] = "code-services: poll on the main queue's eventfd failed\n";
             (void)write(STDERR_FILENO, message, sizeof message - 1);
             abort();

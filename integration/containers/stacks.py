@@ -7,6 +7,7 @@ integration/conftest.py's `conftest` when every suite runs at once.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -73,9 +74,19 @@ def seccomp_profile() -> Path:
 # owns it, so that a later run can tell the leftovers of a run that was killed or timed out from the stacks of a run
 # still going (a developer's and CI's at once). A leftover keeps its CPU reservations and ports: the swarm stack of a
 # killed run left the next run's api task "Pending: insufficient resources" on a 2-core machine.
+# The name also carries where that pid means something (boot and pid namespace): a run in a container that shares
+# the engine cannot read this machine's processes, and judges only names of its own place.
 # CODE_E2E_KEEP=1 (stacks kept for debugging) names them "kept": never removed by a later run.
-OWNER_SUFFIX = "kept" if os.environ.get("CODE_E2E_KEEP") == "1" else f"p{os.getpid()}"
-OWNED_NAME = re.compile(r"^code-(e2e|swarm)-.*-p(\d+)$")
+def _process_place() -> str:
+    """A short id of this boot and pid namespace."""
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    namespace = os.readlink("/proc/self/ns/pid")
+    return hashlib.sha256(f"{boot} {namespace}".encode()).hexdigest()[:6]
+
+
+PLACE = _process_place()
+OWNER_SUFFIX = "kept" if os.environ.get("CODE_E2E_KEEP") == "1" else f"p{os.getpid()}-{PLACE}"
+OWNED_NAME = re.compile(r"^code-(e2e|swarm)-.*-p(\d+)-([0-9a-f]{6})$")
 
 
 def owned_name(prefix: str) -> str:
@@ -84,9 +95,10 @@ def owned_name(prefix: str) -> str:
 
 
 def left_by_an_interrupted_run(name: str) -> bool:
-    """A name from owned_name whose pytest process is gone (a pid taken since by another program counts as gone)."""
+    """A name from owned_name, given here, whose pytest process is gone (a pid taken since by another program
+    counts as gone)."""
     match = OWNED_NAME.match(name)
-    if match is None:
+    if match is None or match[3] != PLACE:
         return False
     try:
         command = Path(f"/proc/{match[2]}/cmdline").read_bytes()
@@ -96,12 +108,17 @@ def left_by_an_interrupted_run(name: str) -> bool:
 
 
 def remove_interrupted_projects() -> list[str]:
-    """`down -v` of every compose project an interrupted run of the suite left; returns their names."""
-    listed = docker("compose", "ls", "--all", "--format", "json", timeout=60, check=False).stdout
-    names = [project["Name"] for project in json.loads(listed or "[]")]
-    removed = [name for name in names if left_by_an_interrupted_run(name)]
-    for name in removed:
-        docker("compose", "-p", name, "down", "--remove-orphans", "-v", "--timeout", "5", timeout=180, check=False)
+    """`down -v` of every compose project an interrupted run of the suite left; returns their names. Run from an
+    empty folder with the compose variables removed, so that compose finds the project by its labels alone (every
+    overlay's volumes included), not through the repository's .env (COMPOSE_FILE)."""
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    with tempfile.TemporaryDirectory(prefix="code-e2e-reap-") as empty:
+        listed = run(["docker", "compose", "ls", "--all", "--format", "json"], timeout=60, check=False, env=env, cwd=empty).stdout
+        names = [project["Name"] for project in json.loads(listed or "[]")]
+        removed = [name for name in names if left_by_an_interrupted_run(name)]
+        for name in removed:
+            run(["docker", "compose", "-p", name, "down", "--remove-orphans", "-v", "--timeout", "5"], timeout=180, check=False,
+                env=env, cwd=empty)
     return removed
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from . import workload
-from .stacks import ROOT, SCRUBBED, copy_repository, docker, free_port, inspect, load_services, port_variable, run
+from .stacks import ROOT, SCRUBBED, copy_repository, docker, free_port, inspect, load_services, owned_name, port_variable, run
 
 TAG = "0.0.0-root"
 REGISTRY_IMAGES = {"swift:6.3-bookworm", "debian:bookworm-slim"}
@@ -60,7 +60,7 @@ def root_stack(docker_engine):
     services = load_services(repository)
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
     # Its own project name and ports, so that a stack a developer runs is not touched.
-    env.update({"COMPOSE_PROJECT_NAME": f"code-e2e-root-{os.getpid()}", "VERSION": TAG, "BIND_ADDRESS": "127.0.0.1",
+    env.update({"COMPOSE_PROJECT_NAME": owned_name("code-e2e-root"), "VERSION": TAG, "BIND_ADDRESS": "127.0.0.1",
                 "COMPOSE_BAKE": "false", **{port_variable(service): str(free_port()) for service in services}})
 
     def compose(*args, timeout=300, check=True):

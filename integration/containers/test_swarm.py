@@ -31,8 +31,8 @@ import pytest
 from conftest import reported
 
 from . import checks, workload
-from .stacks import (ROOT, SERVICES, docker, free_port, image_tag, inspect, left_by_an_interrupted_run, new_secrets_dir, owned_name, proc_status,
-                     run, wait_for)
+from .stacks import (PLACE, ROOT, SERVICES, docker, free_port, image_tag, inspect, left_by_an_interrupted_run, new_secrets_dir, owned_name,
+                     proc_status, run, wait_for)
 
 STACK_FILE = ROOT / "deploy" / "swarm" / "stack.yaml"
 REGISTRY = "code-swarm.local"
@@ -173,15 +173,21 @@ def test_swarm_stack_file_check_can_fail():
 
 
 def test_leftovers_of_interrupted_runs_are_told_from_stacks_in_use():
-    """What remove_interrupted_stacks and conftest's remove_interrupted_projects remove, and what they leave."""
+    """What remove_interrupted_stacks and stacks.remove_interrupted_projects remove, and what they leave."""
     finished = subprocess.Popen(["true"])
     finished.wait()
-    assert left_by_an_interrupted_run(f"code-swarm-0a1b2c-p{finished.pid}")  # its process is gone
-    assert left_by_an_interrupted_run("code-e2e-prod-0a1b2c-p1")  # pid 1 is not a pytest run
+    assert left_by_an_interrupted_run(f"code-swarm-0a1b2c-p{finished.pid}-{PLACE}")  # its process is gone
+    with subprocess.Popen(["sleep", "30"]) as other:  # alive, but not a pytest run: the pid was taken since
+        try:
+            assert left_by_an_interrupted_run(f"code-e2e-prod-0a1b2c-p{other.pid}-{PLACE}")
+        finally:
+            other.kill()
     assert not left_by_an_interrupted_run(owned_name("code-swarm"))  # this run's
     assert not left_by_an_interrupted_run(owned_name("code-e2e-prod"))
-    for name in ("code-services", "code-e2e-0a1b2c-kept", "code-swarm-0a1b2c", "my-stack-0a1b2c-p1"):
-        assert not left_by_an_interrupted_run(name), name  # a developer's, kept, or not the suite's
+    elsewhere = "000000" if PLACE != "000000" else "ffffff"  # another boot or pid namespace: its pids mean nothing here
+    for name in ("code-services", "code-e2e-0a1b2c-kept", "code-swarm-0a1b2c", "my-stack-0a1b2c-p1-" + PLACE,
+                 f"code-swarm-0a1b2c-p{finished.pid}-{elsewhere}"):
+        assert not left_by_an_interrupted_run(name), name  # a developer's, kept, not the suite's, or not judged here
 
 
 # --- a single-node swarm ---------------------------------------------------------------------------------------------
