@@ -302,9 +302,7 @@ def bench_startup(args):
         if not os.access(binary, os.X_OK):
             results["services"][service] = {"error": f"{binary} is missing"}
             continue
-        startup.time_to_live(binary, service)  # not counted: the memory starts leave the binary partly evicted
-        samples = [startup.time_to_live(binary, service) for _ in range(args.startup_runs)]
-        rss, anon = startup.idle_rss_mib(binary, service, settle=args.idle_settle)
+        samples, rss, anon = startup.measure_service(binary, service, args.startup_runs, settle=args.idle_settle)
         ordered = sorted(samples)
         results["services"][service] = {
             "median_ms": statistics.median(samples), "min_ms": ordered[0],

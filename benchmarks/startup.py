@@ -127,6 +127,15 @@ def idle_rss_once(binary, service, settle, timeout):
             process.wait(timeout=15)
 
 
+def measure_service(binary, service, runs, settle=2.0):
+    """`runs` start-up times in ms, then the idle (VmRSS, RssAnon) in MiB. One start first, not counted: the
+    memory starts of the service measured before left the binary partly out of the page cache."""
+    time_to_live(binary, service)
+    samples = [time_to_live(binary, service) for _ in range(runs)]
+    rss, anon = idle_rss_mib(binary, service, settle=settle)
+    return samples, rss, anon
+
+
 def summary(samples):
     ordered = sorted(samples)
     p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
@@ -158,10 +167,7 @@ def measure(builds, links, runs):
                 print(f"{service:12} {label:9} missing: {binary}", file=sys.stderr)
                 continue
             # Alternate builds run by run would be fairer on a busy machine; runs are short, so sequential is fine.
-            # One start first, not counted: the memory starts before it left the binary partly out of the page cache.
-            time_to_live(binary, service)
-            samples = [time_to_live(binary, service) for _ in range(runs)]
-            rss, anon = idle_rss_mib(binary, service)
+            samples, rss, anon = measure_service(binary, service, runs)
             print(f"{service:12} {label:9} {summary(samples)}  idle RSS {rss:5.1f} MiB (anonymous {anon:5.1f} MiB)")
 
 
