@@ -28,3 +28,21 @@ public struct ContractDateTranscoder: DateTranscoder {
         return date
     }
 }
+
+/// A schema whose responses code-api writes with `ContractJSONEncoder` instead of the runtime's
+/// `JSONEncoder` (CodeAPI's `Converter.setResponseBodyAsJSON`, which the generated server then calls for
+/// it). Every response body of the contract is one; a new one without the mark is still answered, through
+/// the runtime's encoder, and `ContractJSONEncoderTests` names the ones it checks.
+public protocol ContractResponseBody: Encodable {}
+
+extension Components.Schemas.Problem: ContractResponseBody {}
+extension Components.Schemas.Deployment: ContractResponseBody {}
+extension Components.Schemas.DeploymentPage: ContractResponseBody {}
+extension Components.Schemas.ValidationResult: ContractResponseBody {}
+extension Components.Schemas.EventPage: ContractResponseBody {}
+extension Components.Schemas.Manifests: ContractResponseBody {}
+extension Components.Schemas.Key: ContractResponseBody {}
+extension Components.Schemas.CreatedKey: ContractResponseBody {}
+extension Components.Schemas.KeyPage: ContractResponseBody {}
+extension Components.Schemas.AuditPage: ContractResponseBody {}
+extension Components.Schemas.Policy: ContractResponseBody {}

@@ -233,8 +233,11 @@ public enum CodeJSON {
     private static let millisecondsStyle: Date.ISO8601FormatStyle = .iso8601.year().month().day()
         .time(includingFractionalSeconds: true).timeZone(separator: .omitted)
 
+    /// To the nearest millisecond. The style truncates, and a timestamp read from its own text is often a
+    /// hair below it (`.589` is 0.58899999… seconds as a `Double`): truncated, a timestamp read and
+    /// written again lost a millisecond.
     public static func format(_ date: Date) -> String {
-        millisecondsStyle.format(date)
+        millisecondsStyle.format(date.addingTimeInterval(0.000_5))
     }
 
     /// Any fraction of a second, or none.

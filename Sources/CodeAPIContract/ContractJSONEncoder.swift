@@ -1,0 +1,461 @@
+import Foundation
+import OpenAPIRuntime
+
+/// Encodes a value as the contract's JSON (`Configuration.contract`: compact, slashes unescaped, timestamps
+/// by the date transcoder), writing each key and value to one byte array as `encode(to:)` reaches it.
+///
+/// Why not Foundation's `JSONEncoder`, as the OpenAPI runtime uses: it builds every object as a tree of boxed
+/// values first (a class instance per value, a dictionary per object) and writes the tree after; that was
+/// 46 % of the CPU a list of 20 deployments cost code-api (docs/performance.md, nineteenth round). This
+/// encoder keeps no tree: an object or array is open from its first member to the next write at its own
+/// depth or above, which then closes it. That is how `Encodable` types use their containers (a
+/// container is finished before its parent writes again), the generated types included.
+///
+/// Output is what `JSONEncoder` with the same options writes, read back as JSON (tested over every
+/// response schema): keys in the order they are encoded, a nested value that encodes nothing as `{}`,
+/// non-finite floating-point numbers refused. `Date`, `Data` (base64), `URL` and `Decimal` are written
+/// as `JSONEncoder` writes them by default, dates through the transcoder. Unlike `JSONEncoder`, errors
+/// carry no coding path (keeping one would cost an array per nested value).
+public struct ContractJSONEncoder: Sendable {
+    public let dateTranscoder: any DateTranscoder
+
+    public init(dateTranscoder: any DateTranscoder = ContractDateTranscoder()) {
+        self.dateTranscoder = dateTranscoder
+    }
+
+    public func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let sink = JSONSink(dateTranscoder: dateTranscoder)
+        guard try sink.write(value, depth: 0) else {
+            throw EncodingError.invalidValue(
+                value, .init(codingPath: [], debugDescription: "Top-level \(T.self) did not encode any values."))
+        }
+        sink.close(deeperThan: 0)
+        return sink.bytes
+    }
+}
+
+/// The bytes written so far and the objects and arrays still open, innermost last.
+private final class JSONSink {
+    struct OpenContainer {
+        /// The value that opened it: a second `container(keyedBy:)` of the same encoder adds to it.
+        let owner: Int
+        let closer: UInt8
+        var members = 0
+    }
+
+    // Unchecked: the sink belongs to one `encode` call on one thread, and the runtime's checks of
+    // exclusive access on every append were 9 % of a list's CPU (swift_beginAccess and its access set).
+    @exclusivity(unchecked) var bytes: [UInt8] = []
+    @exclusivity(unchecked) var open: [OpenContainer] = []
+    /// Members whose value was handed to a `superEncoder()`: the container's index, and where the value
+    /// starts. A super encoder may encode nothing, and then the member's value is `{}`, as `JSONEncoder`
+    /// writes it; the next write in that container or above finds out.
+    @exclusivity(unchecked) private var superValues: [(index: Int, start: Int)] = []
+    @exclusivity(unchecked) private var values = 0
+    let dateTranscoder: any DateTranscoder
+
+    init(dateTranscoder: any DateTranscoder) {
+        self.dateTranscoder = dateTranscoder
+        // A deployment is about 500 bytes: most answers fit without growing the array, a page of 20 after three.
+        bytes.reserveCapacity(2048)
+    }
+
+    func newValueID() -> Int {
+        values += 1
+        return values
+    }
+
+    /// Closes the containers opened at `depth` or deeper: a write at a lower depth means they are done.
+    func close(deeperThan depth: Int) {
+        if !superValues.isEmpty { endSuperValues(from: depth) }
+        while open.count > depth { bytes.append(open.removeLast().closer) }
+    }
+
+    func awaitSuperValue(of index: Int) {
+        superValues.append((index, bytes.count))
+    }
+
+    private func endSuperValues(from index: Int) {
+        while let last = superValues.last, last.index >= index {
+            close(deeperThan: last.index + 1)
+            if bytes.count == last.start { bytes.append(contentsOf: "{}".utf8) }
+            superValues.removeLast()
+        }
+    }
+
+    /// The object the value `owner` writes at `depth`: the one it opened already, or a new one.
+    func object(depth: Int, owner: Int) {
+        if open.count > depth, open[depth].owner == owner {
+            close(deeperThan: depth + 1)
+            return
+        }
+        close(deeperThan: depth)
+        bytes.append(UInt8(ascii: "{"))
+        open.append(OpenContainer(owner: owner, closer: UInt8(ascii: "}")))
+    }
+
+    func array(depth: Int) {
+        close(deeperThan: depth)
+        bytes.append(UInt8(ascii: "["))
+        open.append(OpenContainer(owner: newValueID(), closer: UInt8(ascii: "]")))
+    }
+
+    /// Starts the next member of the container at `index`: closes what its last member left open, then
+    /// the separator.
+    func member(of index: Int) {
+        if !superValues.isEmpty { endSuperValues(from: index) }
+        close(deeperThan: index + 1)
+        if open[index].members > 0 { bytes.append(UInt8(ascii: ",")) }
+        open[index].members += 1
+    }
+
+    func key(_ key: some CodingKey, of index: Int) {
+        member(of: index)
+        string(key.stringValue)
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    /// Writes `value` as the value at `depth`; false if it encoded nothing (then nothing was written).
+    @discardableResult
+    func write<T: Encodable>(_ value: T, depth: Int) throws -> Bool {
+        // The types JSONEncoder writes in a way of its own rather than by their `encode(to:)`, and String,
+        // the commonest value reached through a generic call (an array's elements, a dictionary's values).
+        if T.self == String.self {
+            close(deeperThan: depth)
+            string(value as! String)
+        } else if T.self == Date.self {
+            close(deeperThan: depth)
+            string(try dateTranscoder.encode(value as! Date))
+        } else if T.self == URL.self {
+            close(deeperThan: depth)
+            string((value as! URL).absoluteString)
+        } else if T.self == Data.self {
+            close(deeperThan: depth)
+            string((value as! Data).base64EncodedString())
+        } else if T.self == Decimal.self {
+            close(deeperThan: depth)
+            raw((value as! Decimal).description)
+        } else {
+            let start = bytes.count
+            try value.encode(to: StreamingEncoder(sink: self, depth: depth, id: newValueID()))
+            guard bytes.count > start else {
+                if depth == 0 { return false }
+                bytes.append(contentsOf: "{}".utf8)
+                return true
+            }
+        }
+        return true
+    }
+
+    func raw(_ text: String) {
+        bytes.append(contentsOf: text.utf8)
+    }
+
+    func integer(_ value: some BinaryInteger) {
+        raw(String(value))
+    }
+
+    func floatingPoint<F: BinaryFloatingPoint & LosslessStringConvertible>(_ value: F) throws {
+        guard value.isFinite else {
+            throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "Unable to encode \(value) directly in JSON."))
+        }
+        var text = value.description
+        // Integral values as JSONEncoder writes them: 2, not 2.0.
+        if text.hasSuffix(".0") { text.removeLast(2) }
+        raw(text)
+    }
+
+    func string(_ text: String) {
+        bytes.append(UInt8(ascii: "\""))
+        var text = text
+        text.withUTF8 { utf8 in
+            var unwritten = 0
+            for index in utf8.indices {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[unwritten..<index]))
+                escape(byte)
+                unwritten = index + 1
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[unwritten...]))
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    private func escape(_ byte: UInt8) {
+        bytes.append(UInt8(ascii: "\\"))
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(byte)
+        case 0x08: bytes.append(UInt8(ascii: "b"))
+        case 0x0C: bytes.append(UInt8(ascii: "f"))
+        case 0x0A: bytes.append(UInt8(ascii: "n"))
+        case 0x0D: bytes.append(UInt8(ascii: "r"))
+        case 0x09: bytes.append(UInt8(ascii: "t"))
+        default:
+            let hex = Array("0123456789abcdef".utf8)
+            bytes.append(contentsOf: "u00".utf8)
+            bytes.append(hex[Int(byte >> 4)])
+            bytes.append(hex[Int(byte & 0xF)])
+        }
+    }
+}
+
+/// The encoder of one value at one depth.
+private struct StreamingEncoder: Encoder {
+    let sink: JSONSink
+    let depth: Int
+    let id: Int
+
+    var codingPath: [any CodingKey] { [] }
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        sink.object(depth: depth, owner: id)
+        return KeyedEncodingContainer(ObjectContainer<Key>(sink: sink, index: depth))
+    }
+
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        sink.array(depth: depth)
+        return ArrayContainer(sink: sink, index: depth)
+    }
+
+    func singleValueContainer() -> any SingleValueEncodingContainer {
+        ValueContainer(sink: sink, depth: depth)
+    }
+}
+
+private struct ObjectContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let sink: JSONSink
+    /// The object's place in `sink.open`.
+    let index: Int
+
+    var codingPath: [any CodingKey] { [] }
+
+    mutating func encodeNil(forKey key: Key) throws {
+        sink.key(key, of: index)
+        sink.raw("null")
+    }
+
+    mutating func encode(_ value: Bool, forKey key: Key) throws {
+        sink.key(key, of: index)
+        sink.raw(value ? "true" : "false")
+    }
+
+    mutating func encode(_ value: String, forKey key: Key) throws {
+        sink.key(key, of: index)
+        sink.string(value)
+    }
+
+    mutating func encode(_ value: Double, forKey key: Key) throws {
+        sink.key(key, of: index)
+        try sink.floatingPoint(value)
+    }
+
+    mutating func encode(_ value: Float, forKey key: Key) throws {
+        sink.key(key, of: index)
+        try sink.floatingPoint(value)
+    }
+
+    mutating func encode(_ value: Int, forKey key: Key) throws { integer(value, key) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { integer(value, key) }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { integer(value, key) }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { integer(value, key) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { integer(value, key) }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { integer(value, key) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { integer(value, key) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { integer(value, key) }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { integer(value, key) }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { integer(value, key) }
+
+    private func integer(_ value: some BinaryInteger, _ key: Key) {
+        sink.key(key, of: index)
+        sink.integer(value)
+    }
+
+    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
+        sink.key(key, of: index)
+        try sink.write(value, depth: index + 1)
+    }
+
+    // The optionals the generated types write with `encodeIfPresent`, here rather than through the
+    // protocol's default implementation, which looks up the metadata of each `Optional<T>` at run time.
+    mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws {
+        if let value { try encode(value, forKey: key) }
+    }
+
+    mutating func encodeIfPresent(_ value: Int?, forKey key: Key) throws {
+        if let value { try encode(value, forKey: key) }
+    }
+
+    mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) throws {
+        if let value { try encode(value, forKey: key) }
+    }
+
+    mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws {
+        if let value { try encode(value, forKey: key) }
+    }
+
+    mutating func encodeIfPresent(_ value: Double?, forKey key: Key) throws {
+        if let value { try encode(value, forKey: key) }
+    }
+
+    mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws {
+        if let value { try encode(value, forKey: key) }
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy keyType: NestedKey.Type, forKey key: Key
+    ) -> KeyedEncodingContainer<NestedKey> {
+        sink.key(key, of: index)
+        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValueID()).container(keyedBy: keyType)
+    }
+
+    mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+        sink.key(key, of: index)
+        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValueID()).unkeyedContainer()
+    }
+
+    mutating func superEncoder() -> any Encoder {
+        sink.key(SuperKey(), of: index)
+        sink.awaitSuperValue(of: index)
+        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValueID())
+    }
+
+    mutating func superEncoder(forKey key: Key) -> any Encoder {
+        sink.key(key, of: index)
+        sink.awaitSuperValue(of: index)
+        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValueID())
+    }
+}
+
+/// JSONEncoder's key for `superEncoder()`.
+private struct SuperKey: CodingKey {
+    var stringValue: String { "super" }
+    var intValue: Int? { nil }
+    init() {}
+    init?(stringValue: String) { nil }
+    init?(intValue: Int) { nil }
+}
+
+private struct ArrayContainer: UnkeyedEncodingContainer {
+    let sink: JSONSink
+    /// The array's place in `sink.open`.
+    let index: Int
+
+    var codingPath: [any CodingKey] { [] }
+    var count: Int { sink.open.count > index ? sink.open[index].members : 0 }
+
+    mutating func encodeNil() throws {
+        sink.member(of: index)
+        sink.raw("null")
+    }
+
+    mutating func encode(_ value: Bool) throws {
+        sink.member(of: index)
+        sink.raw(value ? "true" : "false")
+    }
+
+    mutating func encode(_ value: String) throws {
+        sink.member(of: index)
+        sink.string(value)
+    }
+
+    mutating func encode(_ value: Double) throws {
+        sink.member(of: index)
+        try sink.floatingPoint(value)
+    }
+
+    mutating func encode(_ value: Float) throws {
+        sink.member(of: index)
+        try sink.floatingPoint(value)
+    }
+
+    mutating func encode(_ value: Int) throws { integer(value) }
+    mutating func encode(_ value: Int8) throws { integer(value) }
+    mutating func encode(_ value: Int16) throws { integer(value) }
+    mutating func encode(_ value: Int32) throws { integer(value) }
+    mutating func encode(_ value: Int64) throws { integer(value) }
+    mutating func encode(_ value: UInt) throws { integer(value) }
+    mutating func encode(_ value: UInt8) throws { integer(value) }
+    mutating func encode(_ value: UInt16) throws { integer(value) }
+    mutating func encode(_ value: UInt32) throws { integer(value) }
+    mutating func encode(_ value: UInt64) throws { integer(value) }
+
+    private func integer(_ value: some BinaryInteger) {
+        sink.member(of: index)
+        sink.integer(value)
+    }
+
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        sink.member(of: index)
+        try sink.write(value, depth: index + 1)
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+        sink.member(of: index)
+        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValueID()).container(keyedBy: keyType)
+    }
+
+    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
+        sink.member(of: index)
+        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValueID()).unkeyedContainer()
+    }
+
+    mutating func superEncoder() -> any Encoder {
+        sink.member(of: index)
+        sink.awaitSuperValue(of: index)
+        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValueID())
+    }
+}
+
+private struct ValueContainer: SingleValueEncodingContainer {
+    let sink: JSONSink
+    let depth: Int
+
+    var codingPath: [any CodingKey] { [] }
+
+    mutating func encodeNil() throws {
+        sink.close(deeperThan: depth)
+        sink.raw("null")
+    }
+
+    mutating func encode(_ value: Bool) throws {
+        sink.close(deeperThan: depth)
+        sink.raw(value ? "true" : "false")
+    }
+
+    mutating func encode(_ value: String) throws {
+        sink.close(deeperThan: depth)
+        sink.string(value)
+    }
+
+    mutating func encode(_ value: Double) throws {
+        sink.close(deeperThan: depth)
+        try sink.floatingPoint(value)
+    }
+
+    mutating func encode(_ value: Float) throws {
+        sink.close(deeperThan: depth)
+        try sink.floatingPoint(value)
+    }
+
+    mutating func encode(_ value: Int) throws { integer(value) }
+    mutating func encode(_ value: Int8) throws { integer(value) }
+    mutating func encode(_ value: Int16) throws { integer(value) }
+    mutating func encode(_ value: Int32) throws { integer(value) }
+    mutating func encode(_ value: Int64) throws { integer(value) }
+    mutating func encode(_ value: UInt) throws { integer(value) }
+    mutating func encode(_ value: UInt8) throws { integer(value) }
+    mutating func encode(_ value: UInt16) throws { integer(value) }
+    mutating func encode(_ value: UInt32) throws { integer(value) }
+    mutating func encode(_ value: UInt64) throws { integer(value) }
+
+    private func integer(_ value: some BinaryInteger) {
+        sink.close(deeperThan: depth)
+        sink.integer(value)
+    }
+
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        try sink.write(value, depth: depth)
+    }
+}
