@@ -9,7 +9,10 @@ import OpenAPIRuntime
 /// 46 % of the CPU a list of 20 deployments cost code-api (docs/performance.md, nineteenth round). This
 /// encoder keeps no tree: an object or array is open from its first member to the next write at its own
 /// depth or above, which then closes it. That is how `Encodable` types use their containers (a
-/// container is finished before its parent writes again), the generated types included.
+/// container is finished before its parent writes again), the generated types included. A write this
+/// cannot place (into a container after its parent wrote again, a value's place filled twice, an encoder
+/// used after its value) throws an `EncodingError`, where `JSONEncoder` takes some and stops the process on
+/// others.
 ///
 /// Output is what `JSONEncoder` with the same options writes, read back as JSON (tested over every
 /// response schema): keys in the order they are encoded, a nested value that encodes nothing as `{}`,
@@ -30,6 +33,7 @@ public struct ContractJSONEncoder: Sendable {
                 value, .init(codingPath: [], debugDescription: "Top-level \(T.self) did not encode any values."))
         }
         sink.close(deeperThan: 0)
+        if let misuse = sink.misuse { throw misuse }
         return sink.bytes
     }
 }
@@ -52,6 +56,12 @@ private final class JSONSink {
     /// writes it; the next write in that container or above finds out.
     @exclusivity(unchecked) private var superValues: [(index: Int, start: Int)] = []
     @exclusivity(unchecked) private var values = 0
+    /// The value whose encoder may open a container or write a single value now (0: none). A member's key
+    /// ends the value before it, and a value written fills its place.
+    @exclusivity(unchecked) private var currentValue = 0
+    /// The first write out of order: into a container after its parent wrote again, or into a value's place
+    /// after the value was written. What is written after it is garbage; `encode` throws this instead.
+    @exclusivity(unchecked) private(set) var misuse: EncodingError?
     let dateTranscoder: any DateTranscoder
 
     init(dateTranscoder: any DateTranscoder) {
@@ -60,9 +70,27 @@ private final class JSONSink {
         bytes.reserveCapacity(2048)
     }
 
-    func newValueID() -> Int {
+    private func newValueID() -> Int {
         values += 1
         return values
+    }
+
+    /// A new place for a value, whose encoder gets the returned id.
+    func newValue() -> Int {
+        currentValue = newValueID()
+        return currentValue
+    }
+
+    /// Claims the place of value `id` for what its encoder writes now; out of order, a misuse.
+    func fill(_ id: Int) {
+        if currentValue != id { misused("a value written after its place was filled or passed") }
+        currentValue = 0
+    }
+
+    func misused(_ what: String) {
+        if misuse == nil {
+            misuse = .invalidValue(what, .init(codingPath: [], debugDescription: "Out of order: \(what); this encoder writes as it goes."))
+        }
     }
 
     /// Closes the containers opened at `depth` or deeper: a write at a lower depth means they are done.
@@ -83,34 +111,38 @@ private final class JSONSink {
         }
     }
 
-    /// The object the value `owner` writes at `depth`: the one it opened already, or a new one.
-    func object(depth: Int, owner: Int) {
+    /// The object or array (by its `closer`) the value `owner` writes at `depth`: the one it opened
+    /// already, or a new one.
+    func container(depth: Int, owner: Int, closer: UInt8) {
         if open.count > depth, open[depth].owner == owner {
+            if open[depth].closer != closer { misused("an object and an array for one value") }
             close(deeperThan: depth + 1)
             return
         }
+        fill(owner)
         close(deeperThan: depth)
-        bytes.append(UInt8(ascii: "{"))
-        open.append(OpenContainer(owner: owner, closer: UInt8(ascii: "}")))
+        bytes.append(closer == UInt8(ascii: "}") ? UInt8(ascii: "{") : UInt8(ascii: "["))
+        open.append(OpenContainer(owner: owner, closer: closer))
     }
 
-    func array(depth: Int) {
-        close(deeperThan: depth)
-        bytes.append(UInt8(ascii: "["))
-        open.append(OpenContainer(owner: newValueID(), closer: UInt8(ascii: "]")))
+    /// Whether the container at `index` opened by `owner` is still open.
+    func isOpen(_ index: Int, owner: Int) -> Bool {
+        index < open.count && open[index].owner == owner
     }
 
     /// Starts the next member of the container at `index`: closes what its last member left open, then
     /// the separator.
-    func member(of index: Int) {
+    func member(of index: Int, owner: Int) {
         if !superValues.isEmpty { endSuperValues(from: index) }
         close(deeperThan: index + 1)
+        currentValue = 0
+        guard isOpen(index, owner: owner) else { return misused("a member written into a container already closed") }
         if open[index].members > 0 { bytes.append(UInt8(ascii: ",")) }
         open[index].members += 1
     }
 
-    func key(_ key: some CodingKey, of index: Int) {
-        member(of: index)
+    func key(_ key: some CodingKey, of index: Int, owner: Int) {
+        member(of: index, owner: owner)
         string(key.stringValue)
         bytes.append(UInt8(ascii: ":"))
     }
@@ -137,7 +169,7 @@ private final class JSONSink {
             raw((value as! Decimal).description)
         } else {
             let start = bytes.count
-            try value.encode(to: StreamingEncoder(sink: self, depth: depth, id: newValueID()))
+            try value.encode(to: StreamingEncoder(sink: self, depth: depth, id: newValue()))
             guard bytes.count > start else {
                 if depth == 0 { return false }
                 bytes.append(contentsOf: "{}".utf8)
@@ -210,49 +242,50 @@ private struct StreamingEncoder: Encoder {
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        sink.object(depth: depth, owner: id)
-        return KeyedEncodingContainer(ObjectContainer<Key>(sink: sink, index: depth))
+        sink.container(depth: depth, owner: id, closer: UInt8(ascii: "}"))
+        return KeyedEncodingContainer(ObjectContainer<Key>(sink: sink, index: depth, owner: id))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        sink.array(depth: depth)
-        return ArrayContainer(sink: sink, index: depth)
+        sink.container(depth: depth, owner: id, closer: UInt8(ascii: "]"))
+        return ArrayContainer(sink: sink, index: depth, owner: id)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
-        ValueContainer(sink: sink, depth: depth)
+        ValueContainer(sink: sink, depth: depth, id: id)
     }
 }
 
 private struct ObjectContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let sink: JSONSink
-    /// The object's place in `sink.open`.
+    /// The object's place in `sink.open`, and the value that opened it.
     let index: Int
+    let owner: Int
 
     var codingPath: [any CodingKey] { [] }
 
     mutating func encodeNil(forKey key: Key) throws {
-        sink.key(key, of: index)
+        sink.key(key, of: index, owner: owner)
         sink.raw("null")
     }
 
     mutating func encode(_ value: Bool, forKey key: Key) throws {
-        sink.key(key, of: index)
+        sink.key(key, of: index, owner: owner)
         sink.raw(value ? "true" : "false")
     }
 
     mutating func encode(_ value: String, forKey key: Key) throws {
-        sink.key(key, of: index)
+        sink.key(key, of: index, owner: owner)
         sink.string(value)
     }
 
     mutating func encode(_ value: Double, forKey key: Key) throws {
-        sink.key(key, of: index)
+        sink.key(key, of: index, owner: owner)
         try sink.floatingPoint(value)
     }
 
     mutating func encode(_ value: Float, forKey key: Key) throws {
-        sink.key(key, of: index)
+        sink.key(key, of: index, owner: owner)
         try sink.floatingPoint(value)
     }
 
@@ -268,12 +301,12 @@ private struct ObjectContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: UInt64, forKey key: Key) throws { integer(value, key) }
 
     private func integer(_ value: some BinaryInteger, _ key: Key) {
-        sink.key(key, of: index)
+        sink.key(key, of: index, owner: owner)
         sink.integer(value)
     }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        sink.key(key, of: index)
+        sink.key(key, of: index, owner: owner)
         try sink.write(value, depth: index + 1)
     }
 
@@ -306,25 +339,25 @@ private struct ObjectContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func nestedContainer<NestedKey: CodingKey>(
         keyedBy keyType: NestedKey.Type, forKey key: Key
     ) -> KeyedEncodingContainer<NestedKey> {
-        sink.key(key, of: index)
-        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValueID()).container(keyedBy: keyType)
+        sink.key(key, of: index, owner: owner)
+        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValue()).container(keyedBy: keyType)
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-        sink.key(key, of: index)
-        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValueID()).unkeyedContainer()
+        sink.key(key, of: index, owner: owner)
+        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValue()).unkeyedContainer()
     }
 
     mutating func superEncoder() -> any Encoder {
-        sink.key(SuperKey(), of: index)
+        sink.key(SuperKey(), of: index, owner: owner)
         sink.awaitSuperValue(of: index)
-        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValueID())
+        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValue())
     }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
-        sink.key(key, of: index)
+        sink.key(key, of: index, owner: owner)
         sink.awaitSuperValue(of: index)
-        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValueID())
+        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValue())
     }
 }
 
@@ -339,34 +372,35 @@ private struct SuperKey: CodingKey {
 
 private struct ArrayContainer: UnkeyedEncodingContainer {
     let sink: JSONSink
-    /// The array's place in `sink.open`.
+    /// The array's place in `sink.open`, and the value that opened it.
     let index: Int
+    let owner: Int
 
     var codingPath: [any CodingKey] { [] }
-    var count: Int { sink.open.count > index ? sink.open[index].members : 0 }
+    var count: Int { sink.isOpen(index, owner: owner) ? sink.open[index].members : 0 }
 
     mutating func encodeNil() throws {
-        sink.member(of: index)
+        sink.member(of: index, owner: owner)
         sink.raw("null")
     }
 
     mutating func encode(_ value: Bool) throws {
-        sink.member(of: index)
+        sink.member(of: index, owner: owner)
         sink.raw(value ? "true" : "false")
     }
 
     mutating func encode(_ value: String) throws {
-        sink.member(of: index)
+        sink.member(of: index, owner: owner)
         sink.string(value)
     }
 
     mutating func encode(_ value: Double) throws {
-        sink.member(of: index)
+        sink.member(of: index, owner: owner)
         try sink.floatingPoint(value)
     }
 
     mutating func encode(_ value: Float) throws {
-        sink.member(of: index)
+        sink.member(of: index, owner: owner)
         try sink.floatingPoint(value)
     }
 
@@ -382,59 +416,66 @@ private struct ArrayContainer: UnkeyedEncodingContainer {
     mutating func encode(_ value: UInt64) throws { integer(value) }
 
     private func integer(_ value: some BinaryInteger) {
-        sink.member(of: index)
+        sink.member(of: index, owner: owner)
         sink.integer(value)
     }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
-        sink.member(of: index)
+        sink.member(of: index, owner: owner)
         try sink.write(value, depth: index + 1)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        sink.member(of: index)
-        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValueID()).container(keyedBy: keyType)
+        sink.member(of: index, owner: owner)
+        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValue()).container(keyedBy: keyType)
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
-        sink.member(of: index)
-        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValueID()).unkeyedContainer()
+        sink.member(of: index, owner: owner)
+        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValue()).unkeyedContainer()
     }
 
     mutating func superEncoder() -> any Encoder {
-        sink.member(of: index)
+        sink.member(of: index, owner: owner)
         sink.awaitSuperValue(of: index)
-        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValueID())
+        return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValue())
     }
 }
 
 private struct ValueContainer: SingleValueEncodingContainer {
     let sink: JSONSink
     let depth: Int
+    /// The value whose place this fills, once.
+    let id: Int
 
     var codingPath: [any CodingKey] { [] }
 
     mutating func encodeNil() throws {
+        sink.fill(id)
         sink.close(deeperThan: depth)
         sink.raw("null")
     }
 
     mutating func encode(_ value: Bool) throws {
+        sink.fill(id)
         sink.close(deeperThan: depth)
         sink.raw(value ? "true" : "false")
     }
 
     mutating func encode(_ value: String) throws {
+        sink.fill(id)
         sink.close(deeperThan: depth)
         sink.string(value)
     }
 
     mutating func encode(_ value: Double) throws {
+        sink.fill(id)
         sink.close(deeperThan: depth)
         try sink.floatingPoint(value)
     }
 
     mutating func encode(_ value: Float) throws {
+        sink.fill(id)
         sink.close(deeperThan: depth)
         try sink.floatingPoint(value)
     }
@@ -451,11 +492,13 @@ private struct ValueContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt64) throws { integer(value) }
 
     private func integer(_ value: some BinaryInteger) {
+        sink.fill(id)
         sink.close(deeperThan: depth)
         sink.integer(value)
     }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
+        sink.fill(id)
         try sink.write(value, depth: depth)
     }
 }

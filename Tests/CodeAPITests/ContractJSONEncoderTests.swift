@@ -192,6 +192,64 @@ struct ContractJSONEncoderTests {
         )
     }
 
+    /// Writes a streaming encoder cannot place (`JSONEncoder`, holding a tree, takes some of them; it stops the
+    /// process on others): refused with an error, never a crash or JSON that does not parse. (Not `Encodable`
+    /// itself: Swift Testing encodes the arguments of a test with `JSONEncoder`, which stops on `Twice`.)
+    enum OutOfOrder: CaseIterable {
+        case intoAClosedObject, intoAClosedArray, oneValueTwice, anEncoderKeptPastItsValue, anObjectThenAnArray
+    }
+
+    struct Writes: Encodable {
+        let misuse: OutOfOrder
+
+        func encode(to encoder: any Encoder) throws {
+            var object = encoder.container(keyedBy: AnyKey.self)
+            switch misuse {
+            case .intoAClosedObject:
+                var nested = object.nestedContainer(keyedBy: AnyKey.self, forKey: "nested")
+                try object.encode(1, forKey: "sibling")
+                try nested.encode(2, forKey: "late")
+            case .intoAClosedArray:
+                var list = object.nestedUnkeyedContainer(forKey: "list")
+                try object.encode(1, forKey: "sibling")
+                try list.encode("late")
+            case .oneValueTwice:
+                try object.encode(Twice(), forKey: "twice")
+            case .anEncoderKeptPastItsValue:
+                let kept = Kept()
+                try object.encode(kept, forKey: "kept")
+                try object.encode(1, forKey: "sibling")
+                var late = try #require(kept.encoder).singleValueContainer()
+                try late.encode("late")
+            case .anObjectThenAnArray:
+                var list = encoder.unkeyedContainer()
+                try list.encode(1)
+            }
+        }
+    }
+
+    struct Twice: Encodable {
+        func encode(to encoder: any Encoder) throws {
+            var value = encoder.singleValueContainer()
+            try value.encode(1)
+            try value.encode(2)
+        }
+    }
+
+    final class Kept: Encodable, @unchecked Sendable {
+        var encoder: (any Encoder)?
+        func encode(to encoder: any Encoder) throws {
+            self.encoder = encoder
+            var value = encoder.singleValueContainer()
+            try value.encode(true)
+        }
+    }
+
+    @Test(arguments: OutOfOrder.allCases)
+    func writesOutOfOrderAreRefused(_ misuse: OutOfOrder) throws {
+        #expect(throws: EncodingError.self) { try ContractJSONEncoder().encode(Writes(misuse: misuse)) }
+    }
+
     @Test
     func whatJSONCannotHoldIsRefused() throws {
         #expect(throws: EncodingError.self) { try ContractJSONEncoder().encode(["x": Double.nan]) }
