@@ -17,9 +17,15 @@ import OpenAPIRuntime
 /// Output is what `JSONEncoder` with the same options writes, read back as JSON (tested over every
 /// response schema): keys in the order they are encoded, a nested value that encodes nothing as `{}`,
 /// non-finite floating-point numbers refused. `Date`, `Data` (base64), `URL` and `Decimal` are written
-/// as `JSONEncoder` writes them by default, dates through the transcoder. Unlike `JSONEncoder`, errors
-/// carry no coding path (keeping one would cost an array per nested value).
+/// as `JSONEncoder` writes them by default, dates through the transcoder. Unlike `JSONEncoder`: a key
+/// encoded twice into one object is written twice (`JSONEncoder` keeps the last; finding out would mean
+/// keeping each object's keys, which is what this encoder saves), `codingPath` is always empty (keeping
+/// one would cost an array per nested value), and `Int128` and `UInt128` are refused, as the protocol's
+/// default does.
 public struct ContractJSONEncoder: Sendable {
+    /// The runtime's options this encoder writes as: compact, keys in the order encoded, slashes unescaped.
+    public static let options: JSONEncodingOptions = [.withoutEscapingSlashes]
+
     public let dateTranscoder: any DateTranscoder
 
     public init(dateTranscoder: any DateTranscoder = ContractDateTranscoder()) {
@@ -214,6 +220,8 @@ private final class JSONSink {
         bytes.append(UInt8(ascii: "\""))
     }
 
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     private func escape(_ byte: UInt8) {
         bytes.append(UInt8(ascii: "\\"))
         switch byte {
@@ -224,10 +232,9 @@ private final class JSONSink {
         case 0x0D: bytes.append(UInt8(ascii: "r"))
         case 0x09: bytes.append(UInt8(ascii: "t"))
         default:
-            let hex = Array("0123456789abcdef".utf8)
             bytes.append(contentsOf: "u00".utf8)
-            bytes.append(hex[Int(byte >> 4)])
-            bytes.append(hex[Int(byte & 0xF)])
+            bytes.append(Self.hexDigits[Int(byte >> 4)])
+            bytes.append(Self.hexDigits[Int(byte & 0xF)])
         }
     }
 }

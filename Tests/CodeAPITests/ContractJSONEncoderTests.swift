@@ -197,6 +197,7 @@ struct ContractJSONEncoderTests {
     /// itself: Swift Testing encodes the arguments of a test with `JSONEncoder`, which stops on `Twice`.)
     enum OutOfOrder: CaseIterable {
         case intoAClosedObject, intoAClosedArray, oneValueTwice, anEncoderKeptPastItsValue, anObjectThenAnArray
+        case twoArraysFilledInTurn, aSuperEncoderUsedAfterASibling
     }
 
     struct Writes: Encodable {
@@ -224,6 +225,18 @@ struct ContractJSONEncoderTests {
             case .anObjectThenAnArray:
                 var list = encoder.unkeyedContainer()
                 try list.encode(1)
+            case .twoArraysFilledInTurn:
+                // JSONEncoder writes {"a":[0,1],"b":[0,10]}; written as it goes, a's second element would land in b.
+                var a = object.nestedUnkeyedContainer(forKey: "a")
+                var b = object.nestedUnkeyedContainer(forKey: "b")
+                for index in 0..<2 {
+                    try a.encode(index)
+                    try b.encode(index * 10)
+                }
+            case .aSuperEncoderUsedAfterASibling:
+                let parent = object.superEncoder()
+                try object.encode(1, forKey: "sibling")
+                try 5.encode(to: parent)
             }
         }
     }
