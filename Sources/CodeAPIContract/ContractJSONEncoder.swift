@@ -147,9 +147,9 @@ private final class JSONSink {
         open[index].members += 1
     }
 
-    func key(_ key: some CodingKey, of index: Int, owner: Int) {
+    func key(_ key: String, of index: Int, owner: Int) {
         member(of: index, owner: owner)
-        string(key.stringValue)
+        string(key)
         bytes.append(UInt8(ascii: ":"))
     }
 
@@ -271,51 +271,27 @@ private struct ObjectContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     var codingPath: [any CodingKey] { [] }
 
-    mutating func encodeNil(forKey key: Key) throws {
-        sink.key(key, of: index, owner: owner)
-        sink.raw("null")
+    /// The place of the member `key`, whose key is written when it is taken.
+    private func member(_ key: Key) -> MemberPlace {
+        MemberPlace(sink: sink, index: index, owner: owner, key: key.stringValue)
     }
 
-    mutating func encode(_ value: Bool, forKey key: Key) throws {
-        sink.key(key, of: index, owner: owner)
-        sink.raw(value ? "true" : "false")
-    }
-
-    mutating func encode(_ value: String, forKey key: Key) throws {
-        sink.key(key, of: index, owner: owner)
-        sink.string(value)
-    }
-
-    mutating func encode(_ value: Double, forKey key: Key) throws {
-        sink.key(key, of: index, owner: owner)
-        try sink.floatingPoint(value)
-    }
-
-    mutating func encode(_ value: Float, forKey key: Key) throws {
-        sink.key(key, of: index, owner: owner)
-        try sink.floatingPoint(value)
-    }
-
-    mutating func encode(_ value: Int, forKey key: Key) throws { integer(value, key) }
-    mutating func encode(_ value: Int8, forKey key: Key) throws { integer(value, key) }
-    mutating func encode(_ value: Int16, forKey key: Key) throws { integer(value, key) }
-    mutating func encode(_ value: Int32, forKey key: Key) throws { integer(value, key) }
-    mutating func encode(_ value: Int64, forKey key: Key) throws { integer(value, key) }
-    mutating func encode(_ value: UInt, forKey key: Key) throws { integer(value, key) }
-    mutating func encode(_ value: UInt8, forKey key: Key) throws { integer(value, key) }
-    mutating func encode(_ value: UInt16, forKey key: Key) throws { integer(value, key) }
-    mutating func encode(_ value: UInt32, forKey key: Key) throws { integer(value, key) }
-    mutating func encode(_ value: UInt64, forKey key: Key) throws { integer(value, key) }
-
-    private func integer(_ value: some BinaryInteger, _ key: Key) {
-        sink.key(key, of: index, owner: owner)
-        sink.integer(value)
-    }
-
-    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        sink.key(key, of: index, owner: owner)
-        try sink.write(value, depth: index + 1)
-    }
+    mutating func encodeNil(forKey key: Key) throws { try member(key).encodeNil() }
+    mutating func encode(_ value: Bool, forKey key: Key) throws { try member(key).encode(value) }
+    mutating func encode(_ value: String, forKey key: Key) throws { try member(key).encode(value) }
+    mutating func encode(_ value: Double, forKey key: Key) throws { try member(key).encode(value) }
+    mutating func encode(_ value: Float, forKey key: Key) throws { try member(key).encode(value) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { try member(key).encode(value) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { try member(key).encode(value) }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { try member(key).encode(value) }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { try member(key).encode(value) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { try member(key).encode(value) }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { try member(key).encode(value) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { try member(key).encode(value) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { try member(key).encode(value) }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { try member(key).encode(value) }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { try member(key).encode(value) }
+    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { try member(key).encode(value) }
 
     // The optionals the generated types write with `encodeIfPresent`, here rather than through the
     // protocol's default implementation, which looks up the metadata of each `Optional<T>` at run time.
@@ -346,38 +322,106 @@ private struct ObjectContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func nestedContainer<NestedKey: CodingKey>(
         keyedBy keyType: NestedKey.Type, forKey key: Key
     ) -> KeyedEncodingContainer<NestedKey> {
-        sink.key(key, of: index, owner: owner)
+        sink.key(key.stringValue, of: index, owner: owner)
         return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValue()).container(keyedBy: keyType)
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-        sink.key(key, of: index, owner: owner)
+        sink.key(key.stringValue, of: index, owner: owner)
         return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValue()).unkeyedContainer()
     }
 
     mutating func superEncoder() -> any Encoder {
-        sink.key(SuperKey(), of: index, owner: owner)
+        sink.key("super", of: index, owner: owner)  // JSONEncoder's key for it
         sink.awaitSuperValue(of: index)
         return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValue())
     }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
-        sink.key(key, of: index, owner: owner)
+        sink.key(key.stringValue, of: index, owner: owner)
         sink.awaitSuperValue(of: index)
         return StreamingEncoder(sink: sink, depth: index + 1, id: sink.newValue())
     }
 }
 
-/// JSONEncoder's key for `superEncoder()`.
-private struct SuperKey: CodingKey {
-    var stringValue: String { "super" }
-    var intValue: Int? { nil }
-    init() {}
-    init?(stringValue: String) { nil }
-    init?(intValue: Int) { nil }
+/// The values of an object, an array and a single value are written the same way once their place is
+/// taken: a member's key, a new element, or the value's own place. One implementation of the containers'
+/// primitive requirements for all three.
+private protocol ValuePlace {
+    var sink: JSONSink { get }
+    /// The depth of the value, for a value encoded by its own `encode(to:)`.
+    var valueDepth: Int { get }
+    /// Takes the place of the next value, before it is written.
+    func take()
 }
 
-private struct ArrayContainer: UnkeyedEncodingContainer {
+// Not `mutating`: a method that is not satisfies the containers' `mutating` requirements, and a member's
+// place (a temporary) can then write itself.
+extension ValuePlace {
+    func encodeNil() throws {
+        take()
+        sink.raw("null")
+    }
+
+    func encode(_ value: Bool) throws {
+        take()
+        sink.raw(value ? "true" : "false")
+    }
+
+    func encode(_ value: String) throws {
+        take()
+        sink.string(value)
+    }
+
+    func encode(_ value: Double) throws {
+        take()
+        try sink.floatingPoint(value)
+    }
+
+    func encode(_ value: Float) throws {
+        take()
+        try sink.floatingPoint(value)
+    }
+
+    func encode(_ value: Int) throws { integer(value) }
+    func encode(_ value: Int8) throws { integer(value) }
+    func encode(_ value: Int16) throws { integer(value) }
+    func encode(_ value: Int32) throws { integer(value) }
+    func encode(_ value: Int64) throws { integer(value) }
+    func encode(_ value: UInt) throws { integer(value) }
+    func encode(_ value: UInt8) throws { integer(value) }
+    func encode(_ value: UInt16) throws { integer(value) }
+    func encode(_ value: UInt32) throws { integer(value) }
+    func encode(_ value: UInt64) throws { integer(value) }
+
+    private func integer(_ value: some BinaryInteger) {
+        take()
+        sink.integer(value)
+    }
+
+    func encode<T: Encodable>(_ value: T) throws {
+        take()
+        try sink.write(value, depth: valueDepth)
+    }
+}
+
+/// A member of an object: its key is written when its place is taken.
+/// Not generic over the key type: a generic place's metadata was looked up at run time for every member.
+private struct MemberPlace: ValuePlace {
+    let sink: JSONSink
+    /// The object's place in `sink.open`, and the value that opened it.
+    let index: Int
+    let owner: Int
+    let key: String
+
+    var valueDepth: Int { index + 1 }
+
+    func take() {
+        sink.key(key, of: index, owner: owner)
+    }
+}
+
+private struct ArrayContainer: UnkeyedEncodingContainer, ValuePlace {
     let sink: JSONSink
     /// The array's place in `sink.open`, and the value that opened it.
     let index: Int
@@ -385,51 +429,10 @@ private struct ArrayContainer: UnkeyedEncodingContainer {
 
     var codingPath: [any CodingKey] { [] }
     var count: Int { sink.isOpen(index, owner: owner) ? sink.open[index].members : 0 }
+    var valueDepth: Int { index + 1 }
 
-    mutating func encodeNil() throws {
+    func take() {
         sink.member(of: index, owner: owner)
-        sink.raw("null")
-    }
-
-    mutating func encode(_ value: Bool) throws {
-        sink.member(of: index, owner: owner)
-        sink.raw(value ? "true" : "false")
-    }
-
-    mutating func encode(_ value: String) throws {
-        sink.member(of: index, owner: owner)
-        sink.string(value)
-    }
-
-    mutating func encode(_ value: Double) throws {
-        sink.member(of: index, owner: owner)
-        try sink.floatingPoint(value)
-    }
-
-    mutating func encode(_ value: Float) throws {
-        sink.member(of: index, owner: owner)
-        try sink.floatingPoint(value)
-    }
-
-    mutating func encode(_ value: Int) throws { integer(value) }
-    mutating func encode(_ value: Int8) throws { integer(value) }
-    mutating func encode(_ value: Int16) throws { integer(value) }
-    mutating func encode(_ value: Int32) throws { integer(value) }
-    mutating func encode(_ value: Int64) throws { integer(value) }
-    mutating func encode(_ value: UInt) throws { integer(value) }
-    mutating func encode(_ value: UInt8) throws { integer(value) }
-    mutating func encode(_ value: UInt16) throws { integer(value) }
-    mutating func encode(_ value: UInt32) throws { integer(value) }
-    mutating func encode(_ value: UInt64) throws { integer(value) }
-
-    private func integer(_ value: some BinaryInteger) {
-        sink.member(of: index, owner: owner)
-        sink.integer(value)
-    }
-
-    mutating func encode<T: Encodable>(_ value: T) throws {
-        sink.member(of: index, owner: owner)
-        try sink.write(value, depth: index + 1)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
@@ -449,63 +452,17 @@ private struct ArrayContainer: UnkeyedEncodingContainer {
     }
 }
 
-private struct ValueContainer: SingleValueEncodingContainer {
+private struct ValueContainer: SingleValueEncodingContainer, ValuePlace {
     let sink: JSONSink
     let depth: Int
     /// The value whose place this fills, once.
     let id: Int
 
     var codingPath: [any CodingKey] { [] }
+    var valueDepth: Int { depth }
 
-    mutating func encodeNil() throws {
+    func take() {
         sink.fill(id)
         sink.close(deeperThan: depth)
-        sink.raw("null")
-    }
-
-    mutating func encode(_ value: Bool) throws {
-        sink.fill(id)
-        sink.close(deeperThan: depth)
-        sink.raw(value ? "true" : "false")
-    }
-
-    mutating func encode(_ value: String) throws {
-        sink.fill(id)
-        sink.close(deeperThan: depth)
-        sink.string(value)
-    }
-
-    mutating func encode(_ value: Double) throws {
-        sink.fill(id)
-        sink.close(deeperThan: depth)
-        try sink.floatingPoint(value)
-    }
-
-    mutating func encode(_ value: Float) throws {
-        sink.fill(id)
-        sink.close(deeperThan: depth)
-        try sink.floatingPoint(value)
-    }
-
-    mutating func encode(_ value: Int) throws { integer(value) }
-    mutating func encode(_ value: Int8) throws { integer(value) }
-    mutating func encode(_ value: Int16) throws { integer(value) }
-    mutating func encode(_ value: Int32) throws { integer(value) }
-    mutating func encode(_ value: Int64) throws { integer(value) }
-    mutating func encode(_ value: UInt) throws { integer(value) }
-    mutating func encode(_ value: UInt8) throws { integer(value) }
-    mutating func encode(_ value: UInt16) throws { integer(value) }
-    mutating func encode(_ value: UInt32) throws { integer(value) }
-    mutating func encode(_ value: UInt64) throws { integer(value) }
-
-    private func integer(_ value: some BinaryInteger) {
-        sink.fill(id)
-        sink.close(deeperThan: depth)
-        sink.integer(value)
-    }
-
-    mutating func encode<T: Encodable>(_ value: T) throws {
-        sink.fill(id)
-        try sink.write(value, depth: depth)
     }
 }
