@@ -44,13 +44,17 @@ def test_the_root_stack_passes_optional_settings_through_only_when_set():
     container does not get the variable at all (the service's default)."""
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
 
-    def api_environment(**variables):
+    def environment(service, **variables):
         config = run(["docker", "compose", "config", "--format", "json"], cwd=ROOT, env={**env, **variables})
-        return json.loads(config.stdout)["services"]["api"]["environment"]
+        return json.loads(config.stdout)["services"][service]["environment"]
 
-    assert api_environment(CODE_KEY_CACHE_SECONDS="0").get("CODE_KEY_CACHE_SECONDS") == "0"
+    assert environment("api", CODE_KEY_CACHE_SECONDS="0").get("CODE_KEY_CACHE_SECONDS") == "0"
     # null in the rendered file: a key without a value, which compose leaves out of the container's environment.
-    assert api_environment()["CODE_KEY_CACHE_SECONDS"] is None
+    assert environment("api")["CODE_KEY_CACHE_SECONDS"] is None
+    # The registry policy reaches both services that enforce it: the api when a deployment is created, the
+    # worker again before it rolls the image out.
+    for service in ("api", "worker"):
+        assert environment(service, CODE_ALLOWED_REGISTRIES="ghcr.io").get("CODE_ALLOWED_REGISTRIES") == "ghcr.io", service
 
 
 @pytest.fixture(scope="module")
