@@ -10,6 +10,7 @@ Loopback only; every loop is bounded.
     python3 benchmarks/startup.py --bin .build/release [--baseline-bin /tmp/old/.build/release] [--runs 20]
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -55,7 +56,10 @@ def service_environment(service, directory):
     }
 
 
-def time_to_live(binary, service, timeout=10.0):
+@contextlib.contextmanager
+def live_service(binary, service, timeout=10.0):
+    """Starts the service with the least configuration it starts with, waits for its first 200 on
+    /health/live and yields (the process, the milliseconds from start to that answer); stops it after."""
     with tempfile.TemporaryDirectory() as directory:
         port, metrics_port = free_port(), free_port()
         env = service_environment(service, directory)
@@ -64,17 +68,24 @@ def time_to_live(binary, service, timeout=10.0):
         start = time.perf_counter()
         process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            while time.perf_counter() - start < timeout:
+            while True:
                 try:
                     with urllib.request.urlopen(url, timeout=0.5) as response:
                         if response.status == 200:
-                            return (time.perf_counter() - start) * 1000
+                            break
                 except OSError:
+                    if time.perf_counter() - start > timeout:
+                        raise RuntimeError(f"{service} did not answer {url} within {timeout}s")
                     time.sleep(0.001)
-            raise RuntimeError(f"{service} did not answer {url} within {timeout}s")
+            yield process, (time.perf_counter() - start) * 1000
         finally:
             process.terminate()
             process.wait(timeout=15)
+
+
+def time_to_live(binary, service, timeout=10.0):
+    with live_service(binary, service, timeout) as (_, milliseconds):
+        return milliseconds
 
 
 def evict_from_page_cache(path):
@@ -103,28 +114,9 @@ def idle_rss_mib(binary, service, settle=2.0, timeout=10.0, starts=3):
 
 def idle_rss_once(binary, service, settle, timeout):
     evict_from_page_cache(binary)
-    with tempfile.TemporaryDirectory() as directory:
-        port, metrics_port = free_port(), free_port()
-        env = service_environment(service, directory)
-        env.update(PORT=str(port), METRICS_PORT=str(metrics_port))
-        url = f"http://127.0.0.1:{port}/health/live"
-        process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.perf_counter() + timeout
-            while True:
-                try:
-                    with urllib.request.urlopen(url, timeout=0.5) as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    if time.perf_counter() > deadline:
-                        raise RuntimeError(f"{service} did not answer {url} within {timeout}s")
-                    time.sleep(0.005)
-            time.sleep(settle)
-            return rss_kib(process.pid) / 1024, anon_kib(process.pid) / 1024
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
+    with live_service(binary, service, timeout) as (process, _):
+        time.sleep(settle)
+        return rss_kib(process.pid) / 1024, anon_kib(process.pid) / 1024
 
 
 def measure_service(binary, service, runs, settle=2.0):
