@@ -76,15 +76,11 @@ private final class JSONSink {
         bytes.reserveCapacity(2048)
     }
 
-    private func newValueID() -> Int {
-        values += 1
-        return values
-    }
-
     /// A new place for a value, whose encoder gets the returned id.
     func newValue() -> Int {
-        currentValue = newValueID()
-        return currentValue
+        values += 1
+        currentValue = values
+        return values
     }
 
     /// Claims the place of value `id` for what its encoder writes now; out of order, a misuse.

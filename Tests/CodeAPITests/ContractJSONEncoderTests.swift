@@ -1,4 +1,5 @@
 import CodeAPIContract
+import CodeDomain
 import CodeTestSupport
 import Foundation
 import HummingbirdTesting
@@ -21,14 +22,8 @@ struct ContractJSONEncoderTests {
         return encoder
     }()
 
-    static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        let transcoder = ContractDateTranscoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            try transcoder.decode(try decoder.singleValueContainer().decode(String.self))
-        }
-        return decoder
-    }()
+    /// The contract's decoder (dates through the same transcoder's parser).
+    static let decoder = CodeJSON.decoder
 
     /// The JSON both encoders wrote, read back and written again with sorted keys: equal when both wrote
     /// the same members and values, whatever the order of the keys.
