@@ -2,8 +2,9 @@ import CodeDomain
 import Foundation
 
 // Rows of `deployments` and `deployment_manifests` as the database stores them, and their mapping to
-// domain values. Both backends read these records by column name (their `CodingKeys`), through one
-// `init(columns:)` each (RecordColumns.swift). So the mapping to domain values is written once, and every statement that reads a record selects its `columns`.
+// domain values. Both backends read these records by their `CodingKeys`, through one `init(columns:)` each
+// (RecordColumns.swift). So the mapping to domain values is written once, and every statement that reads a
+// record selects its `columns`.
 
 /// A row of `deployments`.
 struct DeploymentRecord: Sendable {
@@ -62,7 +63,7 @@ struct DeploymentRecord: Sendable {
     }
 
     /// What every statement that reads deployments selects (or returns).
-    static let columns = CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")
+    static let columns = CodingKeys.columnList
 
     func deployment() throws -> Deployment {
         Deployment(
@@ -112,7 +113,7 @@ struct ManifestRecord: Sendable {
         case compose, kubernetes
     }
 
-    static let columns = CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")
+    static let columns = CodingKeys.columnList
 
     var manifests: DeploymentManifests {
         DeploymentManifests(
@@ -177,7 +178,7 @@ struct ExhaustedLeaseRecord: Sendable {
         case leaseOwner = "lease_owner"
     }
 
-    static let columns = CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")
+    static let columns = CodingKeys.columnList
 }
 
 /// The columns of a deployment the store ended as cancelled when a worker claimed or released it.
@@ -189,7 +190,7 @@ struct CancelledRecord: Sendable {
         case id, attempt
     }
 
-    static let columns = CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")
+    static let columns = CodingKeys.columnList
 }
 
 extension DeploymentRecord {

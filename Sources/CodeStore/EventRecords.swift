@@ -27,7 +27,7 @@ struct EventRecord: Sendable {
         case message
     }
 
-    static let columns = CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")
+    static let columns = CodingKeys.columnList
 
     func event() throws -> DeploymentEvent {
         DeploymentEvent(

@@ -26,7 +26,7 @@ struct APIKeyRecord: Sendable {
         case revokedAt = "revoked_at"
     }
 
-    static let columns = CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")
+    static let columns = CodingKeys.columnList
 
     func apiKey() throws -> APIKey {
         APIKey(
@@ -63,7 +63,7 @@ struct AuditRecord: Sendable {
         case method, path, client
     }
 
-    static let columns = CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")
+    static let columns = CodingKeys.columnList
 
     var entry: AuditEntry {
         AuditEntry(

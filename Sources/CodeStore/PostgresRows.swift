@@ -1,7 +1,7 @@
 import PostgresNIO
 
 // PostgreSQL's rows as typed records (RecordColumns.swift): statements select a record's `columns`
-// (`SELECT \(unescaped: Record.columns)` or `RETURNING ...`), and the record reads each column by name.
+// (`SELECT \(unescaped: Record.columns)` or `RETURNING ...`), and the record reads each column at its position.
 
 extension PostgresRowSequence {
     /// Every row, decoded by `decode`.
@@ -25,19 +25,26 @@ extension PostgresRowSequence {
     }
 }
 
-/// A row's cells by a record's column names (its `CodingKeys`).
-struct PostgresColumns<Key: CodingKey>: RowColumns {
+/// A row's cells by a record's `CodingKeys`, each read at its column's position (RecordColumns.swift).
+struct PostgresColumns<Key: CodingKey & CaseIterable & Equatable>: RowColumns where Key.AllCases == [Key] {
     private let cells: PostgresRandomAccessRow
 
-    init(_ row: PostgresRow) {
+    /// A row with another number of columns than the record's did not select its `columns`.
+    init(_ row: PostgresRow) throws {
         cells = row.makeRandomAccess()
+        guard cells.count == Key.columnCount else {
+            throw StoreError.corruptRow("\(cells.count) columns where \(Key.columnCount) were expected")
+        }
     }
 
-    /// The column's value as `Value`; NULL decodes only into an optional. A column the statement did not
-    /// select is a corrupt row, not a crash.
+    /// The column's value as `Value`; NULL decodes only into an optional. The server names each column, so
+    /// a statement that selected the record's columns in another order is refused as a corrupt row too.
     func callAsFunction<Value: PostgresDecodable>(_ key: Key) throws -> Value {
-        guard cells.contains(key.stringValue) else { throw StoreError.corruptRow("no column \(key.stringValue)") }
-        return try cells[key.stringValue].decode(Value.self)
+        let cell = cells[key.columnPosition]
+        guard cell.columnName == key.stringValue else {
+            throw StoreError.corruptRow("column \(cell.columnName) where \(key.stringValue) was expected")
+        }
+        return try cell.decode(Value.self)
     }
 }
 

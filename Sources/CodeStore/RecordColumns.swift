@@ -1,16 +1,38 @@
-// Records read from rows by their column names, the same way on both backends: each record has one
-// initializer, `init(columns:)`, that names its columns (its `CodingKeys`) and takes each value typed by
-// the field it fills; PostgresColumns (PostgresRows.swift) and SQLiteColumns (SQLiteStore.swift) are the
-// two ways to read a column.
+// Records read from rows the same way on both backends: each record has one initializer,
+// `init(columns:)`, that names its columns (its `CodingKeys`) and takes each value typed by the field it
+// fills; PostgresColumns (PostgresRows.swift) and SQLiteColumns (SQLiteStore.swift) are the two ways to
+// read a column.
+//
+// A column is read by its position, not looked up by name: every statement that reads a record selects
+// (or returns) the record's `columns`, which are its `CodingKeys` in `allCases` order, so the key's place in
+// `allCases` is its column's place in the row. GRDB's lookup by name (a lowercased dictionary per
+// statement) was 7 % of a list request's CPU (docs/performance.md, twentieth round). A row of another
+// width is refused on both backends; PostgreSQL also names each column, which is checked, while GRDB
+// keeps a row's names behind its values, so on SQLite the order rests on `columns` alone.
 
 /// A record that can be read from a row that holds its columns.
 protocol ColumnRecord {
-    associatedtype CodingKeys: CodingKey
+    associatedtype CodingKeys: CodingKey & CaseIterable & Equatable where CodingKeys.AllCases == [CodingKeys]
     init(columns: some RowColumns<CodingKeys>) throws
 }
 
-/// One row's columns by name, with the value types the records use. NULL reads only into an optional; a
-/// column the statement did not select, or a value of another type, is a corrupt row, not a crash.
+extension CaseIterable where Self: CodingKey & Equatable, AllCases == [Self] {
+    /// What a statement that reads the record selects: the column names in `allCases` order, the order
+    /// `columnPosition` reads them in.
+    static var columnList: String { allCases.map(\.stringValue).joined(separator: ", ") }
+
+    /// How many columns a row of the record holds.
+    static var columnCount: Int { allCases.count }
+
+    /// This key's column's position in a row of a statement that selected `columnList`.
+    var columnPosition: Int {
+        // A linear search over at most 29 cases, each compared as one byte: cheaper than hashing the name.
+        Self.allCases.firstIndex(of: self)!
+    }
+}
+
+/// One row's columns, with the value types the records use. NULL reads only into an optional; a row
+/// with other columns than the record's, or a value of another type, is a corrupt row, not a crash.
 protocol RowColumns<Key> {
     associatedtype Key: CodingKey
     func callAsFunction(_ key: Key) throws -> String

@@ -143,13 +143,21 @@ extension ColumnRecord where Self: FetchableRecord {
     }
 }
 
-/// A GRDB row's values by a record's column names (its `CodingKeys`), through GRDB's throwing
-/// `decode(forColumn:)`, which reads String and Int64 straight from the statement.
-struct SQLiteColumns<Key: CodingKey>: RowColumns {
+/// A GRDB row's values by a record's `CodingKeys`, each read at its column's position (RecordColumns.swift)
+/// through GRDB's throwing `decode(atIndex:)`, which reads String and Int64 straight from the statement.
+struct SQLiteColumns<Key: CodingKey & CaseIterable & Equatable>: RowColumns where Key.AllCases == [Key] {
     let row: Row
 
-    func callAsFunction(_ key: Key) throws -> String { try row.decode(forColumn: key.stringValue) }
-    func callAsFunction(_ key: Key) throws -> String? { try row.decode(forColumn: key.stringValue) }
-    func callAsFunction(_ key: Key) throws -> Int64 { try row.decode(forColumn: key.stringValue) }
-    func callAsFunction(_ key: Key) throws -> Int64? { try row.decode(forColumn: key.stringValue) }
+    /// A row with another number of columns than the record's did not select its `columns`.
+    init(row: Row) throws {
+        guard row.count == Key.columnCount else {
+            throw StoreError.corruptRow("\(row.count) columns where \(Key.columnCount) were expected")
+        }
+        self.row = row
+    }
+
+    func callAsFunction(_ key: Key) throws -> String { try row.decode(atIndex: key.columnPosition) }
+    func callAsFunction(_ key: Key) throws -> String? { try row.decode(atIndex: key.columnPosition) }
+    func callAsFunction(_ key: Key) throws -> Int64 { try row.decode(atIndex: key.columnPosition) }
+    func callAsFunction(_ key: Key) throws -> Int64? { try row.decode(atIndex: key.columnPosition) }
 }
