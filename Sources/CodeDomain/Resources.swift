@@ -230,14 +230,74 @@ public enum CodeJSON {
 
     /// `2026-12-02T17:20:36.123Z`. Built once: building the style for each timestamp was a third of the time
     /// a list of 20 spent on its timestamps.
-    private static let millisecondsStyle: Date.ISO8601FormatStyle = .iso8601.year().month().day()
+    static let millisecondsStyle: Date.ISO8601FormatStyle = .iso8601.year().month().day()
         .time(includingFractionalSeconds: true).timeZone(separator: .omitted)
 
     /// To the nearest millisecond. The style truncates, and a timestamp read from its own text is often a
     /// hair below it (`.589` is 0.58899999… seconds as a `Double`): truncated, a timestamp read and
     /// written again lost a millisecond.
+    ///
+    /// Years 1583 to 9999 are written here, digit by digit from the day count, as `millisecondsStyle`
+    /// writes them (the tests compare the two over random dates of that range): the style, which goes
+    /// through a Gregorian calendar's date components for each timestamp, was 4 % of a list request's CPU
+    /// (docs/performance.md, twentieth round). Earlier dates, which the style writes in the Julian calendar
+    /// (before the Gregorian reform of October 1582), later ones and NaN are left to the style.
     public static func format(_ date: Date) -> String {
-        millisecondsStyle.format(date.addingTimeInterval(0.000_5))
+        let shifted = date.addingTimeInterval(0.000_5)
+        return formatTruncatingMilliseconds(shifted) ?? millisecondsStyle.format(shifted)
+    }
+
+    /// `date` as `millisecondsStyle` writes it (milliseconds truncated), or nil outside years 1583 to 9999.
+    static func formatTruncatingMilliseconds(_ date: Date) -> String? {
+        // From the reference date, which a `Date` holds: counted from 1970, the fraction would lose bits.
+        let interval = date.timeIntervalSinceReferenceDate
+        // 1583-01-01T00:00:00Z and 10000-01-01T00:00:00Z; also false for NaN.
+        guard interval >= -13_190_860_800, interval < 252_423_993_600 else { return nil }
+        let wholeSeconds = interval.rounded(.down)
+        let millisecond = min(999, Int((interval - wholeSeconds) * 1000))
+        let seconds = Int(wholeSeconds) + 978_307_200  // 2001-01-01 from 1970-01-01
+        let (days, secondOfDay) = seconds.quotientAndRemainder(dividingBy: 86_400)
+        let (year, month, day) = civilDate(daysSince1970: secondOfDay < 0 ? days - 1 : days)
+        let second = secondOfDay < 0 ? secondOfDay + 86_400 : secondOfDay
+        return String(unsafeUninitializedCapacity: 24) { text in
+            func put(_ value: Int, digits: Int, at offset: Int) {
+                var value = value
+                for index in stride(from: offset + digits - 1, through: offset, by: -1) {
+                    text[index] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+            }
+            put(year, digits: 4, at: 0)
+            text[4] = UInt8(ascii: "-")
+            put(month, digits: 2, at: 5)
+            text[7] = UInt8(ascii: "-")
+            put(day, digits: 2, at: 8)
+            text[10] = UInt8(ascii: "T")
+            put(second / 3600, digits: 2, at: 11)
+            text[13] = UInt8(ascii: ":")
+            put(second / 60 % 60, digits: 2, at: 14)
+            text[16] = UInt8(ascii: ":")
+            put(second % 60, digits: 2, at: 17)
+            text[19] = UInt8(ascii: ".")
+            put(millisecond, digits: 3, at: 20)
+            text[23] = UInt8(ascii: "Z")
+            return 24
+        }
+    }
+
+    /// The proleptic Gregorian date `days` days after 1970-01-01 (Howard Hinnant's `civil_from_days`,
+    /// http://howardhinnant.github.io/date_algorithms.html: days counted in 400-year eras from 0000-03-01,
+    /// so that February's leap day ends each year).
+    static func civilDate(daysSince1970 days: Int) -> (year: Int, month: Int, day: Int) {
+        let fromEra0 = days + 719_468
+        let era = (fromEra0 >= 0 ? fromEra0 : fromEra0 - 146_096) / 146_097
+        let dayOfEra = fromEra0 - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let shiftedMonth = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
+        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
     /// Any fraction of a second, or none.

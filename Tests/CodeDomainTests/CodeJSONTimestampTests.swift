@@ -1,6 +1,7 @@
-import CodeDomain
 import Foundation
 import Testing
+
+@testable import CodeDomain
 
 @Suite("RFC 3339 timestamps")
 struct CodeJSONTimestampTests {
@@ -27,5 +28,47 @@ struct CodeJSONTimestampTests {
         for text in ["", "yesterday", "2025-11-24", "2025-13-01T00:00:00Z", "2025-11-24T16:00:00.125"] {
             #expect(CodeJSON.parse(text) == nil, "\(text)")
         }
+    }
+}
+
+@Suite("RFC 3339 timestamps written without Foundation's format style")
+struct CodeJSONFormatTests {
+    /// What `CodeJSON.format` writes by hand must be what Foundation's ISO 8601 style writes, for any date of
+    /// years 1583 to 9999: every millisecond's boundary and any fraction between.
+    @Test func writesWhatTheFormatStyleWrites() {
+        var generator = SystemRandomNumberGenerator()
+        let first = -13_190_860_800.0  // 1583-01-01T00:00:00Z, from the reference date
+        let end = 252_423_993_600.0  // 10000-01-01T00:00:00Z
+        var dates = [first, end.nextDown, 0, -0.0005, 0.999_9, -1, -86_400, -86_400.001, 86_399.999]
+            .map(Date.init(timeIntervalSinceReferenceDate:))
+        for _ in 0..<100_000 {
+            dates.append(Date(timeIntervalSinceReferenceDate: Double.random(in: first..<end, using: &generator)))
+            let millisecond = Int64.random(in: -12_212_553_600_000..<253_402_300_800_000, using: &generator)
+            dates.append(Date(timeIntervalSince1970: Double(millisecond) / 1000))
+        }
+        // Leap days, the ends of months and centuries (1900 has no 29 February, 2000 has).
+        let edges = [
+            "1900-02-28T23:59:59Z", "1900-03-01T00:00:00Z", "2000-02-29T12:00:00Z", "1600-02-29T00:00:00Z", "1999-12-31T23:59:59Z",
+        ]
+        for text in edges {
+            dates.append(try! Date(text, strategy: .iso8601))
+        }
+        var differing: [String] = []
+        for date in dates {
+            let written = CodeJSON.formatTruncatingMilliseconds(date)
+            let expected = CodeJSON.millisecondsStyle.format(date)
+            if written != expected { differing.append("\(date.timeIntervalSinceReferenceDate): \(written ?? "nil") != \(expected)") }
+        }
+        #expect(differing.isEmpty, "\(differing.prefix(5))")
+    }
+
+    /// Outside years 1583 to 9999 the style writes the timestamp (before 1583, in the Julian calendar).
+    @Test func leavesOtherYearsToTheFormatStyle() {
+        let years = [Date(timeIntervalSince1970: 253_402_300_800), Date(timeIntervalSince1970: -12_212_553_600.001), .distantPast]
+        for date in years {
+            #expect(CodeJSON.formatTruncatingMilliseconds(date) == nil)
+            #expect(CodeJSON.format(date) == CodeJSON.millisecondsStyle.format(date.addingTimeInterval(0.000_5)))
+        }
+        #expect(CodeJSON.formatTruncatingMilliseconds(Date(timeIntervalSinceReferenceDate: .nan)) == nil)
     }
 }
