@@ -52,7 +52,9 @@ func fail(_ message: String) -> Never {
 /// The service to run and the arguments its command parses.
 func selectedService() -> (command: any AsyncParsableCommand.Type, arguments: [String]) {
     let arguments = CommandLine.arguments
-    let invokedAs = arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
+    // The last path component, split off by hand: Foundation's URL built and parsed a URL for it, 1.5 % of
+    // a start's CPU (docs/performance.md, twentieth round).
+    let invokedAs = arguments.first?.split(separator: "/").last.map(String.init) ?? ""
     if let service = command(named: invokedAs) {
         return (service, Array(arguments.dropFirst()))
     } else if let selected = ProcessInfo.processInfo.environment["CODE_SERVICE"], !selected.isEmpty {
