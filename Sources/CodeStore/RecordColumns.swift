@@ -8,7 +8,8 @@
 // `allCases` is its column's place in the row. GRDB's lookup by name (a lowercased dictionary per
 // statement) was 7 % of a list request's CPU (docs/performance.md, twentieth round). A row of another
 // width is refused on both backends; PostgreSQL also names each column, which is checked, while GRDB
-// keeps a row's names behind its values, so on SQLite the order rests on `columns` alone.
+// keeps a row's names behind its values, so on SQLite a release build trusts `columns` for the order (debug
+// builds, which run the tests, check the names too).
 
 /// A record that can be read from a row that holds its columns.
 protocol ColumnRecord {

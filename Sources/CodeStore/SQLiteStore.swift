@@ -153,6 +153,11 @@ struct SQLiteColumns<Key: CodingKey & CaseIterable & Equatable>: RowColumns wher
         guard row.count == Key.columnCount else {
             throw StoreError.corruptRow("\(row.count) columns where \(Key.columnCount) were expected")
         }
+        // The names, in debug builds only (the tests): GRDB gives a row's names only with its values, which
+        // costs more than reading the row. A statement that selected the columns in another order fails here.
+        assert(
+            row.columnNames.elementsEqual(Key.allCases.map(\.stringValue)),
+            "columns \(Array(row.columnNames)) where \(Key.columnList) were expected")
         self.row = row
     }
 

@@ -52,7 +52,7 @@ func fail(_ message: String) -> Never {
 /// The service to run and the arguments its command parses.
 func selectedService() -> (command: any AsyncParsableCommand.Type, arguments: [String]) {
     let arguments = CommandLine.arguments
-    // The last path component, split off by hand: Foundation's URL built and parsed a URL for it, 1.5 % of
+    // The last path component, split off by hand: Foundation's URL built and parsed a URL for it, 1.6 % of
     // a start's CPU (docs/performance.md, twentieth round).
     let invokedAs = arguments.first?.split(separator: "/").last.map(String.init) ?? ""
     if let service = command(named: invokedAs) {
