@@ -119,7 +119,7 @@ struct HealthURLTests {
     @Test func aRedirectIsNotFollowedAndCountsAsUnhealthy() async throws {
         let target = HealthTarget()
         try await target.application().test(.live) { client in
-            try await withWorker(.sqlite, configure: Self.allow(["127.0.0.1"], timeout: .milliseconds(500), interval: .seconds(1))) {
+            try await withWorker(.sqlite, configure: Self.allow(["127.0.0.1"], timeout: .seconds(2), interval: .seconds(3))) {
                 worker in
                 let queued = try await worker.enqueue(healthURL: "http://127.0.0.1:\(client.port!)/redirect")
                 let finished = try await worker.waitUntilFinished(queued.id)
@@ -134,8 +134,9 @@ struct HealthURLTests {
     @Test func eventsRecordTheStatusNeitherTheBodyNorErrorText() async throws {
         let target = HealthTarget(status: .serviceUnavailable)
         try await target.application().test(.live) { client in
-            // One poll each (the interval outlasts the timeout), so that `last` is that poll's outcome.
-            try await withWorker(.sqlite, configure: Self.allow(["127.0.0.1"], timeout: .milliseconds(500), interval: .seconds(1))) {
+            // One poll each (the interval outlasts the window), so that `last` is that poll's outcome. A window
+            // of 2 s: in a loaded test run the target here took longer than 0.5 s to answer.
+            try await withWorker(.sqlite, configure: Self.allow(["127.0.0.1"], timeout: .seconds(2), interval: .seconds(3))) {
                 worker in
                 let unhealthy = try await worker.enqueue(healthURL: "http://127.0.0.1:\(client.port!)/healthz")
                 let closedPort = freePort()
