@@ -32,9 +32,7 @@ struct PostgresColumns<Key: CodingKey & CaseIterable & Equatable>: RowColumns wh
     /// A row with another number of columns than the record's did not select its `columns`.
     init(_ row: PostgresRow) throws {
         cells = row.makeRandomAccess()
-        guard cells.count == Key.columnCount else {
-            throw StoreError.corruptRow("\(cells.count) columns where \(Key.columnCount) were expected")
-        }
+        try Key.checkColumnCount(cells.count)
     }
 
     /// The column's value as `Value`; NULL decodes only into an optional. The server names each column, so

@@ -25,6 +25,11 @@ extension CaseIterable where Self: CodingKey & Equatable, AllCases == [Self] {
     /// How many columns a row of the record holds.
     static var columnCount: Int { allCases.count }
 
+    /// Refuses a row of `count` columns when the record has another number: it did not select `columnList`.
+    static func checkColumnCount(_ count: Int) throws {
+        guard count == columnCount else { throw StoreError.corruptRow("\(count) columns where \(columnCount) were expected") }
+    }
+
     /// This key's column's position in a row of a statement that selected `columnList`.
     var columnPosition: Int {
         // A linear search over at most 29 cases, each compared as one byte: cheaper than hashing the name.

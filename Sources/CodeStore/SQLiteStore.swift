@@ -150,9 +150,7 @@ struct SQLiteColumns<Key: CodingKey & CaseIterable & Equatable>: RowColumns wher
 
     /// A row with another number of columns than the record's did not select its `columns`.
     init(row: Row) throws {
-        guard row.count == Key.columnCount else {
-            throw StoreError.corruptRow("\(row.count) columns where \(Key.columnCount) were expected")
-        }
+        try Key.checkColumnCount(row.count)
         // The names, in debug builds only (the tests): GRDB gives a row's names only with its values, which
         // costs more than reading the row. A statement that selected the columns in another order fails here.
         assert(
