@@ -12,7 +12,7 @@ import Logging
 /// Every command names itself (`commandName`): ArgumentParser otherwise derives each name from the type's
 /// name with `String(describing:)` at every start, and the protocol-conformance lookups behind that were a
 /// seventh of the conformance scanning of code-api's start-up (docs/performance.md, tenth round).
-public struct CodeAPICommand: AsyncParsableCommand {
+public struct CodeAPICommand: ServiceCommand {
     public static let configuration = CommandConfiguration(
         commandName: "code-api",
         abstract: "CODE services public REST API.",
@@ -22,6 +22,13 @@ public struct CodeAPICommand: AsyncParsableCommand {
     )
 
     public init() {}
+
+    static let launcher = ServiceLauncher(name: "code-api", defaultPort: 8000)
+
+    /// `serve`, the default subcommand.
+    public static func serve() async throws {
+        try await launcher.run(configure: APISettings.init(from:), build: buildApplication(settings:runtime:))
+    }
 }
 
 struct Serve: AsyncParsableCommand {
@@ -30,11 +37,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ServiceOptions
 
     func run() async throws {
-        try await ServiceLauncher(name: "code-api", defaultPort: 8000).main(
-            options: options,
-            configure: APISettings.init(from:),
-            build: buildApplication(settings:runtime:)
-        )
+        try await CodeAPICommand.launcher.main(options: options, serve: CodeAPICommand.serve)
     }
 }
 

@@ -2,8 +2,8 @@ import ArgumentParser
 import CodeRuntime
 
 /// The `code-mcp` command line. The `code-mcp` executable and the multi-call `code-services` binary
-/// both run it (`main(_:)`).
-public struct CodeMCPCommand: AsyncParsableCommand {
+/// both run it (`main(_:)`, `main(serviceArguments:)`).
+public struct CodeMCPCommand: ServiceCommand {
     public static let configuration = CommandConfiguration(
         commandName: "code-mcp",
         abstract: "CODE services Model Context Protocol server.",
@@ -14,11 +14,13 @@ public struct CodeMCPCommand: AsyncParsableCommand {
 
     public init() {}
 
+    static let launcher = ServiceLauncher(name: "code-mcp", defaultPort: 3000)
+
+    public static func serve() async throws {
+        try await launcher.run(configure: MCPSettings.init(from:), build: buildApplication(settings:runtime:))
+    }
+
     public func run() async throws {
-        try await ServiceLauncher(name: "code-mcp", defaultPort: 3000).main(
-            options: options,
-            configure: MCPSettings.init(from:),
-            build: buildApplication(settings:runtime:)
-        )
+        try await Self.launcher.main(options: options, serve: Self.serve)
     }
 }

@@ -17,17 +17,14 @@ public struct ServiceLauncher: Sendable {
         self.defaultPort = defaultPort
     }
 
-    /// Runs the service until a signal stops it, or answers `--health-check`.
-    public func main<Settings: Sendable, App: ApplicationProtocol & Service>(
-        options: ServiceOptions,
-        configure: (EnvironmentSettings) throws(ConfigurationError) -> Settings,
-        build: (Settings, ServiceRuntime) async throws -> App
-    ) async throws {
+    /// Answers `--health-check` when it is set, else serves: `serve` is the command's `ServiceCommand.serve`,
+    /// which is also what the command runs without arguments.
+    public func main(options: ServiceOptions, serve: () async throws -> Void) async throws {
         if options.healthCheck {
             let code = await healthCheck()
             throw ExitCode(code)
         }
-        try await run(configure: configure, build: build)
+        try await serve()
     }
 
     /// Runs the service until a signal stops it.

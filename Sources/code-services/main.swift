@@ -7,7 +7,8 @@
 //   2. the environment variable CODE_SERVICE (the images set it; an unknown name exits 64);
 //   3. the first argument, when it is a service's name: `code-services code-api migrate`.
 // The service's command then parses the remaining arguments exactly as its own executable does
-// (`--health-check`, `--version`, `code-api migrate`, `keys create`, ... and their exit codes).
+// (`--health-check`, `--version`, `code-api migrate`, `keys create`, ... and their exit codes); with none
+// left, the images' case, it serves without building ArgumentParser's parser (ServiceCommand says why).
 // scripts/new-service.sh adds a generated service's import (in order) and command (above the marker).
 import ArgumentParser
 import CodeAPI
@@ -17,23 +18,23 @@ import CodeWorker
 import Foundation
 
 /// Every service of the binary: the command its own executable runs (`@main` in `Sources/<name>/`).
-let services: [any AsyncParsableCommand.Type] = [
+let services: [any ServiceCommand.Type] = [
     CodeAPICommand.self,
     CodeWorkerCommand.self,
     CodeMCPCommand.self,
     // scripts/new-service.sh adds services above this line.
 ]
 
-func serviceName(of command: any AsyncParsableCommand.Type) -> String {
+func serviceName(of command: any ServiceCommand.Type) -> String {
     command.configuration.commandName ?? String(describing: command)
 }
 
-func command(named name: String) -> (any AsyncParsableCommand.Type)? {
+func command(named name: String) -> (any ServiceCommand.Type)? {
     services.first { serviceName(of: $0) == name }
 }
 
-func run<Command: AsyncParsableCommand>(_ command: Command.Type, _ arguments: [String]) async {
-    await command.main(arguments)
+func run<Command: ServiceCommand>(_ command: Command.Type, _ arguments: [String]) async {
+    await command.main(serviceArguments: arguments)
 }
 
 func fail(_ message: String) -> Never {
@@ -50,7 +51,7 @@ func fail(_ message: String) -> Never {
 }
 
 /// The service to run and the arguments its command parses.
-func selectedService() -> (command: any AsyncParsableCommand.Type, arguments: [String]) {
+func selectedService() -> (command: any ServiceCommand.Type, arguments: [String]) {
     let arguments = CommandLine.arguments
     // The last path component, split off by hand: Foundation's URL built and parsed a URL for it, 1.6 % of
     // a start's CPU (docs/performance.md, twentieth round).

@@ -2,8 +2,8 @@ import ArgumentParser
 import CodeRuntime
 
 /// The `__NAME__` command line. The `__NAME__` executable and the multi-call `code-services` binary
-/// both run it (`main(_:)`).
-public struct __MODULE__Command: AsyncParsableCommand {
+/// both run it (`main(_:)`, `main(serviceArguments:)`).
+public struct __MODULE__Command: ServiceCommand {
     public static let configuration = CommandConfiguration(
         commandName: "__NAME__",
         abstract: "__DESCRIPTION__",
@@ -14,11 +14,13 @@ public struct __MODULE__Command: AsyncParsableCommand {
 
     public init() {}
 
+    static let launcher = ServiceLauncher(name: "__NAME__", defaultPort: __PORT__)
+
+    public static func serve() async throws {
+        try await launcher.run(configure: __STEM__Settings.init(from:), build: buildApplication(settings:runtime:))
+    }
+
     public func run() async throws {
-        try await ServiceLauncher(name: "__NAME__", defaultPort: __PORT__).main(
-            options: options,
-            configure: __STEM__Settings.init(from:),
-            build: buildApplication(settings:runtime:)
-        )
+        try await Self.launcher.main(options: options, serve: Self.serve)
     }
 }

@@ -130,4 +130,13 @@ struct __MODULE__Tests {
         process.signal(SIGTERM)
         #expect(await process.waitForExit(timeout: .seconds(8)) == 0)
     }
+
+    /// Without arguments the multi-call binary runs `serve()` itself (ServiceCommand); ArgumentParser,
+    /// given none, would run the same: this command, `--health-check` off.
+    @Test func withoutArgumentsTheCommandServes() throws {
+        let parsed = try #require(try __MODULE__Command.parseAsRoot([]) as? __MODULE__Command)
+        #expect(!parsed.options.healthCheck)
+        let checking = try #require(try __MODULE__Command.parseAsRoot(["--health-check"]) as? __MODULE__Command)
+        #expect(checking.options.healthCheck)
+    }
 }
