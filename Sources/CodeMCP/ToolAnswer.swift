@@ -1,3 +1,4 @@
+import CodeAPIContract
 import CodeDomain
 import Foundation
 import MCP
@@ -51,12 +52,16 @@ struct ToolAnswer: Sendable {
 
     /// The JSON-RPC `result`: `{"content":[{"type":"text","text":…}],"isError":…,"structuredContent":…}`.
     /// The content and the flag are encoded by the SDK's types; the structured content is `json` itself.
+    /// Written by the contract's encoder, which writes as it encodes: `JSONEncoder` built a tree of boxed
+    /// values first and then escaped the text content (the whole JSON again) scalar by scalar, 6 % of
+    /// code-mcp's CPU on a list of 20 (docs/performance.md, twenty-first round).
     func resultJSON() throws -> Data {
         struct Head: Encodable {
             let content: [Tool.Content]
             let isError: Bool
         }
-        var result = try DirectRequests.encoder.encode(Head(content: [.text(text: text, annotations: nil, _meta: nil)], isError: isError))
+        let head = Head(content: [.text(text: text, annotations: nil, _meta: nil)], isError: isError)
+        var result = Data(try ContractJSONEncoder().encode(head))
         // `Head` encodes as an object: replace its closing brace with the structured content and a new one.
         result.removeLast()
         result.append(contentsOf: #","structuredContent":"#.utf8)
