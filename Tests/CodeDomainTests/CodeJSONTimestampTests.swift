@@ -75,3 +75,50 @@ struct CodeJSONFormatTests {
         #expect(CodeJSON.formatTruncatingMilliseconds(Date(timeIntervalSinceReferenceDate: .nan)) == nil)
     }
 }
+
+@Suite("RFC 3339 timestamps read without Foundation's format style")
+struct CodeJSONParseTests {
+    /// What `CodeJSON.parseMilliseconds` reads must be the date Foundation's style reads, to the bit, for
+    /// any timestamp `format` writes: random whole milliseconds of years 1583 to 9999, the range's ends,
+    /// leap days and the ends of months and centuries.
+    @Test func readsWhatTheFormatStyleReads() throws {
+        var generator = SystemRandomNumberGenerator()
+        var texts = [
+            "1583-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z", "1970-01-01T00:00:00.000Z", "2000-02-29T12:00:00.001Z",
+            "1600-02-29T23:59:59.999Z", "1900-02-28T23:59:59.500Z", "1900-03-01T00:00:00.000Z", "2026-12-31T23:59:59.999Z",
+            "2027-01-01T00:00:00.000Z", "2026-04-30T10:20:30.400Z",
+        ]
+        // 10,000 a run, as the format's test, for the same reason (the style is slow in a debug build).
+        for _ in 0..<10_000 {
+            let millisecond = Int64.random(in: -12_212_553_600_000..<253_402_300_800_000, using: &generator)
+            texts.append(CodeJSON.millisecondsStyle.format(Date(timeIntervalSince1970: Double(millisecond) / 1000)))
+        }
+        var differing: [String] = []
+        for text in texts {
+            let read = CodeJSON.parseMilliseconds(text)
+            let expected = try CodeJSON.millisecondsStyle.parse(text)
+            if read?.timeIntervalSinceReferenceDate.bitPattern != expected.timeIntervalSinceReferenceDate.bitPattern {
+                let readInterval = read.map { "\($0.timeIntervalSinceReferenceDate)" } ?? "nil"
+                differing.append("\(text): \(readInterval) != \(expected.timeIntervalSinceReferenceDate)")
+            }
+        }
+        #expect(differing.isEmpty, "\(differing.prefix(5))")
+    }
+
+    /// Anything else is left to the styles: other years, other forms, offsets, impossible dates and times.
+    @Test func leavesEverythingElseToTheStyles() throws {
+        let others = [
+            "1582-12-31T23:59:59.999Z", "2025-11-24T16:00:00Z", "2025-11-24T16:00:00.12Z", "2025-11-24T16:00:00.1250Z",
+            "2025-11-24T18:00:00.125+02:00", "2025-02-29T00:00:00.000Z", "1900-02-29T00:00:00.000Z", "2025-04-31T00:00:00.000Z",
+            "2025-13-01T00:00:00.000Z", "2025-00-01T00:00:00.000Z", "2025-01-00T00:00:00.000Z", "2025-01-01T24:00:00.000Z",
+            "2025-01-01T00:60:00.000Z", "2025-01-01T00:00:60.000Z", "2025-01-01t00:00:00.000Z", "2025-01-01T00:00:00.000z",
+            "2025-01-01T00:00:00,000Z", "+025-01-01T00:00:00.000Z", "2025-01-01T0a:00:00.000Z", "２０２５-01-01T00:00:00.000Z",
+        ]
+        for text in others {
+            #expect(CodeJSON.parseMilliseconds(text) == nil, "\(text)")
+        }
+        // The styles still read the forms they read.
+        #expect(CodeJSON.parse("2025-11-24T16:00:00Z") == Date(timeIntervalSince1970: 1_764_000_000))
+        #expect(CodeJSON.parse("2025-11-24T18:00:00.125+02:00") == Date(timeIntervalSince1970: 1_764_000_000.125))
+    }
+}
