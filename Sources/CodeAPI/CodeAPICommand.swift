@@ -7,7 +7,8 @@ import Foundation
 import Logging
 
 /// The `code-api` command line: `serve` (the default), `migrate`, `keys create|generate`. The
-/// `code-api` executable and the multi-call `code-services` binary both run it (`main(_:)`).
+/// `code-api` executable and the multi-call `code-services` binary both run it (`main(_:)`,
+/// `main(serviceArguments:)`).
 ///
 /// Every command names itself (`commandName`): ArgumentParser otherwise derives each name from the type's
 /// name with `String(describing:)` at every start, and the protocol-conformance lookups behind that were a

@@ -1,14 +1,15 @@
 import ArgumentParser
 
 /// A service's command line: ArgumentParser's command, which also knows what it runs when it is given no
-/// arguments (every container start), so that `main(serviceArguments:)` can run that without parsing.
+/// arguments (every start of the images' `code-services`), so that `main(serviceArguments:)` can run that
+/// without parsing.
 ///
 /// Why: parsing an empty command line costs ArgumentParser more than it seems. It builds the argument
 /// sets of the command, of its default subcommand and of its two completion pseudo-commands
 /// (`--generate-completion-script`) by reflecting over their properties with `Mirror`, and every type it
-/// meets for the first time is a protocol-conformance scan over the binary's 16,000 records: 9 % of the
-/// CPU of a start of code-api to its first `/health/live` (docs/performance.md, twenty-first round), on the
-/// main thread before anything else starts.
+/// meets for the first time is a protocol-conformance scan over the binary's 16,000 records: 12 % of the
+/// perf samples of a start of code-api to its first `/health/live`, before any of the service's own work
+/// (docs/performance.md, twenty-first round; side by side, a start 1-2 ms shorter without it).
 public protocol ServiceCommand: AsyncParsableCommand {
     /// Runs the service until a signal stops it: exactly what the command runs when it is given no
     /// arguments (ServiceCommandTests checks that ArgumentParser would run the same).
