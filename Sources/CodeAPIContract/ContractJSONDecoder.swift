@@ -16,11 +16,11 @@ import OpenAPIRuntime
 /// What a type reads decodes as `JSONDecoder` decodes it by default (tested against it): the same values
 /// and `DecodingError` cases with the same coding paths, numbers that do not fit the type asked for refused
 /// (integers written `1.0` or `1e2` read exactly), `Date` through the transcoder, `Data` from base64, `URL`
-/// from a string, `Decimal` from a number, keys compared as `String`s are. Unlike `JSONDecoder`, which
-/// is more lenient about input: trailing commas, a byte order mark, UTF-16 and UTF-32, and a value no type
-/// reads that is not valid (a bad escape, invalid UTF-8) are refused as corrupt data; a number that does not
-/// fit has its own coding path (JSONDecoder's is empty); `-9223372036854775808.0` is `Int.min`, which
-/// JSONDecoder refuses. With a key twice in an object, both give the first.
+/// from a string, `Decimal` from a number, keys compared as `String`s are, the first of a key written twice.
+/// Unlike `JSONDecoder`, which is more lenient about input: trailing commas, a byte order mark, UTF-16 and
+/// UTF-32, and a value no type reads that is not valid (a bad escape, invalid UTF-8) are refused as corrupt
+/// data; a number that does not fit has its own coding path (JSONDecoder's is empty) and its own message;
+/// `-9223372036854775808.0` is `Int.min`, which JSONDecoder refuses. The errors' messages are this decoder's.
 public struct ContractJSONDecoder: Sendable {
     public let dateTranscoder: any DateTranscoder
 
@@ -29,14 +29,14 @@ public struct ContractJSONDecoder: Sendable {
     }
 
     public func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
-        try bytes.withUnsafeBufferPointer { try decode(type, buffer: $0) }
+        try bytes.withUnsafeBytes { try decode(type, buffer: $0) }
     }
 
     public func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
-        try data.withUnsafeBytes { try decode(type, buffer: $0.bindMemory(to: UInt8.self)) }
+        try data.withUnsafeBytes { try decode(type, buffer: $0) }
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, buffer: UnsafeBufferPointer<UInt8>) throws -> T {
+    private func decode<T: Decodable>(_ type: T.Type, buffer: UnsafeRawBufferPointer) throws -> T {
         let document = try JSONDocument(copying: buffer, dateTranscoder: dateTranscoder)
         return try ValueDecoder(document: document, node: 0, parent: nil, key: nil).unwrap(T.self, at: 0, key: nil)
     }
@@ -48,16 +48,30 @@ public struct ContractJSONDecoder: Sendable {
 private struct JSONNode {
     enum Kind: UInt8 { case object, array, string, number, `true`, `false`, null }
 
+    struct Flags: OptionSet {
+        let rawValue: UInt8
+        /// A string with a backslash: its text is not its bytes.
+        static let escaped = Flags(rawValue: 1)
+        /// A string with bytes beyond ASCII: other bytes may be the same characters (e + U+0301 is é).
+        static let beyondASCII = Flags(rawValue: 2)
+        /// A number without fraction or exponent.
+        static let integer = Flags(rawValue: 4)
+        /// An object that may hold a key twice: its members are looked up from the first, which is the one
+        /// `JSONDecoder` gives.
+        static let keyTwice = Flags(rawValue: 8)
+    }
+
     var kind: Kind
-    /// A string's: whether it holds an escape. A number's: whether it is an integer (no fraction or exponent).
-    var flag: Bool
+    var flags: Flags = []
     /// Where the value starts in the document (a string's first byte after the quote).
     var start: Int32
     /// Where a string or number ends (a string's closing quote); an object or array: the index of the node
     /// after its last member.
-    var end: Int32
-    /// An object's members or an array's elements; a string's: 1 when it holds bytes beyond ASCII.
-    var count: Int32
+    var end: Int32 = 0
+    /// An object's members or an array's elements.
+    var count: Int32 = 0
+    /// A string's bytes, hashed (FNV-1a): keys with different hashes are different keys.
+    var hash: UInt32 = 0
 }
 
 /// The bytes of a document (a copy, which the decoders may keep) and the index of its values.
@@ -71,9 +85,13 @@ private final class JSONDocument {
     @exclusivity(unchecked) private(set) var nodes: [JSONNode] = []
     let dateTranscoder: any DateTranscoder
 
-    init(copying source: UnsafeBufferPointer<UInt8>, dateTranscoder: any DateTranscoder) throws {
+    init(copying source: UnsafeRawBufferPointer, dateTranscoder: any DateTranscoder) throws {
+        // Places in the document are 32-bit.
+        guard source.count <= Int32.max else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "A JSON document of 2 GiB or more."))
+        }
         bytes = .allocate(capacity: max(source.count, 1))
-        _ = bytes.initialize(from: source)
+        if let base = source.baseAddress { UnsafeMutableRawPointer(bytes.baseAddress!).copyMemory(from: base, byteCount: source.count) }
         self.dateTranscoder = dateTranscoder
         // Every property is set: when the parser throws, `deinit` frees the copy.
         var parser = JSONParser(bytes: UnsafeBufferPointer(start: bytes.baseAddress, count: source.count))
@@ -100,21 +118,21 @@ private final class JSONDocument {
     /// `JSONDecoder`'s dictionary of keys finds them); `nameIsASCII` says whether comparing bytes decides it.
     func string(_ index: Int, equals name: String, nameIsASCII: Bool) -> Bool {
         let node = nodes[index]
-        if node.flag { return string(index) == name }
+        if node.flags.contains(.escaped) { return string(index) == name }
         let raw = text(index)
         let equal =
             name.utf8.withContiguousStorageIfAvailable { utf8 in
                 utf8.count == raw.count && (raw.isEmpty || memcmp(utf8.baseAddress!, raw.baseAddress!, raw.count) == 0)
             } ?? name.utf8.elementsEqual(raw)
         // Different bytes beyond ASCII may be the same characters (e + U+0301 is é).
-        if !equal && (node.count != 0 || !nameIsASCII) { return string(index) == name }
+        if !equal && (node.flags.contains(.beyondASCII) || !nameIsASCII) { return string(index) == name }
         return equal
     }
 
     /// String node `index`, its escapes resolved (the parser checked them and the UTF-8).
     func string(_ index: Int) -> String {
         let raw = text(index)
-        guard nodes[index].flag else { return String(decoding: raw, as: UTF8.self) }
+        guard nodes[index].flags.contains(.escaped) else { return String(decoding: raw, as: UTF8.self) }
         var unescaped: [UInt8] = []
         unescaped.reserveCapacity(raw.count)
         var position = 0
@@ -159,6 +177,8 @@ private struct JSONParser {
     var position = 0
     var nodes: [JSONNode] = []
     var open: [Int] = []
+    /// The keys of the object `markKeyTwice` looks at, kept for the next.
+    private var keys: [JSONNode] = []
 
     init(bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
@@ -177,6 +197,7 @@ private struct JSONParser {
                 position += 1
                 nodes[container].end = Int32(nodes.count)
                 open.removeLast()
+                if isObject && nodes[container].count > 1 { markKeyTwice(container) }
                 continue
             }
             if nodes[container].count > 0 {
@@ -189,6 +210,41 @@ private struct JSONParser {
         skipWhitespace()
         guard position == bytes.count else { throw corrupted("Unexpected character after the top-level value") }
         return nodes
+    }
+
+    /// Flags the object at `index` when a key may be in it twice: two keys with the same bytes, or a key whose
+    /// bytes do not decide what it is (escaped, or beyond ASCII). A filter of 256 bits over the keys' hashes
+    /// decides most keys are new without comparing: the contract's objects, up to 29 keys, compare one or two.
+    private mutating func markKeyTwice(_ index: Int) {
+        keys.removeAll(keepingCapacity: true)
+        var filter: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var keyNode = index + 1
+        while keyNode < Int(nodes[index].end) {
+            let key = nodes[keyNode]
+            if !key.flags.isDisjoint(with: [.escaped, .beyondASCII]) {
+                nodes[index].flags.insert(.keyTwice)
+                return
+            }
+            let bit = UInt64(1) << (key.hash & 63)
+            let seen: Bool
+            switch (key.hash >> 6) & 3 {
+            case 0: (seen, filter.0) = (filter.0 & bit != 0, filter.0 | bit)
+            case 1: (seen, filter.1) = (filter.1 & bit != 0, filter.1 | bit)
+            case 2: (seen, filter.2) = (filter.2 & bit != 0, filter.2 | bit)
+            default: (seen, filter.3) = (filter.3 & bit != 0, filter.3 | bit)
+            }
+            if seen {
+                for earlier in keys where earlier.hash == key.hash && earlier.end - earlier.start == key.end - key.start {
+                    if memcmp(bytes.baseAddress! + Int(earlier.start), bytes.baseAddress! + Int(key.start), Int(key.end - key.start)) == 0 {
+                        nodes[index].flags.insert(.keyTwice)
+                        return
+                    }
+                }
+            }
+            keys.append(key)
+            let value = keyNode + 1
+            keyNode = nodes[value].kind == .object || nodes[value].kind == .array ? Int(nodes[value].end) : value + 1
+        }
     }
 
     /// A key, its colon and the start of its value.
@@ -212,7 +268,7 @@ private struct JSONParser {
             guard open.count < JSONDocument.maximumDepth else { throw corrupted("Too many nested arrays or dictionaries") }
             open.append(nodes.count)
             let kind: JSONNode.Kind = bytes[position] == UInt8(ascii: "{") ? .object : .array
-            nodes.append(JSONNode(kind: kind, flag: false, start: Int32(position), end: 0, count: 0))
+            nodes.append(JSONNode(kind: kind, start: Int32(position)))
             position += 1
         case UInt8(ascii: "\""): try string()
         case UInt8(ascii: "t"): try literal("true", .true)
@@ -228,7 +284,7 @@ private struct JSONParser {
         guard bytes.count - position >= length, memcmp(bytes.baseAddress! + position, word.utf8Start, length) == 0 else {
             throw corrupted("Invalid literal")
         }
-        nodes.append(JSONNode(kind: kind, flag: false, start: Int32(position), end: Int32(position + length), count: 0))
+        nodes.append(JSONNode(kind: kind, start: Int32(position), end: Int32(position + length)))
         position += length
     }
 
@@ -256,32 +312,33 @@ private struct JSONParser {
             guard position < bytes.count, isDigit(bytes[position]) else { throw corrupted("Invalid number: an exponent needs digits") }
             skipDigits()
         }
-        nodes.append(JSONNode(kind: .number, flag: isInteger, start: Int32(start), end: Int32(position), count: 0))
+        nodes.append(JSONNode(kind: .number, flags: isInteger ? .integer : [], start: Int32(start), end: Int32(position)))
     }
 
     /// A string from its opening quote: escapes and UTF-8 checked, control characters refused.
     private mutating func string() throws {
         position += 1
         let start = position
-        var escaped = false
-        var beyondASCII = false
+        var flags: JSONNode.Flags = []
+        var hash: UInt32 = 2_166_136_261
         while true {
             guard position < bytes.count else { throw corrupted("Unterminated string") }
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") { break }
             if byte == UInt8(ascii: "\\") {
-                escaped = true
+                flags.insert(.escaped)
                 try escape()
             } else if byte < 0x20 {
                 throw corrupted("Unescaped control character in a string")
             } else if byte < 0x80 {
+                hash = (hash ^ UInt32(byte)) &* 16_777_619
                 position += 1
             } else {
-                beyondASCII = true
+                flags.insert(.beyondASCII)
                 try utf8Sequence()
             }
         }
-        nodes.append(JSONNode(kind: .string, flag: escaped, start: Int32(start), end: Int32(position), count: beyondASCII ? 1 : 0))
+        nodes.append(JSONNode(kind: .string, flags: flags, start: Int32(start), end: Int32(position), hash: hash))
         position += 1
     }
 
@@ -485,7 +542,7 @@ private final class ValueDecoder: Decoder, SingleValueDecodingContainer {
     func integer<T: FixedWidthInteger>(_ type: T.Type, at index: Int, key: (any CodingKey)?) throws -> T {
         try check(index, is: .number, T.self, key: key)
         let text = document.text(index)
-        let isInteger = document.nodes[index].flag
+        let isInteger = document.nodes[index].flags.contains(.integer)
         if isInteger, let value = Self.parseInteger(T.self, text) { return value }
         // A fraction or an exponent (`1.0`, `1e2`): as JSONDecoder reads them, a Double that `T` holds exactly
         // (so `0.5` is refused and `1e-400` is 0), read again exactly from the digits beyond 2^53, where
@@ -515,8 +572,9 @@ private final class ValueDecoder: Decoder, SingleValueDecodingContainer {
         return value
     }
 
-    /// A number with a fraction or an exponent (`1.0`, `1e2`, `1.5e1`) that is an integer within `T`, read
-    /// exactly from its digits (as `JSONDecoder` reads such numbers beyond 2^53, through `Decimal`), or nil.
+    /// A number with a fraction or an exponent (`1.0`, `1e2`, `1.5e1`) read from its digits as an integer
+    /// within `T`, what is right of the point dropped (as `JSONDecoder` reads such numbers beyond 2^53,
+    /// through `Decimal`), or nil.
     static func parseIntegral<T: FixedWidthInteger>(_ type: T.Type, _ text: UnsafeBufferPointer<UInt8>) -> T? {
         var digits: [UInt8] = []
         var exponent = 0
@@ -545,13 +603,13 @@ private final class ValueDecoder: Decoder, SingleValueDecodingContainer {
             }
             exponent += negativeExponent ? -written : written
         }
+        // What is right of the point goes, as `Decimal`'s conversion to an integer drops it (JSONDecoder reads
+        // `9007199254740993.5`, a Double that is an integer, as 9007199254740993).
+        if exponent < 0 { digits.removeLast(min(-exponent, digits.count)) }
+        exponent = max(exponent, 0)
         while let first = digits.first, first == UInt8(ascii: "0") { digits.removeFirst() }
         if digits.isEmpty { return 0 }
-        while exponent < 0, digits.last == UInt8(ascii: "0") {
-            digits.removeLast()
-            exponent += 1
-        }
-        guard exponent >= 0, digits.count + exponent <= 40 else { return nil }
+        guard digits.count + exponent <= 40 else { return nil }
         digits += repeatElement(UInt8(ascii: "0"), count: exponent)
         if negative { digits.insert(UInt8(ascii: "-"), at: 0) }
         return digits.withUnsafeBufferPointer { parseInteger(T.self, $0) }
@@ -583,6 +641,11 @@ private final class ValueDecoder: Decoder, SingleValueDecodingContainer {
     /// `init(from:)` with a decoder of its own.
     func unwrap<T: Decodable>(_ type: T.Type, at index: Int, key: (any CodingKey)?) throws -> T {
         if T.self == String.self { return try string(at: index, key: key) as! T }
+        // A null is refused as the type asked for; another kind as the string the type is read from.
+        if document.kind(index) == .null, T.self == Date.self || T.self == Data.self || T.self == URL.self {
+            throw DecodingError.valueNotFound(
+                T.self, .init(codingPath: path(key), debugDescription: "Cannot get value of type \(T.self) -- found null value instead"))
+        }
         if T.self == Date.self {
             let text = try string(at: index, key: key)
             return try document.dateTranscoder.decode(text) as! T
@@ -604,7 +667,7 @@ private final class ValueDecoder: Decoder, SingleValueDecodingContainer {
         if T.self == Decimal.self {
             try check(index, is: .number, Decimal.self, key: key)
             let text = String(decoding: document.text(index), as: UTF8.self)
-            guard let decimal = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")) else {
+            guard let decimal = Decimal(string: text, locale: Self.posix) else {
                 throw DecodingError.dataCorrupted(
                     .init(codingPath: path(key), debugDescription: "Number \(text) is not representable in Swift."))
             }
@@ -613,6 +676,9 @@ private final class ValueDecoder: Decoder, SingleValueDecodingContainer {
         let decoder = index == node && key == nil ? self : ValueDecoder(document: document, node: index, parent: self, key: key)
         return try T(from: decoder)
     }
+
+    /// Numbers are written with a point, whatever the process's locale.
+    static let posix = Locale(identifier: "en_US_POSIX")
 
     // MARK: SingleValueDecodingContainer
 
@@ -642,10 +708,12 @@ private final class ValueDecoder: Decoder, SingleValueDecodingContainer {
     // MARK: Members of an object
 
     /// The value node of the member `name` of this object, or nil. Starts at the member after the one found
-    /// last and wraps around.
+    /// last and wraps around, unless a key may be in the object twice: then at the first, as `JSONDecoder`
+    /// gives the first.
     func member(_ name: String) -> Int? {
         let end = Int(document.nodes[node].end)
         let nameIsASCII = name.utf8.allSatisfy { $0 < 0x80 }
+        if document.nodes[node].flags.contains(.keyTwice) { return member(name, nameIsASCII: nameIsASCII, from: node + 1, to: end) }
         return member(name, nameIsASCII: nameIsASCII, from: cursor, to: end)
             ?? member(name, nameIsASCII: nameIsASCII, from: node + 1, to: min(cursor, end))
     }
@@ -676,11 +744,12 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         var keys: [Key] = []
         keys.reserveCapacity(Int(document.nodes[decoder.node].count))
         // A key the object has twice is listed once, as `JSONDecoder` lists it.
+        let keyTwice = document.nodes[decoder.node].flags.contains(.keyTwice)
         var seen = Set<String>()
         var keyNode = decoder.node + 1
         while keyNode < Int(document.nodes[decoder.node].end) {
             let name = document.string(keyNode)
-            if seen.insert(name).inserted, let key = Key(stringValue: name) { keys.append(key) }
+            if !keyTwice || seen.insert(name).inserted, let key = Key(stringValue: name) { keys.append(key) }
             keyNode = document.after(keyNode + 1)
         }
         return keys
@@ -720,6 +789,10 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try decoder.integer(type, at: value(key), key: key) }
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try decoder.unwrap(type, at: value(key), key: key) }
 
+    // The types the contract's optional members have, and the generic one; the protocol's defaults serve the
+    // rest, with one more lookup.
+    // The types the contract's optional members have, and the generic one; the protocol's defaults serve the
+    // other types, with one lookup more.
     func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try present(key).map { try decoder.bool(at: $0, key: key) } }
     func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? {
         try present(key).map { try decoder.string(at: $0, key: key) }
@@ -749,7 +822,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     /// As `JSONDecoder`: a member that is not there gives a decoder of null.
-    func superDecoder() throws -> any Decoder { superDecoder(named: IndexKey.superKey) }
+    func superDecoder() throws -> any Decoder { superDecoder(named: SuperKey()) }
     func superDecoder(forKey key: Key) throws -> any Decoder { superDecoder(named: key) }
 
     private func superDecoder(named key: any CodingKey) -> any Decoder {
@@ -757,17 +830,13 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 }
 
-extension IndexKey {
-    /// The key `superDecoder()` reads, as `JSONDecoder` names it.
-    fileprivate static let superKey = SuperKey()
-
-    fileprivate struct SuperKey: CodingKey {
-        var stringValue: String { "super" }
-        var intValue: Int? { nil }
-        init() {}
-        init?(stringValue: String) { nil }
-        init?(intValue: Int) { nil }
-    }
+/// The key `superDecoder()` reads, as `JSONDecoder` names it.
+private struct SuperKey: CodingKey {
+    var stringValue: String { "super" }
+    var intValue: Int? { nil }
+    init() {}
+    init?(stringValue: String) { nil }
+    init?(intValue: Int) { nil }
 }
 
 private struct UnkeyedContainer: UnkeyedDecodingContainer {
@@ -829,6 +898,31 @@ private struct UnkeyedContainer: UnkeyedDecodingContainer {
         let value = try read(decoder, next, IndexKey(currentIndex))
         _ = try take(type)
         return value
+    }
+
+    // As `JSONDecoder`'s: nil at the end (the index still moves past it, as JSONDecoder's does) or on null.
+    mutating func decodeIfPresent(_ type: Bool.Type) throws -> Bool? { try present { try $0.decode(type) } }
+    mutating func decodeIfPresent(_ type: String.Type) throws -> String? { try present { try $0.decode(type) } }
+    mutating func decodeIfPresent(_ type: Double.Type) throws -> Double? { try present { try $0.decode(type) } }
+    mutating func decodeIfPresent(_ type: Float.Type) throws -> Float? { try present { try $0.decode(type) } }
+    mutating func decodeIfPresent(_ type: Int.Type) throws -> Int? { try present { try $0.decode(type) } }
+    mutating func decodeIfPresent(_ type: Int8.Type) throws -> Int8? { try present { try $0.decode(type) } }
+    mutating func decodeIfPresent(_ type: Int16.Type) throws -> Int16? { try present { try $0.decode(type) } }
+    mutating func decodeIfPresent(_ type: Int32.Type) throws -> Int32? { try present { try $0.decode(type) } }
+    mutating func decodeIfPresent(_ type: Int64.Type) throws -> Int64? { try present { try $0.decode(type) } }
+    mutating func decodeIfPresent(_ type: UInt.Type) throws -> UInt? { try present { try $0.decode(type) } }
+    mutating func decodeIfPresent(_ type: UInt8.Type) throws -> UInt8? { try present { try $0.decode(type) } }
+    mutating func decodeIfPresent(_ type: UInt16.Type) throws -> UInt16? { try present { try $0.decode(type) } }
+    mutating func decodeIfPresent(_ type: UInt32.Type) throws -> UInt32? { try present { try $0.decode(type) } }
+    mutating func decodeIfPresent(_ type: UInt64.Type) throws -> UInt64? { try present { try $0.decode(type) } }
+    mutating func decodeIfPresent<T: Decodable>(_ type: T.Type) throws -> T? { try present { try $0.decode(type) } }
+
+    private mutating func present<T>(_ read: (inout Self) throws -> T) throws -> T? {
+        if isAtEnd {
+            currentIndex += 1
+            return nil
+        }
+        return try decodeNil() ? nil : read(&self)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {

@@ -26,10 +26,10 @@ struct DirectRequests: Sendable {
     func answer(_ body: Data, http: MCP.HTTPRequest) async -> Data? {
         let request: Request<CallTool>
         do {
-            request = try Self.decoder.decode(Request<CallTool>.self, from: body)
+            request = try Self.decode(Request<CallTool>.self, from: body)
         } catch {
             // The envelope was a valid JSON-RPC request (the transport checked), so its id decodes.
-            let id = (try? Self.decoder.decode(RequestID.self, from: body))?.id ?? .random
+            let id = (try? Self.decode(RequestID.self, from: body))?.id ?? .random
             return Self.encode(Response<CallTool>(id: id, error: .invalidParams(Self.describe(error))))
         }
         do {
@@ -59,9 +59,20 @@ struct DirectRequests: Sendable {
         return response
     }
 
-    /// Reads what `JSONDecoder` reads, with the same errors, from an index of the message instead of a
-    /// dictionary per object (docs/performance.md, twenty-second round).
+    /// Reads what `JSONDecoder` reads, with the same kinds of errors, from an index of the message instead of
+    /// a dictionary per object (docs/performance.md, twenty-second round).
     static let decoder = ContractJSONDecoder()
+
+    /// `decoder`'s reading of a message; one it refuses as not strict JSON (a trailing comma, a byte order
+    /// mark), which the transport's check of the envelope (`JSONSerialization`) lets through, is read by
+    /// `JSONDecoder`, as all were before.
+    static func decode<T: Decodable>(_ type: T.Type, from body: Data) throws -> T {
+        do {
+            return try decoder.decode(type, from: body)
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+            return try JSONDecoder().decode(type, from: body)
+        }
+    }
 
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()

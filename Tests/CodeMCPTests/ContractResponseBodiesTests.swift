@@ -1,13 +1,14 @@
 import CodeAPIContract
 import Foundation
+import HTTPTypes
 import OpenAPIRuntime
 import Testing
 
 @testable import CodeMCP
 
 /// The overload the generated client calls for code-api's answers (ContractResponseBodies.swift): what it
-/// reads is what the runtime's `JSONDecoder` reads, with the configuration's date transcoder. Through a real
-/// code-api, every tool of MCPServerTests reads its answers with it.
+/// reads is what the runtime's `JSONDecoder` reads, with the configuration's date transcoder, and the
+/// generated client calls it (a trailing comma, which only `JSONDecoder` takes, tells the two apart).
 @Suite("Contract response bodies, read")
 struct ContractResponseBodiesTests {
     static let createdAt = Date(timeIntervalSince1970: 1_796_000_000.25)
@@ -71,8 +72,43 @@ struct ContractResponseBodiesTests {
     /// No body at all: the runtime's own error, as before.
     @Test
     func noBodyIsTheRuntimesError() async throws {
-        await #expect(throws: (any Error).self) {
-            try await contractResponseValue(Components.Schemas.KeyPage.self, from: nil, configuration: .contract)
+        do {
+            _ = try await contractResponseValue(Components.Schemas.KeyPage.self, from: nil, configuration: .contract)
+            Issue.record("no body was read")
+        } catch {
+            #expect("\(error)".contains("Missing required response body"), "\(error)")
         }
+    }
+
+    /// Answers every request with one JSON body.
+    struct OneAnswer: ClientTransport {
+        let json: String
+
+        func send(_ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String) async throws -> (HTTPResponse, HTTPBody?) {
+            (HTTPResponse(status: .ok, headerFields: [.contentType: "application/json"]), HTTPBody(json))
+        }
+    }
+
+    /// The generated client reads code-api's answers through the overload: an answer with a trailing comma,
+    /// which the runtime's `JSONDecoder` reads and `ContractJSONDecoder` refuses, is refused.
+    @Test
+    func theGeneratedClientReadsAnswersWithTheContractsDecoder() async throws {
+        let lenient = #"{"items":[],}"#
+        #expect(
+            try Self.runtimeDecoder(ContractDateTranscoder()).decode(Components.Schemas.KeyPage.self, from: Data(lenient.utf8)).items
+                .isEmpty)
+        let serverURL = try #require(URL(string: "http://127.0.0.1:9"))
+        do {
+            _ = try await Client(serverURL: serverURL, configuration: .contract, transport: OneAnswer(json: lenient)).listKeys(.init())
+            Issue.record("the generated client read a trailing comma: JSONDecoder read the answer")
+        } catch let error as ClientError {
+            guard case DecodingError.dataCorrupted? = error.underlyingError as? DecodingError else {
+                Issue.record("not the decoder's refusal: \(error)")
+                return
+            }
+        }
+        let strict = try await Client(serverURL: serverURL, configuration: .contract, transport: OneAnswer(json: #"{"items":[]}"#))
+            .listKeys(.init())
+        #expect(try strict.ok.body.json.items.isEmpty)
     }
 }

@@ -1,3 +1,4 @@
+import CodeAPIContract
 import Foundation
 import MCP
 import Testing
@@ -100,5 +101,22 @@ struct ToolAnswerTests {
             return
         }
         #expect(error.code == -32602)
+    }
+
+    /// A request the transport's check lets through but that is not strict JSON (a trailing comma) is read as
+    /// `JSONDecoder` reads it, as before: the tool runs and the answer carries the request's id.
+    @Test func aRequestWithATrailingCommaIsStillAnswered() async throws {
+        let requests = DirectRequests { params, _ in try ToolAnswer.value(["tool": params.name]) }
+        let body = Data(#"{"jsonrpc":"2.0","id":"x-10","method":"tools/call","params":{"name":"echo","arguments":{},},}"#.utf8)
+        #expect(throws: DecodingError.self) { try ContractJSONDecoder().decode(Request<CallTool>.self, from: body) }
+        let http = MCP.HTTPRequest(method: "POST", headers: [:], body: body)
+        let bytes = try #require(await requests.answer(body, http: http))
+        let response = try JSONDecoder().decode(Response<CallTool>.self, from: bytes)
+        #expect(response.id == .string("x-10"))
+        guard case .success(let result) = response.result else {
+            Issue.record("not a result: \(String(decoding: bytes, as: UTF8.self))")
+            return
+        }
+        #expect(result.isError != true)
     }
 }
