@@ -585,13 +585,7 @@ struct ContractJSONDecoderTests {
 
     // MARK: - 7. Containers beyond the generated types
 
-    struct AnyKey: CodingKey, ExpressibleByStringLiteral {
-        let stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init(stringLiteral value: String) { self.stringValue = value }
-        init?(intValue: Int) { nil }
-    }
+    typealias AnyKey = ContractJSONEncoderTests.AnyKey
 
     /// What a hand-written `init(from:)` sees through every kind of container, one line for each call: its
     /// value or its error.
