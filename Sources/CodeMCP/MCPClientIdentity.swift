@@ -1,3 +1,5 @@
+import CodeDomain
+import CodeRuntime
 @preconcurrency import Crypto
 import Foundation
 import HTTPTypes
@@ -8,23 +10,26 @@ import HTTPTypes
 /// agents sharing code-mcp's API key stay apart in the audit log and cannot replay each other's keys.
 /// The label names the token without revealing it; MCP tokens carry no names of their own.
 struct MCPClientIdentity: Sendable {
-    let digest: [UInt8]
+    /// The token's SHA-256 digest, which `BearerTokens.accepts(tokenDigest:)` checks: a request's token is
+    /// hashed once.
+    let tokenDigest: SHA256.Digest
     let label: String
 
     /// The identity of the token in an `Authorization: Bearer` header (read as `BearerTokens` reads it).
     init?(authorization header: String?) {
-        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
-        self.init(token: header.dropFirst(7).trimmingCharacters(in: .whitespaces))
+        guard let header, let token = BearerCredential.of(authorization: header) else { return nil }
+        self.init(token: token)
     }
 
-    init(token: String) {
-        digest = Array(SHA256.hash(data: Data(token.utf8)))
-        label = "mcp:" + digest.prefix(6).map { String(format: "%02x", $0) }.joined()
+    init(token: some StringProtocol) {
+        tokenDigest = BearerTokens.digest(of: token)
+        label = tokenDigest.withUnsafeBytes { LowercaseHex.string(prefix: "mcp:", of: UnsafeRawBufferPointer(rebasing: $0.prefix(6))) }
     }
 
     /// Whether `other` is the same token, compared in constant time.
     func isSameClient(as other: MCPClientIdentity) -> Bool {
-        digest.count == other.digest.count && zip(digest, other.digest).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+        // swift-crypto compares digests in constant time.
+        tokenDigest == other.tokenDigest
     }
 
     /// The client's idempotency key as code-api receives it: `<label>:<key>`. The contract allows 1-255
@@ -33,7 +38,7 @@ struct MCPClientIdentity: Sendable {
     func namespaced(idempotencyKey key: String) -> String {
         let prefix = label + ":"
         if prefix.utf8.count + key.utf8.count <= Self.maximumIdempotencyKeyLength { return prefix + key }
-        return prefix + "sha256:" + SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+        return SHA256.hash(data: Data(key.utf8)).withUnsafeBytes { LowercaseHex.string(prefix: prefix + "sha256:", of: $0) }
     }
 
     static let maximumIdempotencyKeyLength = 255

@@ -63,8 +63,8 @@ struct MCPEndpoint: Sendable {
         if let refusal = originValidator.validate(probe, context: HTTPValidationContext(httpMethod: request.method.rawValue)) {
             return Self.response(refusal)
         }
-        guard tokens.accepts(authorization: request.headers[.authorization]),
-            let client = MCPClientIdentity(authorization: request.headers[.authorization])
+        guard let client = MCPClientIdentity(authorization: request.headers[.authorization]),
+            tokens.accepts(tokenDigest: client.tokenDigest)
         else {
             throw ServiceError.unauthorized("Send an MCP token as 'Authorization: Bearer <token>'.")
         }

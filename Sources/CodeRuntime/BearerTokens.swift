@@ -1,3 +1,4 @@
+import CodeDomain
 @preconcurrency import Crypto  // SHA256.Digest is plain bytes but not marked Sendable in swift-crypto 3
 import Foundation
 import Hummingbird
@@ -12,14 +13,24 @@ public struct BearerTokens: Sendable {
     private let digests: [SHA256.Digest]
 
     public init(_ tokens: [String]) {
-        digests = tokens.map { SHA256.hash(data: Data($0.utf8)) }
+        digests = tokens.map { Self.digest(of: $0) }
     }
 
     /// Whether an `Authorization` header value carries one of the tokens.
     public func accepts(authorization header: String?) -> Bool {
-        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return false }
-        let presented = SHA256.hash(data: Data(header.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8))
-        return digests.reduce(false) { matched, digest in (digest == presented) || matched }
+        guard let header, let token = BearerCredential.of(authorization: header) else { return false }
+        return accepts(tokenDigest: Self.digest(of: token))
+    }
+
+    /// Whether a presented token, by its digest (`digest(of:)`), is one of the tokens.
+    public func accepts(tokenDigest presented: SHA256.Digest) -> Bool {
+        digests.reduce(false) { matched, digest in (digest == presented) || matched }
+    }
+
+    /// The SHA-256 digest of a token's UTF-8, hashed in place.
+    public static func digest(of token: some StringProtocol) -> SHA256.Digest {
+        var token = String(token)
+        return token.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
     }
 }
 

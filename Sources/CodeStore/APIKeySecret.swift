@@ -20,9 +20,11 @@ public enum APIKeySecret {
     /// Whether `text` has the shape of a key (so that malformed tokens are rejected without a lookup).
     public static func isWellFormed(_ text: String) -> Bool {
         guard text.hasPrefix(scheme) else { return false }
-        let body = text.dropFirst(scheme.count)
+        // Counted in bytes: every byte allowed is a character of its own, and counting characters walks
+        // grapheme boundaries.
+        let body = text.utf8.dropFirst(scheme.utf8.count)
         return (43...512).contains(body.count)
-            && body.utf8.allSatisfy { byte in
+            && body.allSatisfy { byte in
                 (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
                     || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
             }
@@ -40,14 +42,19 @@ public enum APIKeySecret {
 
     /// Compares two hashes in time independent of where they differ.
     public static func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
-        let left = Array(lhs.utf8)
-        let right = Array(rhs.utf8)
-        guard left.count == right.count else { return false }
-        var difference: UInt8 = 0
-        for index in left.indices {
-            difference |= left[index] ^ right[index]
+        // Over the strings' UTF-8 in place: copying each into an array cost two allocations a request.
+        var lhs = lhs
+        var rhs = rhs
+        return lhs.withUTF8 { left in
+            rhs.withUTF8 { right in
+                guard left.count == right.count else { return false }
+                var difference: UInt8 = 0
+                for index in left.indices {
+                    difference |= left[index] ^ right[index]
+                }
+                return difference == 0
+            }
         }
-        return difference == 0
     }
 
     static func base64URL(_ bytes: [UInt8]) -> String {

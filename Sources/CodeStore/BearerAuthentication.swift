@@ -14,9 +14,8 @@ public enum BearerAuthentication {
         -> Result<APIKey, Failure>
     {
         guard let header else { return .failure(.missing) }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return .failure(.malformed) }
-        let secret = parts[1].trimmingCharacters(in: .whitespaces)
+        guard let credential = BearerCredential.of(authorization: header) else { return .failure(.malformed) }
+        let secret = String(credential)
         guard APIKeySecret.isWellFormed(secret) else { return .failure(.malformed) }
         let hash = APIKeySecret.hash(secret)
         let found = if let cache { try await cache.key(secretHash: hash, in: keys) } else { try await keys.key(secretHash: hash) }

@@ -24,6 +24,18 @@ struct KeyAndAuditRepositoryTests {
         #expect(APIKeySecret.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(APIKeySecret.constantTimeEquals(APIKeySecret.hash(secret), APIKeySecret.hash(secret)))
         #expect(!APIKeySecret.constantTimeEquals(APIKeySecret.hash(secret), APIKeySecret.hash(secret + "x")))
+        let hash = APIKeySecret.hash(secret)
+        // Equal but the last byte, a prefix, one byte longer, and the same characters of another string.
+        #expect(!APIKeySecret.constantTimeEquals(hash, String(hash.dropLast()) + (hash.last == "0" ? "1" : "0")))
+        #expect(!APIKeySecret.constantTimeEquals(hash, String(hash.dropLast())))
+        #expect(!APIKeySecret.constantTimeEquals(hash, hash + "0"))
+        #expect(APIKeySecret.constantTimeEquals(hash, String(Substring(hash))))
+        #expect(APIKeySecret.constantTimeEquals("", ""))
+        // The well-formed shape is counted in bytes: 43 to 512 after `code_`, of URL-safe base64 only.
+        #expect(APIKeySecret.isWellFormed("code_" + String(repeating: "A", count: 512)))
+        #expect(!APIKeySecret.isWellFormed("code_" + String(repeating: "A", count: 513)))
+        #expect(!APIKeySecret.isWellFormed("code_" + String(repeating: "A", count: 42)))
+        #expect(!APIKeySecret.isWellFormed("code_" + String(repeating: "A", count: 42) + "é"))
     }
 
     @Test(arguments: TestBackend.available)
