@@ -32,8 +32,6 @@ typedef struct {
 
 static _Thread_local JobList pendingJobs;
 static _Thread_local JobList takenJobs;
-// Set while the thread's loop runs its pending jobs: the run takes the jobs appended meanwhile itself.
-static _Thread_local bool runningPendingJobs;
 
 bool code_append_pending_job(void *job) {
     if (pendingJobs.count == pendingJobs.capacity) {
@@ -49,14 +47,7 @@ bool code_append_pending_job(void *job) {
         pendingJobs.capacity = capacity;
     }
     pendingJobs.jobs[pendingJobs.count++] = job;
-    return pendingJobs.count == 1 && !runningPendingJobs;
-}
-
-void code_begin_running_pending_jobs(void) { runningPendingJobs = true; }
-
-bool code_end_running_pending_jobs(void) {
-    runningPendingJobs = false;
-    return pendingJobs.count > 0;
+    return pendingJobs.count == 1;
 }
 
 size_t code_take_pending_jobs(void *const **jobs) {

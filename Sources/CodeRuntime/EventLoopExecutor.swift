@@ -16,9 +16,8 @@ import NIOPosix
 ///   as the images' are; the hook is set through a reference the linker resolves instead
 ///   (Sources/CConcurrencyHook).
 /// - A job enqueued on one of the loops' threads is kept in a list of that thread's own, and the loop runs
-///   the list's jobs from one task, in the order they were enqueued, and then the jobs they enqueue
-///   (relative to each other: a loop task scheduled after the list's first job may now run after the whole
-///   list and up to 255 lists that follow from it; `runPendingJobs`). A request enqueues dozens of
+///   the list's jobs from one task, in the order they were enqueued (relative to each other: a loop task
+///   scheduled after the list's first job may now run after the whole list). A request enqueues dozens of
 ///   jobs (every call into a nonisolated async function from a job the loop runs is one: 48 for a
 ///   `/health/live`, 127 for a GET by id), and NIO's hook gave each its own task in the loop's locked
 ///   queue, with the group (`MultiThreadedEventLoopGroup.singleton`) retained and released each time, an
@@ -70,33 +69,14 @@ enum EventLoopExecutor {
         }
     }
 
-    /// Runs, on a loop's thread, the jobs enqueued on that thread since the last time, in order, then the
-    /// jobs those enqueue, list after list, until none is left or `listsPerRun` lists have run; jobs left
-    /// then are run by a loop task scheduled after the tasks already in the loop's queue.
-    ///
-    /// Why keep taking: a request's jobs mostly come one from another (a job resumes a task, which calls
-    /// the next nonisolated async function), so a list usually holds one job, and a loop task per list
-    /// cost each of a GET by id's ~120 jobs a trip through the loop's locked task queue: 20 % of code-api's
-    /// instructions per request, one request at a time (callgrind; docs/performance.md, twenty-third
-    /// round). NIO's loop runs the tasks its tasks schedule before it polls its sockets again, as this
-    /// does; the bound keeps a task that yields in a loop, waiting for some loop task's work, from
-    /// starving that loop task.
+    /// Runs, on a loop's thread, the jobs enqueued on that thread since the last time, in order. Jobs they
+    /// enqueue in turn are run by the next call, which the first of them schedules.
     private static func runPendingJobs() {
         let executor = MultiThreadedEventLoopGroup.currentEventLoop!.executor.asUnownedSerialExecutor()
-        code_begin_running_pending_jobs()
-        for _ in 0..<listsPerRun {
-            var jobs: UnsafePointer<UnsafeMutableRawPointer>?
-            let count = code_take_pending_jobs(&jobs)
-            if count == 0 { break }
-            for index in 0..<count {
-                unsafeBitCast(jobs![index], to: UnownedJob.self).runSynchronously(on: executor)
-            }
-        }
-        if code_end_running_pending_jobs() {
-            MultiThreadedEventLoopGroup.currentEventLoop!.execute { runPendingJobs() }
+        var jobs: UnsafePointer<UnsafeMutableRawPointer>?
+        let count = code_take_pending_jobs(&jobs)
+        for index in 0..<count {
+            unsafeBitCast(jobs![index], to: UnownedJob.self).runSynchronously(on: executor)
         }
     }
-
-    /// How many lists of jobs one loop task runs at most.
-    static let listsPerRun = 256
 }

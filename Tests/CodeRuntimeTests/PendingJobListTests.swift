@@ -43,27 +43,6 @@ struct PendingJobListTests {
         #expect(next == (1_001...1_600).map(Self.address))
     }
 
-    /// While a run is under way, jobs appended ask for no run of their own: the run takes them, and its end
-    /// says whether any are left for another run.
-    @Test func jobsAppendedDuringARunAskForNoRunAndItsEndSaysWhetherAnyAreLeft() async {
-        let (askedDuringRun, leftAtEnd, taken, leftAtEmptyEnd, askedAfterRun) = await onAThreadOfItsOwn {
-            code_begin_running_pending_jobs()
-            let askedDuringRun = [code_append_pending_job(Self.job(1)), code_append_pending_job(Self.job(2))]
-            let leftAtEnd = code_end_running_pending_jobs()
-            let taken = Self.take()
-            code_begin_running_pending_jobs()
-            let leftAtEmptyEnd = code_end_running_pending_jobs()
-            let askedAfterRun = code_append_pending_job(Self.job(3))
-            _ = Self.take()
-            return (askedDuringRun, leftAtEnd, taken, leftAtEmptyEnd, askedAfterRun)
-        }
-        #expect(askedDuringRun == [false, false])
-        #expect(leftAtEnd, "the jobs appended during the run are still pending when it ends")
-        #expect(taken == [Self.address(1), Self.address(2)])
-        #expect(!leftAtEmptyEnd)
-        #expect(askedAfterRun, "once the run has ended, the first job into the empty list asks for a run again")
-    }
-
     /// The stand-in for job `number`, and its address (what the checks compare: pointers are not `Sendable`).
     private static func job(_ number: Int) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: address(number))! }
     private static func address(_ number: Int) -> UInt { UInt(number) * 16 }

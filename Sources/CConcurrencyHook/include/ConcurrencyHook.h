@@ -22,18 +22,9 @@ void code_mark_thread_as_global_executor_loop(void);
 /// Whether `code_mark_thread_as_global_executor_loop` was called on this thread.
 bool code_thread_is_global_executor_loop(void);
 
-/// Appends a job to this thread's pending jobs; returns true when there were none before and no run of
-/// them is under way (between `code_begin_running_pending_jobs` and `code_end_running_pending_jobs`), and
-/// the caller then has its loop run `code_take_pending_jobs` and the jobs it returns.
+/// Appends a job to this thread's pending jobs; returns true when there were none before, and the caller
+/// then has its loop run `code_take_pending_jobs` and the jobs it returns.
 bool code_append_pending_job(void *_Nonnull job);
-
-/// Marks the start of a run of this thread's pending jobs: jobs appended until its end ask for no run of
-/// their own, the run under way takes them.
-void code_begin_running_pending_jobs(void);
-
-/// Marks the end of the run; returns true when jobs are pending, and the caller then has its loop run
-/// them again.
-bool code_end_running_pending_jobs(void);
 
 /// Takes this thread's pending jobs, in the order they were appended, and starts a new list for the jobs
 /// appended from now on. `*jobs` stays valid until the thread's next take.
