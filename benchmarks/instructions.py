@@ -48,33 +48,40 @@ def counted_run(binary, path_template, requests, keep=None):
     """Total instructions of one code-api process under callgrind that answered `requests` requests."""
     with tempfile.TemporaryDirectory() as directory:
         key = common.new_api_key()
-        database = f"sqlite://{directory}/code.db"
         port = common.free_port()
         out = os.path.join(directory, "callgrind.out")
-        process = subprocess.Popen(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary],
-            env=common.service_env(port, DATABASE_URL=database, CODE_ADMIN_KEY=key),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
+        env = common.service_env(port, DATABASE_URL=f"sqlite://{directory}/code.db", CODE_ADMIN_KEY=key)
+        # Stopped with SIGTERM (callgrind writes its counts when the service exits), SIGKILL after 180 s.
+        with common.Server("code-api", ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary], env,
+                           log_dir=directory) as server:
             base = f"http://127.0.0.1:{port}"
-            common.wait_http(base + "/health/ready", timeout=180, process=process)
-            ids = common.seed_deployments(base, key, 25)
-            path = path_template.replace("{id}", ids[0])
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            for _ in range(requests):
-                connection.request("GET", path, headers={"Authorization": f"Bearer {key}"})
-                answer = connection.getresponse()
-                answer.read()
-                if answer.status != 200:
-                    raise RuntimeError(f"{path} answered {answer.status}")
-            connection.close()
-        finally:
-            process.terminate()
-            process.wait(timeout=180)
+            try:
+                common.wait_http(base + "/health/ready", timeout=180, process=server.process)
+                ids = common.seed_deployments(base, key, 25)
+                path = path_template.replace("{id}", ids[0])
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                try:
+                    for _ in range(requests):
+                        connection.request("GET", path, headers={"Authorization": f"Bearer {key}"})
+                        answer = connection.getresponse()
+                        answer.read()
+                        if answer.status != 200:
+                            raise RuntimeError(f"{path} answered {answer.status}")
+                finally:
+                    connection.close()
+            except Exception:
+                print(server.tail(), file=sys.stderr, flush=True)
+                raise
+            server.stop(timeout=180)
         total = 0
         for name in glob.glob(out + "*"):
-            with open(name) as handle:
-                total += next(int(line.split()[1]) for line in handle if line.startswith("totals:"))
+            with open(name, errors="replace") as handle:
+                totals = [int(line.split()[1]) for line in handle if line.startswith("totals:")]
+            if not totals:
+                raise RuntimeError(f"{name}: callgrind wrote no totals (the service did not exit by itself?)")
+            total += totals[0]
+        if total == 0:
+            raise RuntimeError(f"callgrind wrote no counts to {out}")
         if keep:
             shutil.copy(out, keep)
         return total
@@ -111,7 +118,8 @@ def measure(label, binary, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", required=True, help="folder of the build to measure (code-api, or code-services)")
+    parser.add_argument("--bin", required=True,
+                        help="folder of the build to measure: its code-api (an executable, or a link to code-services)")
     parser.add_argument("--baseline-bin", help="folder of a build to compare against")
     parser.add_argument("--endpoint", choices=sorted(ENDPOINTS), default="id")
     parser.add_argument("--small", type=int, default=50, help="requests of the first run")

@@ -20,7 +20,9 @@ public enum BearerCredential {
         while index != bytes.endIndex, isSpaceOrTab(bytes[index]) { index = bytes.index(after: index) }
         var end = bytes.endIndex
         while end != index, isSpaceOrTab(bytes[bytes.index(before: end)]) { end = bytes.index(before: end) }
-        // Both ends sit next to ASCII bytes, so they are boundaries of characters as well as of bytes.
+        // Both ends sit next to ASCII bytes, so they are boundaries of Unicode scalars, which is all that
+        // slicing a String needs (not always of characters: a combining mark after the space starts the
+        // credential).
         return index == end ? nil : value[index..<end]
     }
 

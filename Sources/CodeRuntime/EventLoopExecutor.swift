@@ -17,17 +17,17 @@ import NIOPosix
 ///   (Sources/CConcurrencyHook).
 /// - A job enqueued on one of the loops' threads is kept in a list of that thread's own, and the loop runs
 ///   the list's jobs from one task, in the order they were enqueued (relative to each other: a loop task
-///   scheduled after the list's first job may now run after the whole list). That is a hazard for NIO code
-///   that relies on a job running after a task scheduled before it, as `NIOAsyncWriter` does when a task's
-///   write from another loop is scheduled and its next write is made inline: keep the window narrow (the
-///   jobs a list's own jobs enqueue get a loop task of their own), and measure a change to it with
-///   code-mcp's concurrent shapes, whose broken responses `make bench` counts as errors (docs/performance.md,
-///   twenty-third round). A request enqueues dozens of
+///   scheduled after the list's first job may now run after the whole list). A request enqueues dozens of
 ///   jobs (every call into a nonisolated async function from a job the loop runs is one: 48 for a
 ///   `/health/live`, 127 for a GET by id), and NIO's hook gave each its own task in the loop's locked
 ///   queue, with the group (`MultiThreadedEventLoopGroup.singleton`) retained and released each time, an
 ///   atomic on a cache line both cores took from each other. Measured side by side: 17 % less CPU per
 ///   `/health/live` and 20 % less per GET by id (docs/performance.md, fifteenth round).
+///   The reordering is a hazard for NIO code that relies on a job running after a task scheduled before
+///   it, as `NIOAsyncWriter` does when a task's write from another loop is scheduled and its next write is
+///   made inline: keep the window narrow (the jobs a list's own jobs enqueue get a loop task of their own),
+///   and measure a change to it with code-mcp's concurrent shapes, whose broken responses `make bench`
+///   counts as errors (docs/performance.md, twenty-third round).
 /// As in NIO, the job goes to the current loop when enqueued from one, else to the next loop, and runs
 /// there as that loop's `SerialExecutor`.
 ///

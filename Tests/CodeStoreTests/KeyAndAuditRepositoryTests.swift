@@ -25,11 +25,16 @@ struct KeyAndAuditRepositoryTests {
         #expect(APIKeySecret.constantTimeEquals(APIKeySecret.hash(secret), APIKeySecret.hash(secret)))
         #expect(!APIKeySecret.constantTimeEquals(APIKeySecret.hash(secret), APIKeySecret.hash(secret + "x")))
         let hash = APIKeySecret.hash(secret)
-        // Equal but the last byte, a prefix, one byte longer, and the same characters of another string.
-        #expect(!APIKeySecret.constantTimeEquals(hash, String(hash.dropLast()) + (hash.last == "0" ? "1" : "0")))
+        // Equal but one byte, at every position; a prefix; one byte longer; the same bytes in other storage.
+        let bytes = Array(hash.utf8)
+        for position in bytes.indices {
+            var changed = bytes
+            changed[position] = changed[position] == UInt8(ascii: "0") ? UInt8(ascii: "1") : UInt8(ascii: "0")
+            #expect(!APIKeySecret.constantTimeEquals(hash, String(decoding: changed, as: UTF8.self)), "\(position)")
+        }
         #expect(!APIKeySecret.constantTimeEquals(hash, String(hash.dropLast())))
         #expect(!APIKeySecret.constantTimeEquals(hash, hash + "0"))
-        #expect(APIKeySecret.constantTimeEquals(hash, String(Substring(hash))))
+        #expect(APIKeySecret.constantTimeEquals(hash, String(decoding: bytes, as: UTF8.self)))
         #expect(APIKeySecret.constantTimeEquals("", ""))
         // The well-formed shape is counted in bytes: 43 to 512 after `code_`, of URL-safe base64 only.
         #expect(APIKeySecret.isWellFormed("code_" + String(repeating: "A", count: 512)))
