@@ -27,10 +27,9 @@ public struct BearerTokens: Sendable {
         digests.reduce(false) { matched, digest in (digest == presented) || matched }
     }
 
-    /// The SHA-256 digest of a token's UTF-8 (a `Substring` is copied into a `String` first).
+    /// The SHA-256 digest of a token's UTF-8, hashed in place (a header's `Substring` is not copied).
     public static func digest(of token: some StringProtocol) -> SHA256.Digest {
-        var token = String(token)
-        return token.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+        token.withUTF8Bytes { SHA256.hash(data: $0) }
     }
 }
 

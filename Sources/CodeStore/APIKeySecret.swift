@@ -33,9 +33,7 @@ public enum APIKeySecret {
     /// The lowercase hex SHA-256 of the secret, as stored. Runs on every authenticated request, so the
     /// digest is hashed from the string's UTF-8 in place and hex-encoded by table (`LowercaseHex`).
     public static func hash(_ secret: String) -> String {
-        var secret = secret
-        let digest = secret.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
-        return digest.withUnsafeBytes { LowercaseHex.string(of: $0) }
+        secret.withUTF8Bytes { SHA256.hash(data: $0) }.withUnsafeBytes { LowercaseHex.string(of: $0) }
     }
 
     public static func prefix(of secret: String) -> String { String(secret.prefix(prefixLength)) }

@@ -66,7 +66,7 @@ struct WebhookDriver: RolloutDriver {
         var signed = Data("\(timestamp).".utf8)
         signed.append(body)
         let mac = HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: Data(secret.utf8)))
-        return "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
+        return mac.withUnsafeBytes { LowercaseHex.string(prefix: "sha256=", of: $0) }
     }
 
     func rollOut(
