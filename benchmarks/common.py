@@ -160,6 +160,36 @@ class Server:
         self.stop()
 
 
+def without_debug_sections(binary, directory):
+    """A copy of `binary` in `directory` without its debug sections, under the name it was given (code-services
+    takes its service from the name it is started by; a link to it keeps that name). valgrind 3.19 (Debian 12)
+    cannot read the DWARF 5 of Swift 6 binaries; the symbol table stays, and with it the functions' names."""
+    real = os.path.realpath(binary)
+    copy = os.path.join(directory, os.path.basename(real))
+    subprocess.run(["objcopy", "--strip-debug", real, copy], check=True, timeout=300)
+    if os.path.basename(binary) != os.path.basename(real):
+        os.symlink(os.path.basename(real), os.path.join(directory, os.path.basename(binary)))
+    return os.path.join(directory, os.path.basename(binary))
+
+
+class CallgrindServer(Server):
+    """A service under valgrind's callgrind (from a `without_debug_sections` copy), which writes its profile
+    when the service exits: `stop` it with a timeout long enough for a process under valgrind."""
+
+    def __init__(self, name, command, env, directory, demangle=True):
+        self.profile = os.path.join(directory, f"{name}.callgrind")
+        tool = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.profile}"]
+        super().__init__(name, tool + ([] if demangle else ["--demangle=no"]) + command, env, log_dir=directory)
+
+    def profiles(self):
+        """The profile files the run wrote (one per process); an error with the log's end when there are none."""
+        written = sorted(name for name in os.listdir(os.path.dirname(self.profile))
+                         if os.path.join(os.path.dirname(self.profile), name).startswith(self.profile))
+        if not written:
+            raise RuntimeError(f"{self.name}: callgrind wrote no profile:\n{self.tail(40)}")
+        return [os.path.join(os.path.dirname(self.profile), name) for name in written]
+
+
 def ms(value, unit):
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 

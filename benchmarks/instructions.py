@@ -19,7 +19,6 @@ Needs valgrind and binutils (Debian's packages). About 2 minutes per build for G
 """
 import argparse
 import collections
-import glob
 import http.client
 import os
 import re
@@ -33,27 +32,14 @@ import common
 ENDPOINTS = {"id": "/v1/deployments/{id}", "list": "/v1/deployments?limit=20", "live": "/health/live"}
 
 
-def stripped_copy(binary, directory):
-    """A copy of the build's binary without debug sections, named as the original (code-services takes its
-    service from the name it is started by)."""
-    real = os.path.realpath(binary)
-    copy = os.path.join(directory, os.path.basename(real))
-    subprocess.run(["objcopy", "--strip-debug", real, copy], check=True, timeout=300)
-    if os.path.basename(binary) != os.path.basename(real):
-        os.symlink(os.path.basename(real), os.path.join(directory, os.path.basename(binary)))
-    return os.path.join(directory, os.path.basename(binary))
-
-
 def counted_run(binary, path_template, requests, keep=None):
     """Total instructions of one code-api process under callgrind that answered `requests` requests."""
     with tempfile.TemporaryDirectory() as directory:
         key = common.new_api_key()
         port = common.free_port()
-        out = os.path.join(directory, "callgrind.out")
         env = common.service_env(port, DATABASE_URL=f"sqlite://{directory}/code.db", CODE_ADMIN_KEY=key)
         # Stopped with SIGTERM (callgrind writes its counts when the service exits), SIGKILL after 180 s.
-        with common.Server("code-api", ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary], env,
-                           log_dir=directory) as server:
+        with common.CallgrindServer("code-api", [binary], env, directory) as server:
             base = f"http://127.0.0.1:{port}"
             try:
                 common.wait_http(base + "/health/ready", timeout=180, process=server.process)
@@ -74,16 +60,17 @@ def counted_run(binary, path_template, requests, keep=None):
                 raise
             server.stop(timeout=180)
         total = 0
-        for name in glob.glob(out + "*"):
+        profiles = server.profiles()
+        for name in profiles:
             with open(name, errors="replace") as handle:
                 totals = [int(line.split()[1]) for line in handle if line.startswith("totals:")]
             if not totals:
                 raise RuntimeError(f"{name}: callgrind wrote no totals (the service did not exit by itself?)")
             total += totals[0]
         if total == 0:
-            raise RuntimeError(f"callgrind wrote no counts to {out}")
+            raise RuntimeError(f"callgrind counted nothing in {', '.join(profiles)}")
         if keep:
-            shutil.copy(out, keep)
+            shutil.copy(server.profile, keep)
         return total
 
 
@@ -101,7 +88,7 @@ def by_function(profile):
 
 def measure(label, binary, args):
     with tempfile.TemporaryDirectory() as directory:
-        copy = stripped_copy(binary, directory)
+        copy = common.without_debug_sections(binary, directory)
         small_profile = os.path.join(directory, "small") if args.annotate else None
         large_profile = os.path.join(directory, "large") if args.annotate else None
         small = counted_run(copy, ENDPOINTS[args.endpoint], args.small, small_profile)

@@ -43,7 +43,7 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-from common import Server, call, free_port, new_api_key, service_env, wait_http  # noqa: E402
+from common import CallgrindServer, call, free_port, new_api_key, service_env, wait_http, without_debug_sections  # noqa: E402
 import mcp_load  # noqa: E402
 import startup  # noqa: E402
 
@@ -57,14 +57,11 @@ VALGRIND_WAIT_SECONDS = 180  # for any one answer of a service under valgrind, a
 FEWEST_IDLE_FUNCTIONS = 2000  # fewer means the runs did not start the services (about 10,000 do)
 
 
-class TracedService(Server):
-    """One service of the binary under callgrind, its profile written when it stops."""
+class TracedService(CallgrindServer):
+    """One service of the binary under callgrind (mangled names, as the order file lists them)."""
 
-    def __init__(self, valgrind, binary, service, env, directory):
-        self.profile = os.path.join(directory, f"{service}.callgrind")
-        super().__init__(service, [valgrind, "--tool=callgrind", "--demangle=no",
-                                   f"--callgrind-out-file={self.profile}", binary, service],
-                         env, log_dir=directory)
+    def __init__(self, binary, service, env, directory):
+        super().__init__(service, [binary, service], env, directory, demangle=False)
         self.url = f"http://127.0.0.1:{env['PORT']}"
         self.metrics = f"http://127.0.0.1:{env['METRICS_PORT']}/metrics"
 
@@ -99,7 +96,7 @@ def defined_functions(binary):
             if len(fields) == 3 and fields[1] in "tTwW"}
 
 
-def run_services(valgrind, binary, directory, serve_requests):
+def run_services(binary, directory, serve_requests):
     """Runs every service of services.json under callgrind; with `serve_requests`, drives code-api,
     code-worker and code-mcp through real requests. Returns every function that ran. On a failure,
     prints the services' logs."""
@@ -111,13 +108,13 @@ def run_services(valgrind, binary, directory, serve_requests):
 
     services = []
     try:
-        api = TracedService(valgrind, binary, "code-api", env(DATABASE_URL=database, CODE_ADMIN_KEY=admin,
+        api = TracedService(binary, "code-api", env(DATABASE_URL=database, CODE_ADMIN_KEY=admin,
                                                                CODE_MCP_API_KEY=mcp_key), directory)
         services.append(api)
         api.touch_health()
-        worker = TracedService(valgrind, binary, "code-worker", env(DATABASE_URL=database), directory)
+        worker = TracedService(binary, "code-worker", env(DATABASE_URL=database), directory)
         services.append(worker)
-        mcp = TracedService(valgrind, binary, "code-mcp", env(CODE_API_URL=api.url, MCP_API_KEY=mcp_key,
+        mcp = TracedService(binary, "code-mcp", env(CODE_API_URL=api.url, MCP_API_KEY=mcp_key,
                                                                MCP_AUTH_TOKENS=token, CODE_WORKER_URL=worker.url),
                             directory)
         services.append(mcp)
@@ -126,7 +123,7 @@ def run_services(valgrind, binary, directory, serve_requests):
         for name in startup.SERVICES:
             if name not in ("code-api", "code-worker", "code-mcp"):
                 least = startup.service_environment(name, directory)
-                services.append(TracedService(valgrind, binary, name, {**least, **env()}, directory))
+                services.append(TracedService(binary, name, {**least, **env()}, directory))
         for service in services[1:]:
             service.touch_health()
         time.sleep(3)  # idle: the worker's polls, the timers
@@ -144,9 +141,8 @@ def run_services(valgrind, binary, directory, serve_requests):
                 print(f"{service.name}: {error}", file=sys.stderr)
     names = set()
     for service in services:
-        if not os.path.exists(service.profile):
-            raise RuntimeError(f"{service.name}: callgrind wrote no profile:\n{service.tail(40)}")
-        names |= functions_in(service.profile)
+        for profile in service.profiles():
+            names |= functions_in(profile)
     return names
 
 
@@ -219,15 +215,14 @@ def main():
     parser.add_argument("--bin", default=os.path.join(ROOT, ".build", "sections", "release", "code-services"))
     parser.add_argument("--out", default=DEFAULT_OUT)
     args = parser.parse_args()
-    valgrind = shutil.which("valgrind")
-    if not valgrind:
-        sys.exit("valgrind is not installed (apt-get install -y valgrind)")
+    for tool in ("valgrind", "objcopy"):
+        if not shutil.which(tool):
+            sys.exit(f"symbol-order: {tool} is missing (apt-get install -y valgrind binutils)")
     with tempfile.TemporaryDirectory(prefix="symbol-order-") as directory:
-        copy = os.path.join(directory, "code-services")
-        subprocess.run(["objcopy", "--strip-debug", args.bin, copy], check=True, timeout=300)
+        copy = without_debug_sections(args.bin, directory)
         own = defined_functions(copy)
-        idle = run_services(valgrind, copy, tempfile.mkdtemp(dir=directory), serve_requests=False) & own
-        serving = (run_services(valgrind, copy, tempfile.mkdtemp(dir=directory), serve_requests=True) & own) - idle
+        idle = run_services(copy, tempfile.mkdtemp(dir=directory), serve_requests=False) & own
+        serving = (run_services(copy, tempfile.mkdtemp(dir=directory), serve_requests=True) & own) - idle
     if len(idle) < FEWEST_IDLE_FUNCTIONS:
         sys.exit(f"only {len(idle)} functions ran at start-up: is {args.bin} code-services?")
     with open(args.out, "w") as out:
