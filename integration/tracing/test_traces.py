@@ -77,6 +77,13 @@ def log_lines(service):
     return lines
 
 
+def warnings_logged(stack):
+    """What the services logged at warning or above (a span exporter's failed batch, for one): why a trace
+    did not arrive whole, when it does not."""
+    return "\n".join(f"{name}: {line}" for name in ("api", "worker", "mcp") for line in log_lines(stack[name])
+                     if line.get("level") in ("warning", "error", "critical")) or "(no service logged a warning)"
+
+
 def wait_for(predicate, timeout=15.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -111,7 +118,7 @@ def test_one_mcp_call_makes_one_trace_from_the_tool_call_to_the_webhook(services
         return trace if calls and answered and request_arrived and pipeline_arrived else None
 
     spans = wait_for(lambda: whole(otlp.trace(trace_id)))
-    assert spans, f"trace {trace_id} incomplete: {otlp.trace(trace_id)}"
+    assert spans, f"trace {trace_id} incomplete: {otlp.trace(trace_id)}\n{warnings_logged(stack)}"
     by_id = {span.span_id: span for span in spans}
     assert len(by_id) == len(spans), "span ids are unique"
 
