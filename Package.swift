@@ -280,6 +280,7 @@ let package = Package(
                 "CodeAPI", "CodeAPIContract", "CodeConfiguration", "CodeRuntime", "CodeStore", "CodeDomain", "CodeTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -178,7 +179,8 @@ class CallgrindServer(Server):
 
     def __init__(self, name, command, env, directory, demangle=True):
         self.profile = os.path.join(directory, f"{name}.callgrind")
-        tool = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.profile}"]
+        # By its path: Popen looks a bare name up in the child's PATH, which service_env narrows to /usr/bin:/bin.
+        tool = [shutil.which("valgrind") or "valgrind", "--tool=callgrind", f"--callgrind-out-file={self.profile}"]
         super().__init__(name, tool + ([] if demangle else ["--demangle=no"]) + command, env, log_dir=directory)
 
     def profiles(self):

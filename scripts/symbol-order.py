@@ -109,13 +109,13 @@ def run_services(binary, directory, serve_requests):
     services = []
     try:
         api = TracedService(binary, "code-api", env(DATABASE_URL=database, CODE_ADMIN_KEY=admin,
-                                                               CODE_MCP_API_KEY=mcp_key), directory)
+                                                    CODE_MCP_API_KEY=mcp_key), directory)
         services.append(api)
         api.touch_health()
         worker = TracedService(binary, "code-worker", env(DATABASE_URL=database), directory)
         services.append(worker)
         mcp = TracedService(binary, "code-mcp", env(CODE_API_URL=api.url, MCP_API_KEY=mcp_key,
-                                                               MCP_AUTH_TOKENS=token, CODE_WORKER_URL=worker.url),
+                                                    MCP_AUTH_TOKENS=token, CODE_WORKER_URL=worker.url),
                             directory)
         services.append(mcp)
         # Services generated from the template (services.json): started with the least configuration each

@@ -2,7 +2,7 @@ import Foundation
 import OpenAPIRuntime
 
 /// Encodes a value as the contract's JSON (`Configuration.contract`: compact, slashes unescaped, timestamps
-/// by the date transcoder), writing each key and value to one byte array as `encode(to:)` reaches it.
+/// by the date transcoder), writing each key and value to one buffer (`JSONOutput`) as `encode(to:)` reaches it.
 ///
 /// Why not Foundation's `JSONEncoder`, as the OpenAPI runtime uses: it builds every object as a tree of boxed
 /// values first (a class instance per value, a dictionary per object) and writes the tree after; that was

@@ -39,7 +39,7 @@ struct JSONOutput: ~Copyable {
 
     /// ASCII punctuation such as `{}` and `u00`.
     mutating func append(_ text: StaticString) {
-        append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        text.withUTF8Buffer { append($0) }
     }
 
     /// `bytes` between double quotes, for a string that needs no escape.

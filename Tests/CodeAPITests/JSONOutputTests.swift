@@ -46,10 +46,10 @@ struct JSONOutputTests {
         #expect(!Self.needsEscaping([]))
     }
 
-    @Test(arguments: [0, 0x1F, UInt8(ascii: "\""), UInt8(ascii: "\\")] as [UInt8])
-    func escapedBytesAreExactlyTheControlsQuoteAndBackslash(byte: UInt8) {
-        #expect(JSONEscaping.isEscaped(byte))
-        #expect((UInt8.min...UInt8.max).filter(JSONEscaping.isEscaped).count == 34)
+    @Test
+    func escapedBytesAreExactlyTheControlsQuoteAndBackslash() {
+        let escaped = Set((UInt8.min...UInt8.max).filter(JSONEscaping.isEscaped))
+        #expect(escaped == Set(0..<0x20).union([UInt8(ascii: "\""), UInt8(ascii: "\\")]))
     }
 
     /// Appends of every kind from a capacity of one byte, growing many times: the same bytes as an array.
