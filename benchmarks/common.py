@@ -1,6 +1,7 @@
 """Helpers shared by the benchmark scripts: ports, processes, waiting for a server, wrk, databases,
 code-api with seeded data. Python 3.11 standard library only. Everything talks to 127.0.0.1, and every
 wait is bounded in time."""
+import glob
 import json
 import os
 import re
@@ -185,11 +186,10 @@ class CallgrindServer(Server):
 
     def profiles(self):
         """The profile files the run wrote (one per process); an error with the log's end when there are none."""
-        written = sorted(name for name in os.listdir(os.path.dirname(self.profile))
-                         if os.path.join(os.path.dirname(self.profile), name).startswith(self.profile))
+        written = sorted(glob.glob(glob.escape(self.profile) + "*"))
         if not written:
             raise RuntimeError(f"{self.name}: callgrind wrote no profile:\n{self.tail(40)}")
-        return [os.path.join(os.path.dirname(self.profile), name) for name in written]
+        return written
 
 
 def ms(value, unit):

@@ -24,6 +24,6 @@ enum IdempotencyKey {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let data = (try? encoder.encode(request)) ?? Data()
-        return SHA256.hash(data: data).withUnsafeBytes { LowercaseHex.string(of: $0) }
+        return LowercaseHex.string(of: SHA256.hash(data: data))
     }
 }

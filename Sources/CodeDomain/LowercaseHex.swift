@@ -1,3 +1,5 @@
+import Foundation  // ContiguousBytes
+
 /// Bytes as lowercase hexadecimal, written by table into one string: the stored hash of every request's
 /// key, every new deployment's id and every generated request id are made this way (`String(format:
 /// "%02x")` per byte was most of the key hash's time). On raw bytes, not a generic sequence: a generic
@@ -15,6 +17,13 @@ public enum LowercaseHex {
             for byte in bytes { index = put(byte, into: buffer, at: index) }
             return index
         }
+    }
+
+    /// A digest or any other contiguous bytes (swift-crypto's digests and authentication codes), `prefix`
+    /// first. Inlinable, so that it is specialised where it is called rather than run through witness tables.
+    @inlinable
+    public static func string(prefix: String = "", of bytes: some ContiguousBytes) -> String {
+        bytes.withUnsafeBytes { string(prefix: prefix, of: $0) }
     }
 
     /// 16 bytes as a UUID's text: 8-4-4-4-12 lowercase hex digits.

@@ -38,7 +38,7 @@ struct MCPClientIdentity: Sendable {
     func namespaced(idempotencyKey key: String) -> String {
         let prefix = label + ":"
         if prefix.utf8.count + key.utf8.count <= Self.maximumIdempotencyKeyLength { return prefix + key }
-        return key.withUTF8Bytes { SHA256.hash(data: $0) }.withUnsafeBytes { LowercaseHex.string(prefix: prefix + "sha256:", of: $0) }
+        return LowercaseHex.string(prefix: prefix + "sha256:", of: key.withUTF8Bytes { SHA256.hash(data: $0) })
     }
 
     static let maximumIdempotencyKeyLength = 255

@@ -33,7 +33,7 @@ public enum APIKeySecret {
     /// The lowercase hex SHA-256 of the secret, as stored. Runs on every authenticated request, so the
     /// digest is hashed from the string's UTF-8 in place and hex-encoded by table (`LowercaseHex`).
     public static func hash(_ secret: String) -> String {
-        secret.withUTF8Bytes { SHA256.hash(data: $0) }.withUnsafeBytes { LowercaseHex.string(of: $0) }
+        LowercaseHex.string(of: secret.withUTF8Bytes { SHA256.hash(data: $0) })
     }
 
     public static func prefix(of secret: String) -> String { String(secret.prefix(prefixLength)) }
@@ -41,10 +41,8 @@ public enum APIKeySecret {
     /// Compares two hashes in time independent of where they differ.
     public static func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
         // Over the strings' UTF-8 in place: copying each into an array cost two allocations a request.
-        var lhs = lhs
-        var rhs = rhs
-        return lhs.withUTF8 { left in
-            rhs.withUTF8 { right in
+        lhs.withUTF8Bytes { left in
+            rhs.withUTF8Bytes { right in
                 guard left.count == right.count else { return false }
                 var difference: UInt8 = 0
                 for index in left.indices {

@@ -66,7 +66,7 @@ struct WebhookDriver: RolloutDriver {
         var signed = Data("\(timestamp).".utf8)
         signed.append(body)
         let mac = HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: Data(secret.utf8)))
-        return mac.withUnsafeBytes { LowercaseHex.string(prefix: "sha256=", of: $0) }
+        return LowercaseHex.string(prefix: "sha256=", of: mac)
     }
 
     func rollOut(
