@@ -128,6 +128,8 @@ let package = Package(
             dependencies: [
                 "CodeDomain", "CodeConfiguration", "CodeTiming",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The SQLite C API GRDB links, for reading a statement's columns (SQLiteRecordCursor.swift).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),

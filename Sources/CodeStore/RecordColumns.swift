@@ -1,15 +1,15 @@
 // Records read from rows the same way on both backends: each record has one initializer,
 // `init(columns:)`, that names its columns (its `CodingKeys`) and takes each value typed by the field it
-// fills; PostgresColumns (PostgresRows.swift) and SQLiteColumns (SQLiteStore.swift) are the two ways to
-// read a column.
+// fills; PostgresColumns (PostgresRows.swift) and SQLiteColumns (SQLiteRecordCursor.swift) are the two ways
+// to read a column.
 //
 // A column is read by its position, not looked up by name: every statement that reads a record selects
 // (or returns) the record's `columns`, which are its `CodingKeys` in `allCases` order, so the key's place in
 // `allCases` is its column's place in the row. GRDB's lookup by name (a lowercased dictionary per
 // statement) was 7 % of a list request's CPU (docs/performance.md, twentieth round). A row of another
-// width is refused on both backends; PostgreSQL also names each column, which is checked, while GRDB
-// keeps a row's names behind its values, so on SQLite a release build trusts `columns` for the order (debug
-// builds, which run the tests, check the names too).
+// width is refused on both backends; PostgreSQL also names each column, which is checked, while on SQLite a
+// release build trusts `columns` for the order (debug builds, which run the tests, check each statement's
+// names too).
 
 /// A record that can be read from a row that holds its columns.
 protocol ColumnRecord {

@@ -1,6 +1,7 @@
 import CodeTestSupport
 import Foundation
 import GRDB
+import GRDBSQLite
 import Logging
 import PostgresNIO
 import Testing
@@ -35,13 +36,47 @@ struct RecordColumnsTests {
     @Test func sqliteReadsTheSelectedColumnsAndRefusesOthers() throws {
         let queue = try DatabaseQueue()
         try queue.read { db in
-            let read = try #require(try CancelledRecord.fetchOne(db, sql: "SELECT 'dep_1' AS id, 2 AS attempt"))
+            let read = try #require(try SQLRequest<CancelledRecord>(sql: "SELECT 'dep_1' AS id, 2 AS attempt").fetchOne(db))
             #expect(read.id == "dep_1" && read.attempt == 2)
-            let tooFew = #expect(throws: StoreError.self) { try CancelledRecord.fetchOne(db, sql: "SELECT 'dep_1' AS id") }
+            let tooFew = #expect(throws: StoreError.self) { try SQLRequest<CancelledRecord>(sql: "SELECT 'dep_1' AS id").fetchOne(db) }
             #expect(tooFew?.description.contains("1 columns where 2 were expected") == true, "\(String(describing: tooFew))")
-            #expect(throws: StoreError.self) { try CancelledRecord.fetchOne(db, sql: "SELECT 'dep_1' AS id, 2 AS attempt, 3 AS failures") }
-            // NULL into a field that is not optional: GRDB's decoding error, not a crash or a default.
-            #expect(throws: (any Error).self) { try CancelledRecord.fetchOne(db, sql: "SELECT 'dep_1' AS id, NULL AS attempt") }
+            #expect(throws: StoreError.self) {
+                try SQLRequest<CancelledRecord>(sql: "SELECT 'dep_1' AS id, 2 AS attempt, 3 AS failures").fetchOne(db)
+            }
+            // NULL into a field that is not optional: a corrupt row, not a crash or a default.
+            let null = #expect(throws: StoreError.self) {
+                try SQLRequest<CancelledRecord>(sql: "SELECT 'dep_1' AS id, NULL AS attempt").fetchOne(db)
+            }
+            #expect(null?.description.contains("NULL in attempt") == true, "\(String(describing: null))")
+            // NULL into an optional field reads as nil, beside values of the same types.
+            let event = try #require(
+                try SQLRequest<EventRecord>(
+                    sql: """
+                        SELECT 7 AS seq, 'dep_1' AS deployment_id, 5 AS at, 1 AS attempt, NULL AS worker_id, 'render' AS step,
+                            'finished' AS kind, 'ok' AS outcome, NULL AS duration_ms, 'é' AS message
+                        """
+                ).fetchOne(db))
+            #expect(event.seq == 7 && event.workerID == nil && event.outcome == "ok" && event.durationMs == nil && event.message == "é")
+        }
+    }
+
+    /// Every row, in order, from a statement run again and again; and a statement left on a row by `fetchOne`
+    /// is reset, so that it holds no read transaction (which would keep the WAL from being checkpointed).
+    @Test func sqliteCursorReadsEveryRowAndResetsItsStatement() throws {
+        let queue = try DatabaseQueue()
+        try queue.read { db in
+            let numbers =
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) SELECT 'dep_' || i AS id, i AS attempt FROM n"
+            for count in [1, 3, 50] {
+                let all = try SQLRequest<CancelledRecord>(sql: numbers, arguments: [count], cached: true).fetchAll(db)
+                #expect(all.map(\.attempt) == Array(1...Int64(count)))
+                #expect(all.map(\.id) == (1...count).map { "dep_\($0)" })
+            }
+            let statement = try db.cachedStatement(sql: numbers)
+            let first = try CancelledRecord.fetchOne(statement, arguments: [5])
+            #expect(first?.attempt == 1)
+            #expect(sqlite3_stmt_busy(statement.sqliteStatement) == 0, "the statement was left on a row")
+            #expect(try CancelledRecord.fetchOne(statement, arguments: [2])?.id == "dep_1")
         }
     }
 
