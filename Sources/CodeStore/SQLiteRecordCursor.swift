@@ -4,24 +4,27 @@ import GRDBSQLite
 /// Records read from an SQLite statement one step at a time, each column straight from the statement at its
 /// position (RecordColumns.swift).
 ///
-/// Why not GRDB's `FetchableRecord`: its cursor hands each record a `Row` whose first use builds a
-/// dictionary of the statement's lowercased column names (for `row["name"]`, which no record here uses):
-/// for a deployment's 29 columns about 37,000 instructions per query, 5 % of a whole GET by id
-/// (docs/performance.md, twenty-fifth round). This cursor is GRDB's own kind (`DatabaseCursor`): GRDB steps
-/// the statement, with the same checks around every step, and the records read the columns as GRDB's
-/// `StatementColumnConvertible` does.
+/// Why not GRDB's `FetchableRecord`: its cursor, when it is made, builds a `Row` over the statement, and
+/// with it a dictionary of the statement's lowercased column names (for `row["name"]`, which no record
+/// here uses): for a deployment's 29 columns about 37,000 instructions per query, 5 % of a whole GET by id
+/// (docs/performance.md, twenty-fifth round). This cursor is GRDB's own kind (`DatabaseCursor`, whose
+/// `next()` steps the statement with the same checks around every step as GRDB's cursors), and the records
+/// read the columns as GRDB's `StatementColumnConvertible` does. It implements the protocol's underscored
+/// requirements (`_statement`, `_isDone`, `_element`), which GRDB's own cursors implement: public, but not
+/// described for other code, so a GRDB release that changed them would stop this file compiling.
 final class ColumnRecordCursor<Record: SQLiteRecord>: DatabaseCursor {
     typealias Element = Record
 
     let _statement: Statement
     var _isDone = false
 
-    /// `statement` with its arguments bound (`setArguments` also resets it), as `SQLRequest` prepares it.
+    /// `statement` with its arguments bound (`setArguments` also resets it), as `SQLRequest` prepares it;
+    /// only the `fetchOne` and `fetchAll` below make one, and each binds the statement first.
     /// A statement that does not select the record's number of columns is refused before its first step.
-    init(boundStatement statement: Statement) throws {
+    fileprivate init(boundStatement statement: Statement) throws {
         try Record.CodingKeys.checkColumnCount(statement.columnCount)
         // The names, in debug builds only (the tests): a statement that selected the columns in another
-        // order fails here. Read once per statement, not per row.
+        // order fails here. Read once per query, not per row.
         assert(
             statement.columnNames.elementsEqual(Record.CodingKeys.allCases.map(\.stringValue)),
             "columns \(statement.columnNames) where \(Record.CodingKeys.columnList) were expected")
@@ -105,6 +108,9 @@ extension SQLRequest where RowDecoder: SQLiteRecord {
     }
 
     private func cursor(_ db: Database) throws -> ColumnRecordCursor<RowDecoder> {
-        try ColumnRecordCursor(boundStatement: makePreparedRequest(db).statement)
+        let prepared = try makePreparedRequest(db)
+        // A row adapter (which the store's requests never set) would move the columns the records read.
+        assert(prepared.adapter == nil, "a record request with a row adapter")
+        return try ColumnRecordCursor(boundStatement: prepared.statement)
     }
 }

@@ -62,8 +62,8 @@ import Testing
     /// `fetchOne` stops at its first row, leaving the statement to be reset when GRDB's cursor is dropped:
     /// a statement left so must not hold its snapshot into the next read, which runs another statement on
     /// the same connection after a write. Each kind of cursor the store reads through is tried: a value's
-    /// (a column read as Int), a record's (the store's records, e.g. a deployment by id) and a row's (the
-    /// queue's status).
+    /// (a column read as Int), a record's (the store's records, e.g. a deployment by id, whose cursor resets
+    /// its statement itself) and a row's (the queue's status).
     @Test(arguments: FirstRowRead.allCases)
     func aCachedStatementLeftAtItsFirstRowKeepsNoSnapshot(_ firstRow: FirstRowRead) async throws {
         try await withSQLiteStore(readerCount: 1) { store in
@@ -78,20 +78,23 @@ import Testing
         }
     }
 
-    /// The first row of several, read through one of GRDB's cursors on a cached statement.
+    /// The first row of several, read through one of the cursors the store uses on a cached statement:
+    /// GRDB's for a value and a row, the store's own (ColumnRecordCursor) for a record, by statement and
+    /// by request.
     enum FirstRowRead: CaseIterable, Sendable {
-        case value, record, row
-
-        private struct Number: FetchableRecord {
-            let n: Int
-            init(row: Row) throws { n = try row.decode(forColumn: "n") }
-        }
+        case value, record, recordRequest, row
 
         func read(_ db: Database) throws -> Int? {
             let statement = try db.cachedStatement(sql: "SELECT n FROM numbers ORDER BY n DESC")
             switch self {
             case .value: return try Int.fetchOne(statement)
-            case .record: return try Number.fetchOne(statement)?.n
+            case .record:
+                let records = try db.cachedStatement(sql: "SELECT 'dep_' || n AS id, n AS attempt FROM numbers ORDER BY n DESC")
+                return try CancelledRecord.fetchOne(records, arguments: []).map { Int($0.attempt) }
+            case .recordRequest:
+                return try SQLRequest<CancelledRecord>(
+                    sql: "SELECT 'dep_' || n AS id, n AS attempt FROM numbers ORDER BY n DESC", cached: true
+                ).fetchOne(db).map { Int($0.attempt) }
             case .row: return try Row.fetchOne(statement).map { try $0.decode(atIndex: 0) }
             }
         }
