@@ -36,17 +36,14 @@ struct RecordColumnsTests {
     @Test func sqliteReadsTheSelectedColumnsAndRefusesOthers() throws {
         let queue = try DatabaseQueue()
         try queue.read { db in
-            let read = try #require(try SQLRequest<CancelledRecord>(sql: "SELECT 'dep_1' AS id, 2 AS attempt").fetchOne(db))
+            func cancelled(_ sql: String) throws -> CancelledRecord? { try SQLRequest<CancelledRecord>(sql: sql).fetchOne(db) }
+            let read = try #require(try cancelled("SELECT 'dep_1' AS id, 2 AS attempt"))
             #expect(read.id == "dep_1" && read.attempt == 2)
-            let tooFew = #expect(throws: StoreError.self) { try SQLRequest<CancelledRecord>(sql: "SELECT 'dep_1' AS id").fetchOne(db) }
+            let tooFew = #expect(throws: StoreError.self) { try cancelled("SELECT 'dep_1' AS id") }
             #expect(tooFew?.description.contains("1 columns where 2 were expected") == true, "\(String(describing: tooFew))")
-            #expect(throws: StoreError.self) {
-                try SQLRequest<CancelledRecord>(sql: "SELECT 'dep_1' AS id, 2 AS attempt, 3 AS failures").fetchOne(db)
-            }
+            #expect(throws: StoreError.self) { try cancelled("SELECT 'dep_1' AS id, 2 AS attempt, 3 AS failures") }
             // NULL into a field that is not optional: a corrupt row, not a crash or a default.
-            let null = #expect(throws: StoreError.self) {
-                try SQLRequest<CancelledRecord>(sql: "SELECT 'dep_1' AS id, NULL AS attempt").fetchOne(db)
-            }
+            let null = #expect(throws: StoreError.self) { try cancelled("SELECT 'dep_1' AS id, NULL AS attempt") }
             #expect(null?.description.contains("NULL in attempt") == true, "\(String(describing: null))")
             // NULL into an optional field reads as nil, beside values of the same types.
             let event = try #require(

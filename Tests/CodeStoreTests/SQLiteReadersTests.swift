@@ -86,15 +86,11 @@ import Testing
 
         func read(_ db: Database) throws -> Int? {
             let statement = try db.cachedStatement(sql: "SELECT n FROM numbers ORDER BY n DESC")
+            let records = "SELECT 'dep_' || n AS id, n AS attempt FROM numbers ORDER BY n DESC"
             switch self {
             case .value: return try Int.fetchOne(statement)
-            case .record:
-                let records = try db.cachedStatement(sql: "SELECT 'dep_' || n AS id, n AS attempt FROM numbers ORDER BY n DESC")
-                return try CancelledRecord.fetchOne(records, arguments: []).map { Int($0.attempt) }
-            case .recordRequest:
-                return try SQLRequest<CancelledRecord>(
-                    sql: "SELECT 'dep_' || n AS id, n AS attempt FROM numbers ORDER BY n DESC", cached: true
-                ).fetchOne(db).map { Int($0.attempt) }
+            case .record: return try CancelledRecord.fetchOne(db.cachedStatement(sql: records), arguments: []).map { Int($0.attempt) }
+            case .recordRequest: return try SQLRequest<CancelledRecord>(sql: records, cached: true).fetchOne(db).map { Int($0.attempt) }
             case .row: return try Row.fetchOne(statement).map { try $0.decode(atIndex: 0) }
             }
         }
