@@ -1,3 +1,4 @@
+import CodeDomain
 import Foundation
 import OpenAPIRuntime
 
@@ -70,7 +71,8 @@ private struct JSONNode {
     var end: Int32 = 0
     /// An object's members or an array's elements.
     var count: Int32 = 0
-    /// A string's bytes, hashed (FNV-1a): keys with different hashes are different keys.
+    /// A key's ASCII bytes, hashed (FNV-1a): unescaped ASCII keys with different hashes are different keys (an
+    /// escaped key or one beyond ASCII is flagged by `markKeyTwice` without its hash). 0 for a value.
     var hash: UInt32 = 0
 }
 
@@ -115,17 +117,17 @@ private final class JSONDocument {
     }
 
     /// Whether string node `index` (a key) is `name`, as `String` compares them (canonical equivalence, as
-    /// `JSONDecoder`'s dictionary of keys finds them); `nameIsASCII` says whether comparing bytes decides it.
-    func string(_ index: Int, equals name: String, nameIsASCII: Bool) -> Bool {
+    /// `JSONDecoder`'s dictionary of keys finds them): by their bytes when both are ASCII.
+    func string(_ index: Int, equals name: inout MemberName) -> Bool {
         let node = nodes[index]
-        if node.flags.contains(.escaped) { return string(index) == name }
+        if node.flags.contains(.escaped) { return string(index) == name.string }
         let raw = text(index)
         let equal =
-            name.utf8.withContiguousStorageIfAvailable { utf8 in
+            name.string.utf8.withContiguousStorageIfAvailable { utf8 in
                 utf8.count == raw.count && (raw.isEmpty || memcmp(utf8.baseAddress!, raw.baseAddress!, raw.count) == 0)
-            } ?? name.utf8.elementsEqual(raw)
+            } ?? name.string.utf8.elementsEqual(raw)
         // Different bytes beyond ASCII may be the same characters (e + U+0301 is é).
-        if !equal && (node.flags.contains(.beyondASCII) || !nameIsASCII) { return string(index) == name }
+        if !equal && (node.flags.contains(.beyondASCII) || !name.isASCII) { return string(index) == name.string }
         return equal
     }
 
@@ -251,7 +253,7 @@ private struct JSONParser {
     private mutating func member() throws {
         guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw corrupted("Expected a key") }
         nodes[open[open.count - 1]].count += 1
-        try string()
+        try string(isKey: true)
         skipWhitespace()
         guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw corrupted("Expected ':' after a key") }
         position += 1
@@ -270,7 +272,7 @@ private struct JSONParser {
             let kind: JSONNode.Kind = bytes[position] == UInt8(ascii: "{") ? .object : .array
             nodes.append(JSONNode(kind: kind, start: Int32(position)))
             position += 1
-        case UInt8(ascii: "\""): try string()
+        case UInt8(ascii: "\""): try string(isKey: false)
         case UInt8(ascii: "t"): try literal("true", .true)
         case UInt8(ascii: "f"): try literal("false", .false)
         case UInt8(ascii: "n"): try literal("null", .null)
@@ -315,13 +317,23 @@ private struct JSONParser {
         nodes.append(JSONNode(kind: .number, flags: isInteger ? .integer : [], start: Int32(start), end: Int32(position)))
     }
 
-    /// A string from its opening quote: escapes and UTF-8 checked, control characters refused.
-    private mutating func string() throws {
+    /// A string from its opening quote: escapes and UTF-8 checked, control characters refused. A key's ASCII
+    /// bytes are hashed (`markKeyTwice` compares keys by hash first); a value's are not, and its runs of plain ASCII
+    /// are passed eight bytes at a time (ids, names and timestamps: most of a page's bytes).
+    private mutating func string(isKey: Bool) throws {
         position += 1
         let start = position
         var flags: JSONNode.Flags = []
         var hash: UInt32 = 2_166_136_261
+        let words = UnsafeRawBufferPointer(bytes)
         while true {
+            if !isKey {
+                while position + 8 <= bytes.count {
+                    let word = words.loadUnaligned(fromByteOffset: position, as: UInt64.self)
+                    if JSONEscaping.hasEscapedByte(word) || word & 0x8080_8080_8080_8080 != 0 { break }
+                    position += 8
+                }
+            }
             guard position < bytes.count else { throw corrupted("Unterminated string") }
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") { break }
@@ -331,14 +343,14 @@ private struct JSONParser {
             } else if byte < 0x20 {
                 throw corrupted("Unescaped control character in a string")
             } else if byte < 0x80 {
-                hash = (hash ^ UInt32(byte)) &* 16_777_619
+                if isKey { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
                 position += 1
             } else {
                 flags.insert(.beyondASCII)
                 try utf8Sequence()
             }
         }
-        nodes.append(JSONNode(kind: .string, flags: flags, start: Int32(start), end: Int32(position), hash: hash))
+        nodes.append(JSONNode(kind: .string, flags: flags, start: Int32(start), end: Int32(position), hash: isKey ? hash : 0))
         position += 1
     }
 
@@ -712,25 +724,42 @@ private final class ValueDecoder: Decoder, SingleValueDecodingContainer {
     /// gives the first.
     func member(_ name: String) -> Int? {
         let end = Int(document.nodes[node].end)
-        let nameIsASCII = name.utf8.allSatisfy { $0 < 0x80 }
-        if document.nodes[node].flags.contains(.keyTwice) { return member(name, nameIsASCII: nameIsASCII, from: node + 1, to: end) }
-        return member(name, nameIsASCII: nameIsASCII, from: cursor, to: end)
-            ?? member(name, nameIsASCII: nameIsASCII, from: node + 1, to: min(cursor, end))
+        var name = MemberName(name)
+        if document.nodes[node].flags.contains(.keyTwice) { return member(&name, from: node + 1, to: end) }
+        return member(&name, from: cursor, to: end) ?? member(&name, from: node + 1, to: min(cursor, end))
     }
 
     /// The value node of the member `name` whose key node is in `from..<to`; the cursor moves past it.
-    private func member(_ name: String, nameIsASCII: Bool, from: Int, to end: Int) -> Int? {
+    private func member(_ name: inout MemberName, from: Int, to end: Int) -> Int? {
         var keyNode = from
         while keyNode < end {
             let valueNode = keyNode + 1
             let next = document.after(valueNode)
-            if document.string(keyNode, equals: name, nameIsASCII: nameIsASCII) {
+            if document.string(keyNode, equals: &name) {
                 cursor = next
                 return valueNode
             }
             keyNode = next
         }
         return nil
+    }
+}
+
+/// The name of a member looked for, and whether it is ASCII, found out only when a comparison needs it (a key
+/// with other bytes): most lookups find their member at the first key they compare, with the same bytes.
+private struct MemberName {
+    let string: String
+    private var asciiFound: Bool?
+
+    init(_ string: String) { self.string = string }
+
+    var isASCII: Bool {
+        mutating get {
+            if let asciiFound { return asciiFound }
+            let ascii = string.withUTF8Bytes { utf8 in utf8.allSatisfy { $0 < 0x80 } }
+            asciiFound = ascii
+            return ascii
+        }
     }
 }
 

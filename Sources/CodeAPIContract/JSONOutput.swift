@@ -92,7 +92,7 @@ enum JSONEscaping {
     /// zero byte" (after XOR with `"` and with `\`): exact answers to whether the word has such a byte, though
     /// not which one, which the caller's byte loop finds. Bytes of 0x80 and above (UTF-8's multi-byte
     /// sequences) never match.
-    private static func hasEscapedByte(_ word: UInt64) -> Bool {
+    static func hasEscapedByte(_ word: UInt64) -> Bool {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let quotes = word ^ (ones &* UInt64(UInt8(ascii: "\"")))
         let backslashes = word ^ (ones &* UInt64(UInt8(ascii: "\\")))

@@ -242,6 +242,39 @@ struct ContractJSONDecoderTests {
         #expect(member.agree, "\(member)")
     }
 
+    /// The parser passes a value string's plain ASCII eight bytes at a time: whatever ends such a run (the
+    /// closing quote, an escape, a byte beyond ASCII, a byte it refuses) is found at every position of
+    /// strings of 1 to 24 bytes, with the string last in the document and followed by more, as a value and as a
+    /// key. A word read past the document's end cannot change an outcome: the debug builds the tests run in
+    /// trap on it (the bounds check of `loadUnaligned`).
+    @Test
+    func aSpecialByteAtEveryPositionOfAString() {
+        let pieces: [[UInt8]] = [
+            Array(#"\""#.utf8), Array(#"\\"#.utf8), Array(#"\n"#.utf8), Array(#"\u00e9"#.utf8), Array("é".utf8), Array("🚀".utf8),
+            [0x01], [0x1F], [0x7F], [0xFF], [0x80], [0xC3], [UInt8(ascii: "\\")], [0x22],
+        ]
+        for length in 1...24 {
+            for position in 0..<length {
+                for piece in pieces {
+                    var string = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                    string.replaceSubrange(position..<position + 1, with: piece)
+                    let quoted = [0x22] + string + [0x22]
+                    for (document, target) in [
+                        (quoted, Target.string), (Array("[".utf8) + quoted + Array(#","plain text after it"]"#.utf8), .strings),
+                        (Array("{".utf8) + quoted + Array(#":1,"another key after it":2}"#.utf8), .intObject),
+                    ] {
+                        let verdict = target.verdict(document)
+                        #expect(verdict.agree, "\(Self.shown(document)): \(verdict)")
+                    }
+                }
+            }
+            // Never closed: refused by both.
+            let unterminated = [0x22] + [UInt8](repeating: UInt8(ascii: "a"), count: length)
+            let verdict = Target.string.verdict(unterminated)
+            #expect(verdict.agree && verdict.ours.failure != nil, "\(Self.shown(unterminated)): \(verdict)")
+        }
+    }
+
     // MARK: - 4. Invalid JSON
 
     /// The types the tables decode as.
@@ -916,6 +949,23 @@ struct ContractJSONDecoderTests {
             #expect(ours == (try Self.foundationDecoder.decode(Accented.self, from: Data(input.utf8))), "\(input)")
             #expect(ours.value == 1 || ours.value == 3, "\(input)")
         }
+    }
+
+    /// A name beyond ASCII that `String` takes as equal to a key written in ASCII (the Kelvin sign is K, the
+    /// Greek question mark is ;) finds that key, as JSONDecoder's dictionary of keys finds it: the bytes differ
+    /// and the key's are ASCII, so only the name's own test for ASCII sends the comparison to `String`.
+    @Test
+    func aNameBeyondASCIIFindsTheASCIIKeyItEquals() {
+        struct Singletons: Decodable, Equatable {
+            let kelvin: Int
+            let question: Int
+            enum CodingKeys: String, CodingKey {
+                case kelvin = "\u{212A}"
+                case question = "\u{37E}"
+            }
+        }
+        let verdict = Self.verdict(Singletons.self, Self.bytes(#"{"K":1,";":2}"#))
+        #expect(verdict.agree && verdict.ours.failure == nil, "\(verdict)")
     }
 
     /// A null where a `Date`, `Data` or `URL` is asked for is `valueNotFound` of that type, as JSONDecoder says.
