@@ -122,10 +122,9 @@ private final class JSONDocument {
         let node = nodes[index]
         if node.flags.contains(.escaped) { return string(index) == name.string }
         let raw = text(index)
-        let equal =
-            name.string.utf8.withContiguousStorageIfAvailable { utf8 in
-                utf8.count == raw.count && (raw.isEmpty || memcmp(utf8.baseAddress!, raw.baseAddress!, raw.count) == 0)
-            } ?? name.string.utf8.elementsEqual(raw)
+        let equal = name.string.withUTF8Bytes { utf8 in
+            utf8.count == raw.count && (raw.isEmpty || memcmp(utf8.baseAddress!, raw.baseAddress!, raw.count) == 0)
+        }
         // Different bytes beyond ASCII may be the same characters (e + U+0301 is é).
         if !equal && (node.flags.contains(.beyondASCII) || !name.isASCII) { return string(index) == name.string }
         return equal
