@@ -818,8 +818,6 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try decoder.unwrap(type, at: value(key), key: key) }
 
     // The types the contract's optional members have, and the generic one; the protocol's defaults serve the
-    // rest, with one more lookup.
-    // The types the contract's optional members have, and the generic one; the protocol's defaults serve the
     // other types, with one lookup more.
     func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try present(key).map { try decoder.bool(at: $0, key: key) } }
     func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? {
