@@ -205,35 +205,7 @@ private final class JSONSink {
             // Most strings (every key, ids, names, timestamps) need no escape: found eight bytes at a time,
             // then written in one copy.
             guard JSONEscaping.isNeeded(in: utf8) else { return output.appendQuoted(utf8) }
-            output.append(UInt8(ascii: "\""))
-            var unwritten = 0
-            for index in utf8.indices {
-                let byte = utf8[index]
-                guard JSONEscaping.isEscaped(byte) else { continue }
-                output.append(UnsafeBufferPointer(rebasing: utf8[unwritten..<index]))
-                escape(byte)
-                unwritten = index + 1
-            }
-            output.append(UnsafeBufferPointer(rebasing: utf8[unwritten...]))
-            output.append(UInt8(ascii: "\""))
-        }
-    }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    private func escape(_ byte: UInt8) {
-        output.append(UInt8(ascii: "\\"))
-        switch byte {
-        case UInt8(ascii: "\""), UInt8(ascii: "\\"): output.append(byte)
-        case 0x08: output.append(UInt8(ascii: "b"))
-        case 0x0C: output.append(UInt8(ascii: "f"))
-        case 0x0A: output.append(UInt8(ascii: "n"))
-        case 0x0D: output.append(UInt8(ascii: "r"))
-        case 0x09: output.append(UInt8(ascii: "t"))
-        default:
-            output.append("u00")
-            output.append(Self.hexDigits[Int(byte >> 4)])
-            output.append(Self.hexDigits[Int(byte & 0xF)])
+            output.appendQuotedEscaping(utf8)
         }
     }
 }

@@ -46,6 +46,32 @@ struct JSONOutputTests {
         #expect(!Self.needsEscaping([]))
     }
 
+    /// `escapedBytes`' lowest set bit names a word's first escaped byte: every byte value at every position
+    /// of the word, among fillers that are plain ASCII, beyond ASCII and at the edges of the control range,
+    /// alone and with a second escaped byte after it (a borrow of the bit tricks runs towards later bytes, so a
+    /// second match must not move the first).
+    @Test(arguments: [UInt8(ascii: "a"), 0x80, 0xFF, 0x21, 0x20, 0x5D, 0x23] as [UInt8])
+    func findsTheFirstEscapedByteOfAWord(filler: UInt8) {
+        var wrong: [String] = []
+        for position in 0..<8 {
+            for byte in UInt8.min...UInt8.max {
+                for second in [nil] + Array(position + 1..<8) {
+                    for secondByte in [0x00, 0x1F, UInt8(ascii: "\""), UInt8(ascii: "\\")] {
+                        var bytes = [UInt8](repeating: filler, count: 8)
+                        bytes[position] = byte
+                        if let second { bytes[second] = secondByte }
+                        let expected = bytes.firstIndex(where: JSONEscaping.isEscaped) ?? 8
+                        let word = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+                        let escaped = JSONEscaping.escapedBytes(word)
+                        let found = escaped == 0 ? 8 : escaped.trailingZeroBitCount / 8
+                        if found != expected { wrong.append("\(bytes): \(found), not \(expected)") }
+                    }
+                }
+            }
+        }
+        #expect(wrong.isEmpty, "among \(filler): \(wrong.prefix(10))")
+    }
+
     @Test
     func escapedBytesAreExactlyTheControlsQuoteAndBackslash() {
         let escaped = Set((UInt8.min...UInt8.max).filter(JSONEscaping.isEscaped))
@@ -77,6 +103,43 @@ struct JSONOutputTests {
             #expect(output.count == expected.count)
         }
         #expect(output.array() == expected)
+    }
+
+    /// Through the encoder: strings dense with escapes (as code-mcp's tool answers are, JSON inside a string),
+    /// bytes beyond ASCII among them, written as a byte-by-byte escape writes them.
+    @Test
+    func stringsDenseWithEscapesAreWrittenAsAByteLoopWritesThem() throws {
+        let alphabet = Array("\"\\\n\t\r\u{00}\u{01}\u{08}\u{0C}\u{1F}\u{7F} a:{}/é€😀".unicodeScalars)
+        var generator = SystemRandomNumberGenerator()
+        // Most of them short, every position of a word's worth of them; some longer than the stretches of
+        // 1,024 bytes the output makes room for at once and than its first capacity.
+        for round in 0..<3_000 {
+            let length = round % 100 == 0 ? Int.random(in: 1_000...6_000, using: &generator) : Int.random(in: 0...48, using: &generator)
+            var text = String.UnicodeScalarView()
+            for _ in 0..<length { text.append(alphabet.randomElement(using: &generator)!) }
+            let string = String(text)
+            let written = try ContractJSONEncoder().encode([string])
+            #expect(written == Array(#"[""#.utf8) + Self.escapedByteByByte(string) + Array(#""]"#.utf8), "\(string.debugDescription)")
+        }
+    }
+
+    /// RFC 8259's escapes, one byte at a time: the short forms where there is one, \u00XX for other controls.
+    static func escapedByteByByte(_ string: String) -> [UInt8] {
+        var escaped: [UInt8] = []
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): escaped += Array(#"\""#.utf8)
+            case UInt8(ascii: "\\"): escaped += Array(#"\\"#.utf8)
+            case 0x08: escaped += Array(#"\b"#.utf8)
+            case 0x0C: escaped += Array(#"\f"#.utf8)
+            case 0x0A: escaped += Array(#"\n"#.utf8)
+            case 0x0D: escaped += Array(#"\r"#.utf8)
+            case 0x09: escaped += Array(#"\t"#.utf8)
+            case ..<0x20: escaped += Array(#"\u00"#.utf8) + Array((String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16)).utf8)
+            default: escaped.append(byte)
+            }
+        }
+        return escaped
     }
 
     /// Through the encoder: a string with each escaped character at each position (around the eight-byte
