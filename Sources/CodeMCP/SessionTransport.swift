@@ -305,7 +305,18 @@ enum SSE {
     /// Each line of `data` is a `data:` line of its own, which the client joins with line feeds: a line break
     /// inside one field would end it early. JSON-RPC answers are one line, so this is one `data:` line.
     static func message(_ data: Data, id: String) -> Data {
-        guard data.hasLineBreak else { return Data("id: \(id)\nevent: message\ndata: ".utf8) + data + Data("\n\n".utf8) }
+        guard data.hasLineBreak else {
+            // The answer copied once, into room made for the whole event: `+` copied it into a new `Data` and
+            // grew that again for the last two bytes.
+            var head = "id: \(id)\nevent: message\ndata: "
+            return head.withUTF8 { head in
+                var event = Data(capacity: head.count + data.count + 2)
+                event.append(head)
+                event.append(data)
+                event.append(contentsOf: [UInt8(ascii: "\n"), UInt8(ascii: "\n")])
+                return event
+            }
+        }
         var event = Data("id: \(id)\nevent: message\n".utf8)
         var line = data[...]
         while true {

@@ -60,11 +60,13 @@ struct ToolAnswer: Sendable {
             let content: [Tool.Content]
             let isError: Bool
         }
-        let head = Head(content: [.text(text: text, annotations: nil, _meta: nil)], isError: isError)
-        var result = Data(try ContractJSONEncoder().encode(head))
-        // `Head` encodes as an object: replace its closing brace with the structured content and a new one.
-        result.removeLast()
-        result.append(contentsOf: #","structuredContent":"#.utf8)
+        let head = try ContractJSONEncoder().encode(Head(content: [.text(text: text, annotations: nil, _meta: nil)], isError: isError))
+        let member = Array(#","structuredContent":"#.utf8)
+        // `Head` encodes as an object: its closing brace is replaced by the structured content and a new one,
+        // written into room made for all of it (growing a `Data` as the parts came copied the answer again).
+        var result = Data(capacity: head.count - 1 + member.count + json.count + 1)
+        result.append(contentsOf: head.dropLast())
+        result.append(contentsOf: member)
         result.append(json)
         result.append(UInt8(ascii: "}"))
         return result

@@ -51,6 +51,17 @@ struct ToolAnswerTests {
         #expect(try JSONDecoder().decode(Response<CallTool>.self, from: numbered).id == .number(42))
     }
 
+    /// The answer around the result, byte for byte, with each kind of id (one with a quote and a slash in it):
+    /// the id as the SDK's encoder writes it, the result as it is.
+    @Test func theDirectAnswerWrapsTheResultAsItIs() throws {
+        let result = #"{"content":[],"isError":false,"structuredContent":{"a":"b/c"}}"#
+        for (id, written) in [(ID.string("call-7"), #""call-7""#), (.number(42), "42"), (.string(#"a"b/c"#), #""a\"b/c""#)] {
+            let bytes = try DirectRequests.response(id: id, result: Data(result.utf8))
+            #expect(String(decoding: bytes, as: UTF8.self) == #"{"jsonrpc":"2.0","id":"# + written + #","result":"# + result + "}")
+            #expect(try DirectRequests.encoder.encode(id) == Data(written.utf8))
+        }
+    }
+
     /// Without an answer of code-api kept (no call went through `APICallMiddleware`), the value is encoded.
     @Test func aValueWithNoAPIAnswerKeptIsEncoded() async throws {
         let answer = try await ToolAnswer.passingOn { ["replicas": 2] }
