@@ -56,11 +56,12 @@ struct JSONOutput: ~Copyable {
     ///
     /// code-mcp's tool answers carry code-api's JSON as a string, a quote every seven bytes or so: copying each
     /// run between two escapes and appending each escape, with a capacity check per append, cost about 22
-    /// instructions per byte of such a page (callgrind), this about 10. Room for the longest escape of every
-    /// byte is made once per stretch of at most 1,024 bytes, and the bytes go eight at a time: each word is
-    /// stored whole, and the output moves on by its bytes before the first escaped one (all eight when it has
-    /// none), so the bytes after that one are written again from where the next word starts. A word is read
-    /// and stored only while eight bytes of the stretch are left, whose room (six bytes each) holds it.
+    /// instructions per byte of such a page, this about 10 (callgrind, the two loops alone). Room for the
+    /// longest escape of every byte is made once per stretch of at most 1,024 bytes, and the bytes go eight at
+    /// a time: each word is stored whole, and the output moves on by its bytes before the first escaped one (all
+    /// eight when it has none), so the bytes after that one are written again from where the next word starts.
+    /// A word is read and stored only while eight bytes of the stretch are left, whose room (six bytes each)
+    /// holds it.
     mutating func appendQuotedEscaping(_ bytes: UnsafeBufferPointer<UInt8>) {
         append(UInt8(ascii: "\""))
         guard let source = bytes.baseAddress else { return append(UInt8(ascii: "\"")) }

@@ -83,10 +83,11 @@ struct JSONOutputTests {
     func growsAndKeepsWhatWasWritten() {
         var output = JSONOutput(capacity: 1)
         var expected: [UInt8] = []
-        var generator = SystemRandomNumberGenerator()
+        var generator = ContractJSONDecoderTests.SplitMix64(state: 0x0013_0042)
+        let dense: [UInt8] = [UInt8(ascii: "\""), UInt8(ascii: "\\"), 0x0A, 0x01, UInt8(ascii: "a"), 0xC3, 0xA9]
         for round in 0..<2_000 {
             let chunk = (0..<Int.random(in: 0...70, using: &generator)).map { _ in UInt8.random(in: 0x20...0x7E, using: &generator) }
-            switch round % 4 {
+            switch round % 5 {
             case 0:
                 output.append(UInt8(round & 0x7F))
                 expected.append(UInt8(round & 0x7F))
@@ -96,6 +97,11 @@ struct JSONOutputTests {
             case 2:
                 chunk.withUnsafeBufferPointer { output.appendQuoted($0) }
                 expected += [UInt8(ascii: "\"")] + chunk + [UInt8(ascii: "\"")]
+            case 4:
+                // Escapes dense enough to need more room than the bytes they escape.
+                let escaping = chunk.map { dense[Int($0) % dense.count] }
+                escaping.withUnsafeBufferPointer { output.appendQuotedEscaping($0) }
+                expected += [UInt8(ascii: "\"")] + Self.escapedByteByByte(escaping) + [UInt8(ascii: "\"")]
             default:
                 output.append("u00")
                 expected += Array("u00".utf8)
@@ -110,7 +116,7 @@ struct JSONOutputTests {
     @Test
     func stringsDenseWithEscapesAreWrittenAsAByteLoopWritesThem() throws {
         let alphabet = Array("\"\\\n\t\r\u{00}\u{01}\u{08}\u{0C}\u{1F}\u{7F} a:{}/é€😀".unicodeScalars)
-        var generator = SystemRandomNumberGenerator()
+        var generator = ContractJSONDecoderTests.SplitMix64(state: 0x0013_0027)
         // Most of them short, every position of a word's worth of them; some longer than the stretches of
         // 1,024 bytes the output makes room for at once and than its first capacity.
         for round in 0..<3_000 {
@@ -119,14 +125,16 @@ struct JSONOutputTests {
             for _ in 0..<length { text.append(alphabet.randomElement(using: &generator)!) }
             let string = String(text)
             let written = try ContractJSONEncoder().encode([string])
-            #expect(written == Array(#"[""#.utf8) + Self.escapedByteByByte(string) + Array(#""]"#.utf8), "\(string.debugDescription)")
+            #expect(
+                written == Array(#"[""#.utf8) + Self.escapedByteByByte(Array(string.utf8)) + Array(#""]"#.utf8),
+                "\(string.debugDescription)")
         }
     }
 
     /// RFC 8259's escapes, one byte at a time: the short forms where there is one, \u00XX for other controls.
-    static func escapedByteByByte(_ string: String) -> [UInt8] {
+    static func escapedByteByByte(_ bytes: [UInt8]) -> [UInt8] {
         var escaped: [UInt8] = []
-        for byte in string.utf8 {
+        for byte in bytes {
             switch byte {
             case UInt8(ascii: "\""): escaped += Array(#"\""#.utf8)
             case UInt8(ascii: "\\"): escaped += Array(#"\\"#.utf8)

@@ -60,6 +60,14 @@ struct ToolAnswerTests {
             #expect(String(decoding: bytes, as: UTF8.self) == #"{"jsonrpc":"2.0","id":"# + written + #","result":"# + result + "}")
             #expect(try DirectRequests.encoder.encode(id) == Data(written.utf8))
         }
+        // Ids with every kind of escape and bytes beyond ASCII: what the SDK's encoder writes.
+        for id in [ID.string("a\nb\u{01}\\c\t"), .string("é😀\u{2028}\u{7F}"), .string(""), .number(-1), .number(Int.max)] {
+            let bytes = try DirectRequests.response(id: id, result: Data(result.utf8))
+            let expected =
+                Data(#"{"jsonrpc":"2.0","id":"#.utf8) + (try DirectRequests.encoder.encode(id)) + Data(#","result":"#.utf8)
+                + Data(result.utf8) + Data("}".utf8)
+            #expect(bytes == expected, "\(id)")
+        }
     }
 
     /// Without an answer of code-api kept (no call went through `APICallMiddleware`), the value is encoded.
