@@ -40,6 +40,10 @@ public struct WorkerSettings: Sendable {
 
     public var database: DatabaseLocation
     public var databasePassword: String?
+    /// How long PostgreSQL may answer nothing before the store's operations fail as unavailable
+    /// (`PostgresStore.silenceLimit`). Not read from the environment: the tests lengthen it
+    /// (`TestDatabase.silenceLimit` says why).
+    public var databaseSilenceLimit = PostgresStore.silenceLimit
     /// Names this process in leases and events: `<host>-<pid>` unless `WORKER_ID` says otherwise.
     public var workerID: String
     /// Pipelines run at once by this process.
