@@ -28,14 +28,16 @@ public final class PostgresStore: Store, Service, Sendable {
     /// How long the server may answer nothing, to any operation, before operations fail with
     /// `StoreError.unavailable`: while it is down, requests answer 503 within this instead of waiting for the
     /// pool to reconnect. A busy server that answers others keeps an operation waiting in the pool's queue,
-    /// up to `operationCeiling` (`ServerSilence`). The default of the `silenceLimit` the store is opened with.
-    public static let silenceLimit: Duration = .milliseconds(1500)
+    /// up to `operationCeiling` (`ServerSilence`). The services' limit; the tests open their stores with a longer
+    /// one (`init`'s `silenceLimit`).
+    public static let defaultSilenceLimit: Duration = .milliseconds(1500)
     /// The longest one operation waits, whatever the server answers others.
     public static let operationCeiling: Duration = .seconds(10)
 
+    /// A `silenceLimit` at or above `operationCeiling` leaves only the ceiling.
     public init(
         configuration: PostgresClient.Configuration, logger: Logger, metricsFactory: (any MetricsFactory)? = nil,
-        silenceLimit: Duration = PostgresStore.silenceLimit
+        silenceLimit: Duration = PostgresStore.defaultSilenceLimit
     ) {
         // postgres-nio opens each connection on `eventLoopGroup.any()`, the calling loop: with the loops as the
         // global executor (CodeRuntime's EventLoopExecutor) the pool's connections mostly share one loop. Left

@@ -14,7 +14,7 @@ public struct StoreHandle: Sendable {
         password: String? = nil,
         logger: Logger,
         metricsFactory: (any MetricsFactory)? = nil,
-        silenceLimit: Duration = PostgresStore.silenceLimit
+        silenceLimit: Duration = PostgresStore.defaultSilenceLimit
     ) throws -> StoreHandle {
         logger.info("database", metadata: ["location": .string(location.redacted)])
         switch location {
