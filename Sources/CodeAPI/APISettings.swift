@@ -8,10 +8,6 @@ public struct APISettings: Sendable {
     public var database: DatabaseLocation
     /// `DATABASE_PASSWORD` / `DATABASE_PASSWORD_FILE`, for PostgreSQL.
     public var databasePassword: String?
-    /// How long PostgreSQL may answer nothing before requests answer 503; its default is the store's
-    /// (`PostgresStore.defaultSilenceLimit`). Not read from the environment: the tests lengthen it
-    /// (`TestDatabase.silenceLimit` says why).
-    public var databaseSilenceLimit = PostgresStore.defaultSilenceLimit
     /// `CODE_ADMIN_KEY` / `_FILE`: an admin key with this secret is guaranteed to exist.
     public var adminKey: String?
     /// `CODE_MCP_API_KEY` / `_FILE`: an operator key for code-mcp with this secret is guaranteed to exist.

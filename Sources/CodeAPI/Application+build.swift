@@ -17,8 +17,7 @@ public func buildApplication(settings: APISettings, runtime: ServiceRuntime) asy
         throw ConfigurationError("CODE_KEY_CACHE_SECONDS", "must be from 0 to 1 (seconds)")
     }
     let handle = try StoreHandle.open(
-        settings.database, password: settings.databasePassword, logger: runtime.logger, metricsFactory: runtime.metrics.factory,
-        silenceLimit: settings.databaseSilenceLimit
+        settings.database, password: settings.databasePassword, logger: runtime.logger, metricsFactory: runtime.metrics.factory
     )
     let store = handle.store
     runtime.health.register("database", timeout: .seconds(2)) { try await store.ping() }

@@ -28,17 +28,12 @@ public final class PostgresStore: Store, Service, Sendable {
     /// How long the server may answer nothing, to any operation, before operations fail with
     /// `StoreError.unavailable`: while it is down, requests answer 503 within this instead of waiting for the
     /// pool to reconnect. A busy server that answers others keeps an operation waiting in the pool's queue,
-    /// up to `operationCeiling` (`ServerSilence`). The services' limit; the tests open their stores with a longer
-    /// one (`init`'s `silenceLimit`).
-    public static let defaultSilenceLimit: Duration = .milliseconds(1500)
+    /// up to `operationCeiling` (`ServerSilence`).
+    public static let silenceLimit: Duration = .milliseconds(1500)
     /// The longest one operation waits, whatever the server answers others.
     public static let operationCeiling: Duration = .seconds(10)
 
-    /// A `silenceLimit` at or above `operationCeiling` leaves only the ceiling.
-    public init(
-        configuration: PostgresClient.Configuration, logger: Logger, metricsFactory: (any MetricsFactory)? = nil,
-        silenceLimit: Duration = PostgresStore.defaultSilenceLimit
-    ) {
+    public init(configuration: PostgresClient.Configuration, logger: Logger, metricsFactory: (any MetricsFactory)? = nil) {
         // postgres-nio opens each connection on `eventLoopGroup.any()`, the calling loop: with the loops as the
         // global executor (CodeRuntime's EventLoopExecutor) the pool's connections mostly share one loop. Left
         // so on purpose: spreading them over the loops (tried, with an EventLoopGroup whose any() is next())
@@ -48,7 +43,7 @@ public final class PostgresStore: Store, Service, Sendable {
         self.logger = logger
         metrics = StoreMetrics(
             backend: "postgres", factory: metricsFactory,
-            patience: ServerSilence(silence: silenceLimit, ceiling: Self.operationCeiling), unavailable: Self.unavailableReason)
+            patience: ServerSilence(silence: Self.silenceLimit, ceiling: Self.operationCeiling), unavailable: Self.unavailableReason)
     }
 
     public func run() async throws {

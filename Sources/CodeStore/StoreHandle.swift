@@ -7,14 +7,12 @@ public struct StoreHandle: Sendable {
     public let store: any Store
     public let services: [any Service]
 
-    /// Opens the database. SQLite opens the file now; PostgreSQL connects once its service runs, and its
-    /// operations fail as unavailable once the server has answered nothing for `silenceLimit`.
+    /// Opens the database. SQLite opens the file now; PostgreSQL connects once its service runs.
     public static func open(
         _ location: DatabaseLocation,
         password: String? = nil,
         logger: Logger,
-        metricsFactory: (any MetricsFactory)? = nil,
-        silenceLimit: Duration = PostgresStore.defaultSilenceLimit
+        metricsFactory: (any MetricsFactory)? = nil
     ) throws -> StoreHandle {
         logger.info("database", metadata: ["location": .string(location.redacted)])
         switch location {
@@ -22,8 +20,7 @@ public struct StoreHandle: Sendable {
             return StoreHandle(store: try SQLiteStore(path: path, metricsFactory: metricsFactory), services: [])
         case .postgres(let url):
             let store = PostgresStore(
-                configuration: try .from(url: url, password: password), logger: logger, metricsFactory: metricsFactory,
-                silenceLimit: silenceLimit)
+                configuration: try .from(url: url, password: password), logger: logger, metricsFactory: metricsFactory)
             return StoreHandle(store: store, services: [store])
         }
     }

@@ -100,6 +100,9 @@ struct StoreMetrics: Sendable {
 /// reached: then nothing answers, and every operation gives up `silence` after the last answer (a request
 /// made while the server is down: `silence` after it began). `ceiling` bounds the wait of one operation on
 /// a server that answers others (a lock held elsewhere, a queue that does not move for it).
+///
+/// Silence is judged by what this process has run, and a process that is behind has not run the answers
+/// it has: `StoreDeadline` gives up on silence only once a job it enqueues runs promptly (`StarvationProbe`).
 final class ServerSilence: Sendable {
     let silence: Duration
     let ceiling: Duration
@@ -118,17 +121,20 @@ final class ServerSilence: Sendable {
         lastAnswer.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
     }
 
-    /// How much longer an operation that began at `start` may wait; nil: give up now.
-    func remaining(since start: NIODeadline) -> Duration? {
+    /// What an operation that began at `start` does now: wait (how much longer), or give up because the
+    /// server has been silent or because the ceiling has passed.
+    func verdict(since start: NIODeadline) -> StoreDeadline.Verdict {
         let now = NIODeadline.now()
         let untilCeiling = start + TimeAmount(ceiling) - now
+        // A wait shorter than a millisecond is not worth a timer.
+        let oneTimer = TimeAmount.milliseconds(1)
+        guard untilCeiling >= oneTimer else { return .pastCeiling }
         // Silence counts from the later of the operation's start and the last answer: an operation that
         // begins after a quiet spell still waits `silence` for an answer of its own.
         let heardOrStarted = max(start, NIODeadline.uptimeNanoseconds(lastAnswer.load(ordering: .relaxed)))
         let untilSilence = heardOrStarted + TimeAmount(silence) - now
-        let remaining = min(untilCeiling, untilSilence)
-        // A wait shorter than a millisecond is not worth a timer.
-        return remaining.nanoseconds >= 1_000_000 ? .nanoseconds(remaining.nanoseconds) : nil
+        guard untilSilence >= oneTimer else { return .silent }
+        return .wait(.nanoseconds(min(untilCeiling, untilSilence).nanoseconds))
     }
 }
 
@@ -140,37 +146,70 @@ public enum StoreDeadline {
     /// What `run` throws at the deadline; the store's operations turn it into `StoreError.unavailable`.
     public enum Exceeded: Error { case exceeded }
 
-    /// Runs `body`, throwing `Exceeded.exceeded` when it takes longer than `limit`.
+    /// What a deadline's check decides.
+    enum Verdict: Equatable {
+        /// Check again after this long.
+        case wait(Duration)
+        /// The server has answered nothing for the silence limit: give up once this process is shown to
+        /// be running its jobs promptly (`StarvationProbe`), since an answer may be in and not yet run.
+        case silent
+        /// A hard limit has passed: give up now.
+        case pastCeiling
+    }
+
+    /// Runs `body`, throwing `Exceeded.exceeded` when it takes longer than `limit`. A hard limit (the
+    /// heartbeat's renewal must stop a pipeline before its lease runs out, starved or not).
     public static func run<T: Sendable>(
         _ limit: Duration, operation: String, _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        try await run(firstCheckAfter: limit, patience: { nil }, operation: operation, body)
+        try await run(firstCheckAfter: limit, verdict: { .pastCeiling }, promptWithin: .zero, operation: operation, body)
     }
 
     /// Runs `body`, throwing `Exceeded.exceeded` when `patience` runs out: the server silent for its
-    /// `silence` since the later of `start` and the last answer, or the ceiling passed since `start`.
+    /// `silence` since the later of `start` and the last answer (and this process not behind), or the
+    /// ceiling passed since `start`.
     static func run<T: Sendable>(
         _ patience: ServerSilence, since start: NIODeadline, operation: String, _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        guard let first = patience.remaining(since: start) else { throw Exceeded.exceeded }
-        return try await run(firstCheckAfter: first, patience: { patience.remaining(since: start) }, operation: operation, body)
+        // Before the first timer, a verdict of silence counts as the server's: nothing of this operation's
+        // can have been answered and left unrun yet.
+        guard case .wait(let first) = patience.verdict(since: start) else { throw Exceeded.exceeded }
+        return try await run(
+            firstCheckAfter: first, verdict: { patience.verdict(since: start) }, promptWithin: patience.silence / 4, operation: operation,
+            body)
     }
 
     private static func run<T: Sendable>(
-        firstCheckAfter first: Duration, patience: @escaping @Sendable () -> Duration?, operation: String,
+        firstCheckAfter first: Duration, verdict: @escaping @Sendable () -> Verdict, promptWithin: Duration, operation: String,
         _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let outcome = OneShot<T>()
         let work = Task {
             do { outcome.complete(.success(try await body())) } catch { outcome.complete(.failure(error)) }
         }
+        let giveUp: @Sendable () -> Void = {
+            outcome.complete(.failure(Exceeded.exceeded))
+            work.cancel()
+        }
+        // The probe runs at the priority `work` runs at, so that it queues behind `work`'s jobs, not beside them.
+        let probe = StarvationProbe(priority: Task.currentPriority, promptWithin: promptWithin)
         // The deadline is a timer on an event loop (an entry in its timer heap), not a task that sleeps:
         // `Task.sleep` goes through Dispatch's timer thread, a thread switch for every operation (LoopTimer).
         let timer = LoopTimer.repeating(after: first) {
-            if let more = patience() { return more }
-            outcome.complete(.failure(Exceeded.exceeded))
-            work.cancel()
-            return nil
+            switch verdict() {
+            case .wait(let more):
+                return more
+            case .pastCeiling:
+                giveUp()
+                return nil
+            case .silent:
+                // Answers the probe finds run in the meantime (other operations') move the silence on.
+                probe.send {
+                    if case .wait = verdict() { return }
+                    giveUp()
+                }
+                return StarvationProbe.recheck
+            }
         }
         defer { timer.cancel() }
         return try await withTaskCancellationHandler {
@@ -178,6 +217,43 @@ public enum StoreDeadline {
         } onCancel: {
             work.cancel()
             outcome.complete(.failure(CancellationError()))
+        }
+    }
+}
+
+/// Tells a silent server from a process that is behind. The deadline's timer fires on an event loop, but
+/// an answer the driver has read resumes the operation through Swift's executor, which a process with more
+/// ready work than cores runs late: in a full test run (every test case at once, one debug process, two
+/// cores) these probes started a median 125 ms and up to 2.3 s after they were enqueued, and an answer read
+/// in such a stretch waits as long before its operation sees it.
+/// So at a deadline of silence the timer enqueues a job (a task at the operation's priority) behind whatever
+/// is queued, the operation's own answer included, and the operation gives up only if that job starts within
+/// `promptWithin` (a quarter of the silence limit) and the server is still silent then: a process that is
+/// keeping up, whose answers would have run. A job that starts later means the process was behind: the timer
+/// checks again after `recheck`. `ServerSilence.ceiling` still bounds the whole wait.
+final class StarvationProbe: Sendable {
+    /// How often a deadline of silence checks again while the process is behind.
+    static let recheck: Duration = .milliseconds(50)
+
+    /// A job that starts within this of being enqueued: the process is keeping up.
+    private let promptWithin: Duration
+    private let priority: TaskPriority
+    /// Whether a probe is queued and has not run: one at a time, however far behind the process is.
+    private let queued = Synchronization.Atomic<Bool>(false)
+
+    init(priority: TaskPriority, promptWithin: Duration) {
+        self.priority = priority
+        self.promptWithin = promptWithin
+    }
+
+    /// Enqueues a probe (unless one is queued already) that calls `ifPrompt` if it starts within `promptWithin`.
+    func send(ifPrompt: @escaping @Sendable () -> Void) {
+        guard queued.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        let sent = ContinuousClock.now
+        Task(priority: priority) { [self] in
+            let prompt = ContinuousClock.now - sent <= promptWithin
+            queued.store(false, ordering: .relaxed)
+            if prompt { ifPrompt() }
         }
     }
 }

@@ -10,8 +10,7 @@ import Logging
 /// `main` and the tests both call this.
 public func buildApplication(settings: WorkerSettings, runtime: ServiceRuntime) async throws -> some ApplicationProtocol {
     let handle = try StoreHandle.open(
-        settings.database, password: settings.databasePassword, logger: runtime.logger, metricsFactory: runtime.metrics.factory,
-        silenceLimit: settings.databaseSilenceLimit
+        settings.database, password: settings.databasePassword, logger: runtime.logger, metricsFactory: runtime.metrics.factory
     )
     let store = handle.store
     let loop = ClaimLoop(

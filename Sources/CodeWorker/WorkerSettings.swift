@@ -40,10 +40,6 @@ public struct WorkerSettings: Sendable {
 
     public var database: DatabaseLocation
     public var databasePassword: String?
-    /// How long PostgreSQL may answer nothing before the store's operations fail as unavailable; its default
-    /// is the store's (`PostgresStore.defaultSilenceLimit`), not one of `Defaults`. Not read from the
-    /// environment: the tests lengthen it (`TestDatabase.silenceLimit` says why).
-    public var databaseSilenceLimit = PostgresStore.defaultSilenceLimit
     /// Names this process in leases and events: `<host>-<pid>` unless `WORKER_ID` says otherwise.
     public var workerID: String
     /// Pipelines run at once by this process.

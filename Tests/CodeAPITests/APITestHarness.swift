@@ -48,15 +48,14 @@ func withAPI(
         let location = try DatabaseLocation(url: database.url)
         let admin = APIKeySecret.generate()
         let mcp = APIKeySecret.generate()
-        var settings = APISettings(
+        let settings = APISettings(
             database: location, adminKey: admin, mcpKey: mcp, policy: DeploymentPolicy(allowedRegistries: allowedRegistries),
             keyCacheLifetime: keyCacheLifetime)
-        settings.databaseSilenceLimit = TestDatabase.silenceLimit
         var logger = Logger(label: "code-api-test")
         logger.logLevel = .warning
         let runtime = ServiceRuntime(name: "code-api", settings: RuntimeSettings(host: "127.0.0.1", port: 0), logger: logger)
         let app = try await buildApplication(settings: settings, runtime: runtime)
-        let storeHandle = try StoreHandle.open(location, logger: logger, silenceLimit: TestDatabase.silenceLimit)
+        let storeHandle = try StoreHandle.open(location, logger: logger)
         try await storeHandle.withServices { store in
             try await app.test(setup) { client in
                 let operatorKey = try await createKey(client, admin: admin, role: .operator)

@@ -93,6 +93,65 @@ struct StoreDeadlineTests {
         return clock.now - began
     }
 
+    /// How much longer an operation begun at `start` would wait; zero once it would give up.
+    static func waitLeft(_ patience: ServerSilence, since start: NIODeadline) -> Duration {
+        if case .wait(let left) = patience.verdict(since: start) { return left }
+        return .zero
+    }
+
+    /// The answer came in time, but the process was too busy to run it before the silence limit: the
+    /// operation returns the answer, it does not give up; an operation that has no answer gives up once the
+    /// process has caught up, not while it is behind. Staged with the executor's threads blocked, one
+    /// task each, from just before the answer comes until well past the silence limit (a test run of every
+    /// PostgreSQL case at once in one debug process on two cores fell behind so by seconds).
+    @Test(.timeLimit(.minutes(1)))
+    func anAnswerTheProcessHasNotRunYetIsNotSilence() async throws {
+        let silence = Duration.milliseconds(200)
+        let patience = ServerSilence(silence: silence, ceiling: .seconds(30))
+        let answer = NIOLockedValueBox<CheckedContinuation<Void, Never>?>(nil)
+        let clock = ContinuousClock()
+        let operation = Task {
+            try await StoreDeadline.run(patience, since: .now(), operation: "answered while behind") {
+                await withCheckedContinuation { continuation in answer.withLockedValue { $0 = continuation } }
+                return clock.now
+            }
+        }
+        let waiting = NIOLockedValueBox(false)
+        let unanswered = Task {
+            try await StoreDeadline.run(patience, since: .now(), operation: "never answered") { () async throws -> Int in
+                waiting.withLockedValue { $0 = true }
+                await Task.detached { try? await Task.sleep(for: .seconds(20)) }.value
+                return 0
+            }
+        }
+        while answer.withLockedValue({ $0 == nil }) || !waiting.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+
+        // One blocking task per thread of the executor. A thread of its own (not a task: the tasks cannot
+        // run) waits until every blocker runs, then delivers the answer, as the driver does from its event
+        // loop, waits past the silence limit, and releases the blockers.
+        let threads = ProcessInfo.processInfo.activeProcessorCount
+        let blocking = BlockedThreads(count: threads)
+        let released = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+        let stager = Thread {
+            let allBlocked = blocking.waitUntilAllRun(within: 10)
+            answer.withLockedValue { $0 }?.resume()
+            Thread.sleep(forTimeInterval: allBlocked ? 0.6 : 0)
+            released.withLockedValue { $0 = clock.now }
+            blocking.release()
+        }
+        for _ in 0..<threads { Task { blocking.block() } }
+        stager.start()
+
+        let ranAt = try await operation.value
+        await #expect(throws: StoreDeadline.Exceeded.self) { try await unanswered.value }
+        let gaveUpAt = clock.now
+        let releasedAt = try #require(released.withLockedValue { $0 })
+        #expect(gaveUpAt >= releasedAt, "gave up while the process was behind")
+        #expect(gaveUpAt - releasedAt < .seconds(20), "gave up once the process caught up, not at the 30 s ceiling")
+        // The premise: the answer ran only once the executor's threads were free again, after the silence limit.
+        #expect(ranAt >= releasedAt, "the answer ran while the executor was to be blocked: more threads than \(threads)?")
+    }
+
     /// An error the server sent (a constraint, a conflict) is an answer: the server is there. An error that
     /// means it cannot be reached is not.
     @Test(.timeLimit(.minutes(1)))
@@ -108,13 +167,13 @@ struct StoreDeadlineTests {
         await #expect(throws: StoreError.unavailable("unreachable")) {
             try await metrics.measure("key.lookup") { () async throws -> Int in throw StoreError.conflict("down") }
         }
-        let unanswered = patience.remaining(since: start) ?? .zero
+        let unanswered = Self.waitLeft(patience, since: start)
         #expect(unanswered < .milliseconds(2_500), "an unreachable server is no answer: the silence runs from the start")
         let answering = NIODeadline.now()
         await #expect(throws: StoreError.conflict("taken")) {
             try await metrics.measure("key.lookup") { () async throws -> Int in throw StoreError.conflict("taken") }
         }
-        let answered = patience.remaining(since: start) ?? .zero
+        let answered = Self.waitLeft(patience, since: start)
         // Counted from the answer, what is left and what has passed since make up the whole 3 s; counted from
         // the start (1 s before), at most 2 s. (Judged so, a loaded machine's delays do not count.)
         let sinceAnswering = Duration.nanoseconds((NIODeadline.now() - answering).nanoseconds)
@@ -138,4 +197,31 @@ final class OtherOperations: Sendable {
     }
 
     func stop() { stopped.withLockedValue { $0 = true } }
+}
+
+/// Tasks that block the thread they run on until released (at most 10 s), and a count of those running.
+final class BlockedThreads: Sendable {
+    private let count: Int
+    private let running = NIOLockedValueBox(0)
+    private let released = NIOLockedValueBox(false)
+
+    init(count: Int) { self.count = count }
+
+    func block() {
+        running.withLockedValue { $0 += 1 }
+        let until = Date().addingTimeInterval(10)
+        while !released.withLockedValue({ $0 }) && Date() < until { Thread.sleep(forTimeInterval: 0.001) }
+    }
+
+    /// Whether all `count` blockers are running within `seconds`.
+    func waitUntilAllRun(within seconds: TimeInterval) -> Bool {
+        let until = Date().addingTimeInterval(seconds)
+        while running.withLockedValue({ $0 }) < count {
+            guard Date() < until else { return false }
+            Thread.sleep(forTimeInterval: 0.001)
+        }
+        return true
+    }
+
+    func release() { released.withLockedValue { $0 = true } }
 }

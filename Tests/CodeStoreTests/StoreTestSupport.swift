@@ -7,8 +7,7 @@ import Logging
 /// Runs `body` against a migrated store on a database of its own, then drops the database.
 func withStore(_ backend: TestBackend, _ body: @escaping @Sendable (any Store) async throws -> Void) async throws {
     try await TestDatabase.with(backend) { database in
-        let handle = try StoreHandle.open(
-            try DatabaseLocation(url: database.url), logger: Logger(label: "store-test"), silenceLimit: TestDatabase.silenceLimit)
+        let handle = try StoreHandle.open(try DatabaseLocation(url: database.url), logger: Logger(label: "store-test"))
         try await handle.withServices { store in
             try await store.migrate()
             try await body(store)

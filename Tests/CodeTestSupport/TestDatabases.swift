@@ -28,16 +28,6 @@ public struct TestDatabase: Sendable {
     public let url: String
     private let cleanup: @Sendable () async -> Void
 
-    /// How long the tests' stores wait on a silent PostgreSQL server before failing as unavailable, instead
-    /// of the services' 1.5 s (`PostgresStore.defaultSilenceLimit`). A test run starts its PostgreSQL test cases
-    /// all at once in one debug process on two cores, and that process can leave an answer unread for longer
-    /// than 1.5 s: with the server logging every statement answered within 0.6 s, a create gave up after 1.5 s
-    /// in three of five full runs (five tests in one of them). Below the 10 s ceiling
-    /// (`PostgresStore.operationCeiling`), so that the tests still run the silence rule rather than only the
-    /// ceiling. The services' own limit runs in LeaseFencingTests' unreachable server (bounded loosely there)
-    /// and is timed end to end by the PostgreSQL restart drill on the running containers.
-    public static let silenceLimit: Duration = .seconds(5)
-
     public static func create(_ backend: TestBackend) async throws -> TestDatabase {
         switch backend {
         case .sqlite:
@@ -82,8 +72,13 @@ public struct TestDatabase: Sendable {
         }
     }
 
-    /// Runs one statement on the server's maintenance database.
+    /// Runs one statement on the server's maintenance database, one at a time in this process
+    /// (`AdministrationTurns` says why).
     static func administer(_ adminURL: String, _ sql: String) async throws {
+        try await AdministrationTurns.shared.take { try await administerNow(adminURL, sql) }
+    }
+
+    private static func administerNow(_ adminURL: String, _ sql: String) async throws {
         guard let url = URL(string: adminURL), let host = url.host, let user = url.user else { throw NoPostgresServer() }
         let configuration = PostgresConnection.Configuration(
             host: host, port: url.port ?? 5432, username: user, password: url.password,
@@ -97,5 +92,29 @@ public struct TestDatabase: Sendable {
             try? await connection.close()
             throw error
         }
+    }
+}
+
+/// The test databases are created and dropped one at a time. A test run starts its PostgreSQL cases all at
+/// once, and some sixty CREATE DATABASEs at once kept the two-core test server busy for seconds (each took up
+/// to 1.4 s in the server's log); a store operation of a test that had its database already then waited past
+/// the services' 1.5 s silence limit for an answer, and failed as unavailable.
+actor AdministrationTurns {
+    static let shared = AdministrationTurns()
+
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func take<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        if busy {
+            await withCheckedContinuation { waiting.append($0) }
+        } else {
+            busy = true
+        }
+        // The turn passes straight to the next waiter, so `busy` stays set while it is handed on.
+        defer {
+            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+        }
+        return try await body()
     }
 }

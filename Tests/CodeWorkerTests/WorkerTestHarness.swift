@@ -67,7 +67,6 @@ func workerSettings(_ location: DatabaseLocation, _ configure: (inout WorkerSett
         // The tests' health endpoints listen on loopback, which health_url may not reach by default.
         healthURLAllowlist: try! HealthURLAllowlist(parsing: ["127.0.0.1"]), maximumPollInterval: .milliseconds(100)
     )
-    settings.databaseSilenceLimit = TestDatabase.silenceLimit
     configure(&settings)
     return settings
 }
@@ -100,7 +99,7 @@ func withMigratedStore(
 ) async throws {
     try await TestDatabase.with(backend) { database in
         let location = try DatabaseLocation(url: database.url)
-        let storeHandle = try StoreHandle.open(location, logger: quietLogger(), silenceLimit: TestDatabase.silenceLimit)
+        let storeHandle = try StoreHandle.open(location, logger: quietLogger())
         try await storeHandle.withServices { store in
             try await store.migrate()
             try await body(database, location, store)
