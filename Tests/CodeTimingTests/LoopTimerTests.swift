@@ -31,17 +31,23 @@ struct LoopTimerTests {
         await #expect(throws: CancellationError.self) { try await cancelledFirst.value }
     }
 
+    /// The cancelled timer is due after 300 ms, not 10: with 10, a full test run on two cores once left the
+    /// test's thread off the CPU between arming and cancelling for longer, and the action ran (correctly).
     @Test(.timeLimit(.minutes(1)))
     func afterRunsItsActionUnlessCancelled() async throws {
         let ran = Atomic(0)
-        let cancelled = LoopTimer.after(.milliseconds(10)) { ran.add(1, ordering: .relaxed) }
+        let clock = ContinuousClock()
+        let armed = clock.now
+        let cancelled = LoopTimer.after(.milliseconds(300)) { ran.add(1, ordering: .relaxed) }
         cancelled.cancel()
+        let cancelledBeforeDue = clock.now - armed < .milliseconds(300)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            _ = LoopTimer.after(.milliseconds(30)) {
+            _ = LoopTimer.after(.milliseconds(400)) {
                 ran.add(10, ordering: .relaxed)
                 done.resume()
             }
         }
+        try #require(cancelledBeforeDue, "the test's thread was off the CPU for 300 ms: nothing to judge")
         #expect(ran.load(ordering: .relaxed) == 10, "the cancelled action did not run; the other one did")
     }
 
