@@ -3,6 +3,7 @@ import CoreMetrics
 import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import Synchronization
 import Tracing
 
@@ -91,7 +92,8 @@ struct StoreMetrics: Sendable {
 }
 
 /// When an operation on a database server gives up: once the server has answered nothing, to this
-/// operation or any other of the process, for `silence`; and in any case after `ceiling`.
+/// operation or any other of the process, for `silence`, and this process is seen keeping up with its own
+/// work; and in any case after `ceiling`.
 ///
 /// Why not one fixed deadline: under load, operations queue for the pool's connections, and a queue longer
 /// than the deadline turned a busy server into 503s. CI's load drill on PostgreSQL (256 connections against
@@ -101,18 +103,40 @@ struct StoreMetrics: Sendable {
 /// made while the server is down: `silence` after it began). `ceiling` bounds the wait of one operation on
 /// a server that answers others (a lock held elsewhere, a queue that does not move for it).
 ///
-/// Silence is judged by what this process has run, and a process that is behind has not run the answers
-/// it has: `StoreDeadline` gives up on silence only once a job it enqueues runs promptly (`StarvationProbe`).
+/// Why "seen keeping up": the deadline's timer fires on an event loop, but an answer the driver has read
+/// resumes its operation through Swift's executor, which a process with more ready work than cores runs
+/// late; in a full test run (every test case at once, one debug process, two cores) a job started a median
+/// 125 ms and up to 2.3 s after it was enqueued. An answer waiting in that queue is not silence. So once
+/// the silence limit has passed, the first timer to see it enqueues a probe on every event loop (with the
+/// loops as the global executor, each loop runs its own queue of jobs, and an answer waits in its
+/// connection's loop's), and operations give up only after a round of probes sent after their silence
+/// began has started within `promptWithin` on every loop: by then the answers that were queued have run.
+/// A round that starts late means the process was behind; the next timer sends another.
 final class ServerSilence: Sendable {
     let silence: Duration
     let ceiling: Duration
+    /// A probe that starts within this of being sent finds its loop keeping up: a quarter of the silence.
+    let promptWithin: Duration
+    /// How often an operation past its silence looks again while the process is behind.
+    static let recheckInterval: Duration = .milliseconds(50)
+    /// How long after a round's last probe started a job that started beside it is taken to have finished.
+    private static let jobsBesideProbes = TimeAmount.milliseconds(10)
+    /// A wait shorter than a millisecond is not worth a timer.
+    private static let shortestWait = TimeAmount.milliseconds(1)
+
     /// When any operation last had an answer, in `NIODeadline` uptime nanoseconds. Relaxed: a stale read
     /// can only make an operation wait one check longer.
     private let lastAnswer: Synchronization.Atomic<UInt64>
+    /// The last round of probes that all started in time: when it was sent and when its last probe started
+    /// (`NIODeadline`s; none yet: the distant past).
+    private let keptUp = NIOLockedValueBox((sent: NIODeadline.distantPast, lastStarted: NIODeadline.distantPast))
+    /// Whether a round of probes is out: one at a time, however far behind the process is.
+    private let probing = Synchronization.Atomic<Bool>(false)
 
     init(silence: Duration, ceiling: Duration) {
         self.silence = silence
         self.ceiling = ceiling
+        promptWithin = silence / 4
         lastAnswer = Synchronization.Atomic(NIODeadline.now().uptimeNanoseconds)
     }
 
@@ -121,21 +145,69 @@ final class ServerSilence: Sendable {
         lastAnswer.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
     }
 
-    /// What an operation that began at `start` does now: wait (how much longer), or give up because the
-    /// server has been silent or because the ceiling has passed.
-    func verdict(since start: NIODeadline) -> StoreDeadline.Verdict {
+    /// What an operation that began at `start` (at `priority`, which the probes take) does now: wait (how
+    /// much longer), or give up. Past the silence limit without a round of probes that shows the process
+    /// keeping up since, it sends one and waits `recheckInterval`.
+    func verdict(since start: NIODeadline, priority: TaskPriority) -> StoreDeadline.Verdict {
         let now = NIODeadline.now()
         let untilCeiling = start + TimeAmount(ceiling) - now
-        // A wait shorter than a millisecond is not worth a timer.
-        let oneTimer = TimeAmount.milliseconds(1)
-        guard untilCeiling >= oneTimer else { return .pastCeiling }
+        guard untilCeiling >= Self.shortestWait else { return .giveUp }
         // Silence counts from the later of the operation's start and the last answer: an operation that
         // begins after a quiet spell still waits `silence` for an answer of its own.
         let heardOrStarted = max(start, NIODeadline.uptimeNanoseconds(lastAnswer.load(ordering: .relaxed)))
-        let untilSilence = heardOrStarted + TimeAmount(silence) - now
-        guard untilSilence >= oneTimer else { return .silent }
-        return .wait(.nanoseconds(min(untilCeiling, untilSilence).nanoseconds))
+        let silentFrom = heardOrStarted + TimeAmount(silence)
+        let untilSilence = silentFrom - now
+        if untilSilence >= Self.shortestWait {
+            return .wait(.nanoseconds(min(untilCeiling, untilSilence).nanoseconds))
+        }
+        // A round sent after the silence began started in time on every loop: the process runs its jobs,
+        // and the answers that were waiting in them have had their turn. A loop runs its jobs one at a time,
+        // so those queued before its probe had finished when it started; the runtime's own pool (the tests)
+        // runs them on several threads, so one may still be running beside its probe: `jobsBesideProbes`.
+        let round = keptUp.withLockedValue { $0 }
+        if round.sent >= silentFrom && now - round.lastStarted >= Self.jobsBesideProbes { return .giveUp }
+        sendProbes(priority: priority)
+        return .wait(.nanoseconds(min(untilCeiling, TimeAmount(Self.recheckInterval)).nanoseconds))
     }
+
+    /// Sends a task to the back of every event loop's queue of jobs, unless a round is out already; if every
+    /// one starts within `promptWithin`, records the round in `keptUp`.
+    private func sendProbes(priority: TaskPriority) {
+        guard probing.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        let sent = NIODeadline.now()
+        let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+        let round = ProbeRound(probes: loops.count)
+        for loop in loops {
+            // From the loop's own thread, the task joins that loop's queue (CodeRuntime's EventLoopExecutor);
+            // in a process without it (the tests), the runtime's shared one.
+            loop.execute {
+                Task(priority: priority) { [self] in
+                    let started = NIODeadline.now()
+                    guard round.finish(inTime: started - sent <= TimeAmount(promptWithin)) else { return }
+                    if round.allInTime { keptUp.withLockedValue { $0 = (sent, started) } }
+                    probing.store(false, ordering: .relaxed)
+                }
+            }
+        }
+    }
+}
+
+/// One round of `ServerSilence`'s probes: how many have yet to start, and whether all started in time.
+private final class ProbeRound: Sendable {
+    private let state: NIOLockedValueBox<(left: Int, allInTime: Bool)>
+
+    init(probes: Int) { state = NIOLockedValueBox((probes, true)) }
+
+    /// Records one probe; true for the round's last.
+    func finish(inTime: Bool) -> Bool {
+        state.withLockedValue { state in
+            state.left -= 1
+            state.allInTime = state.allInTime && inTime
+            return state.left == 0
+        }
+    }
+
+    var allInTime: Bool { state.withLockedValue { $0.allInTime } }
 }
 
 /// Runs an operation with a deadline that holds even when the operation ignores cancellation: the caller
@@ -150,66 +222,43 @@ public enum StoreDeadline {
     enum Verdict: Equatable {
         /// Check again after this long.
         case wait(Duration)
-        /// The server has answered nothing for the silence limit: give up once this process is shown to
-        /// be running its jobs promptly (`StarvationProbe`), since an answer may be in and not yet run.
-        case silent
-        /// A hard limit has passed: give up now.
-        case pastCeiling
+        case giveUp
     }
 
-    /// Runs `body`, throwing `Exceeded.exceeded` when it takes longer than `limit`. A hard limit (the
-    /// heartbeat's renewal must stop a pipeline before its lease runs out, starved or not).
+    /// Runs `body`, throwing `Exceeded.exceeded` when it takes longer than `limit`. A hard limit, kept
+    /// whether or not the process is behind: the heartbeat's renewal must stop a pipeline before its lease
+    /// runs out.
     public static func run<T: Sendable>(
         _ limit: Duration, operation: String, _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        try await run(firstCheckAfter: limit, verdict: { .pastCeiling }, promptWithin: .zero, operation: operation, body)
+        try await run(firstCheckAfter: limit, verdict: { .giveUp }, operation: operation, body)
     }
 
-    /// Runs `body`, throwing `Exceeded.exceeded` when `patience` runs out: the server silent for its
-    /// `silence` since the later of `start` and the last answer (and this process not behind), or the
-    /// ceiling passed since `start`.
+    /// Runs `body`, throwing `Exceeded.exceeded` when `patience` runs out (`ServerSilence`).
     static func run<T: Sendable>(
         _ patience: ServerSilence, since start: NIODeadline, operation: String, _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        // Before the first timer, a verdict of silence counts as the server's: nothing of this operation's
-        // can have been answered and left unrun yet.
-        guard case .wait(let first) = patience.verdict(since: start) else { throw Exceeded.exceeded }
+        let priority = Task.currentPriority
+        guard case .wait(let first) = patience.verdict(since: start, priority: priority) else { throw Exceeded.exceeded }
         return try await run(
-            firstCheckAfter: first, verdict: { patience.verdict(since: start) }, promptWithin: patience.silence / 4, operation: operation,
-            body)
+            firstCheckAfter: first, verdict: { patience.verdict(since: start, priority: priority) }, operation: operation, body)
     }
 
     private static func run<T: Sendable>(
-        firstCheckAfter first: Duration, verdict: @escaping @Sendable () -> Verdict, promptWithin: Duration, operation: String,
+        firstCheckAfter first: Duration, verdict: @escaping @Sendable () -> Verdict, operation: String,
         _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let outcome = OneShot<T>()
         let work = Task {
             do { outcome.complete(.success(try await body())) } catch { outcome.complete(.failure(error)) }
         }
-        let giveUp: @Sendable () -> Void = {
-            outcome.complete(.failure(Exceeded.exceeded))
-            work.cancel()
-        }
-        // The probe runs at the priority `work` runs at, so that it queues behind `work`'s jobs, not beside them.
-        let probe = StarvationProbe(priority: Task.currentPriority, promptWithin: promptWithin)
         // The deadline is a timer on an event loop (an entry in its timer heap), not a task that sleeps:
         // `Task.sleep` goes through Dispatch's timer thread, a thread switch for every operation (LoopTimer).
         let timer = LoopTimer.repeating(after: first) {
-            switch verdict() {
-            case .wait(let more):
-                return more
-            case .pastCeiling:
-                giveUp()
-                return nil
-            case .silent:
-                // Answers the probe finds run in the meantime (other operations') move the silence on.
-                probe.send {
-                    if case .wait = verdict() { return }
-                    giveUp()
-                }
-                return StarvationProbe.recheck
-            }
+            if case .wait(let more) = verdict() { return more }
+            outcome.complete(.failure(Exceeded.exceeded))
+            work.cancel()
+            return nil
         }
         defer { timer.cancel() }
         return try await withTaskCancellationHandler {
@@ -217,43 +266,6 @@ public enum StoreDeadline {
         } onCancel: {
             work.cancel()
             outcome.complete(.failure(CancellationError()))
-        }
-    }
-}
-
-/// Tells a silent server from a process that is behind. The deadline's timer fires on an event loop, but
-/// an answer the driver has read resumes the operation through Swift's executor, which a process with more
-/// ready work than cores runs late: in a full test run (every test case at once, one debug process, two
-/// cores) these probes started a median 125 ms and up to 2.3 s after they were enqueued, and an answer read
-/// in such a stretch waits as long before its operation sees it.
-/// So at a deadline of silence the timer enqueues a job (a task at the operation's priority) behind whatever
-/// is queued, the operation's own answer included, and the operation gives up only if that job starts within
-/// `promptWithin` (a quarter of the silence limit) and the server is still silent then: a process that is
-/// keeping up, whose answers would have run. A job that starts later means the process was behind: the timer
-/// checks again after `recheck`. `ServerSilence.ceiling` still bounds the whole wait.
-final class StarvationProbe: Sendable {
-    /// How often a deadline of silence checks again while the process is behind.
-    static let recheck: Duration = .milliseconds(50)
-
-    /// A job that starts within this of being enqueued: the process is keeping up.
-    private let promptWithin: Duration
-    private let priority: TaskPriority
-    /// Whether a probe is queued and has not run: one at a time, however far behind the process is.
-    private let queued = Synchronization.Atomic<Bool>(false)
-
-    init(priority: TaskPriority, promptWithin: Duration) {
-        self.priority = priority
-        self.promptWithin = promptWithin
-    }
-
-    /// Enqueues a probe (unless one is queued already) that calls `ifPrompt` if it starts within `promptWithin`.
-    func send(ifPrompt: @escaping @Sendable () -> Void) {
-        guard queued.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
-        let sent = ContinuousClock.now
-        Task(priority: priority) { [self] in
-            let prompt = ContinuousClock.now - sent <= promptWithin
-            queued.store(false, ordering: .relaxed)
-            if prompt { ifPrompt() }
         }
     }
 }

@@ -73,9 +73,9 @@ public struct TestDatabase: Sendable {
     }
 
     /// Runs one statement on the server's maintenance database, one at a time in this process
-    /// (`AdministrationTurns` says why).
+    /// (`AdministrationLock` says why).
     static func administer(_ adminURL: String, _ sql: String) async throws {
-        try await AdministrationTurns.shared.take { try await administerNow(adminURL, sql) }
+        try await AdministrationLock.shared.withLock { try await administerNow(adminURL, sql) }
     }
 
     private static func administerNow(_ adminURL: String, _ sql: String) async throws {
@@ -99,19 +99,19 @@ public struct TestDatabase: Sendable {
 /// once, and some sixty CREATE DATABASEs at once kept the two-core test server busy for seconds (each took up
 /// to 1.4 s in the server's log); a store operation of a test that had its database already then waited past
 /// the services' 1.5 s silence limit for an answer, and failed as unavailable.
-actor AdministrationTurns {
-    static let shared = AdministrationTurns()
+actor AdministrationLock {
+    static let shared = AdministrationLock()
 
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
-    func take<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+    func withLock<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
         if busy {
             await withCheckedContinuation { waiting.append($0) }
         } else {
             busy = true
         }
-        // The turn passes straight to the next waiter, so `busy` stays set while it is handed on.
+        // The lock passes straight to the next waiter, so `busy` stays set while it is handed on.
         defer {
             if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
         }

@@ -47,7 +47,8 @@ struct LoopTimerTests {
                 done.resume()
             }
         }
-        try #require(cancelledBeforeDue, "the test's thread was off the CPU for 300 ms: nothing to judge")
+        // The test's thread off the CPU for 300 ms between the two: the action may have run, rightly.
+        guard cancelledBeforeDue else { return }
         #expect(ran.load(ordering: .relaxed) == 10, "the cancelled action did not run; the other one did")
     }
 
