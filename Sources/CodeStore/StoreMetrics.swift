@@ -74,9 +74,22 @@ struct StoreMetrics: Sendable {
         guard let patience else { return try await body() }
         let start = NIODeadline.now()
         do {
-            let value = try await StoreDeadline.run(patience, since: start, operation: operation, body)
-            patience.answered()
-            return value
+            // The answer is recorded where it arrives, in the operation's own task, not when the caller has
+            // resumed: one hop sooner for the other operations' silence.
+            return try await StoreDeadline.run(patience, since: start, operation: operation) { [unavailable] in
+                do {
+                    let value = try await body()
+                    patience.answered()
+                    return value
+                } catch {
+                    // The server answered, if with an error (a constraint, a serialization failure). Not an
+                    // operation that was given up (cancelled): the pool's error for the connection it was
+                    // still waiting for is no answer, and counting it restarted every other operation's
+                    // silence (the restart drill's request waited two deadlines, 2.95 s).
+                    if unavailable(error) == nil && !(error is CancellationError) && !Task.isCancelled { patience.answered() }
+                    throw error
+                }
+            }
         } catch StoreDeadline.Exceeded.exceeded {
             let waited = (NIODeadline.now() - start).nanoseconds / 1_000_000
             throw StoreError.unavailable(
@@ -84,8 +97,6 @@ struct StoreMetrics: Sendable {
                     + "the server answered nothing for \(patience.silence), or the operation passed \(patience.ceiling)")
         } catch {
             if let reason = unavailable(error) { throw StoreError.unavailable(reason) }
-            // The server answered, if with an error (a constraint, a serialization failure).
-            if !(error is CancellationError) { patience.answered() }
             throw error
         }
     }
@@ -110,26 +121,29 @@ struct StoreMetrics: Sendable {
 /// the silence limit has passed, the first timer to see it enqueues a probe on every event loop (with the
 /// loops as the global executor, each loop runs its own queue of jobs, and an answer waits in its
 /// connection's loop's), and operations give up only after a round of probes sent after their silence
-/// began has started within `promptWithin` on every loop: by then the answers that were queued have run.
-/// A round that starts late means the process was behind; the next timer sends another.
+/// began has started within `promptWithin` on every loop, and each probe has then yielded twice, going to
+/// the back of its queue again behind the jobs that the jobs before it queued: by then an answer that was
+/// waiting has reached its operation. A round that starts late means the process was behind; a timer after
+/// it has finished sends another.
 final class ServerSilence: Sendable {
     let silence: Duration
     let ceiling: Duration
     /// A probe that starts within this of being sent finds its loop keeping up: a quarter of the silence.
     let promptWithin: Duration
-    /// How often an operation past its silence looks again while the process is behind.
-    static let recheckInterval: Duration = .milliseconds(50)
-    /// How long after a round's last probe started a job that started beside it is taken to have finished.
+    /// How often an operation past its silence looks again, for a round of probes to finish.
+    static let recheckInterval: Duration = .milliseconds(20)
+    /// How long after a round's last probe finished a job that ran beside it is taken to have finished.
     private static let jobsBesideProbes = TimeAmount.milliseconds(10)
     /// A wait shorter than a millisecond is not worth a timer.
     private static let shortestWait = TimeAmount.milliseconds(1)
 
-    /// When any operation last had an answer, in `NIODeadline` uptime nanoseconds. Relaxed: a stale read
-    /// can only make an operation wait one check longer.
+    /// When any operation last had an answer, in `NIODeadline` uptime nanoseconds. Relaxed: a read that
+    /// misses an answer a moment old sees the silence begin that much sooner, and the round of probes the
+    /// operation then needs takes longer than that moment.
     private let lastAnswer: Synchronization.Atomic<UInt64>
-    /// The last round of probes that all started in time: when it was sent and when its last probe started
+    /// The last round of probes that all started in time: when it was sent and when its last probe finished
     /// (`NIODeadline`s; none yet: the distant past).
-    private let keptUp = NIOLockedValueBox((sent: NIODeadline.distantPast, lastStarted: NIODeadline.distantPast))
+    private let keptUp = NIOLockedValueBox((sent: NIODeadline.distantPast, finished: NIODeadline.distantPast))
     /// Whether a round of probes is out: one at a time, however far behind the process is.
     private let probing = Synchronization.Atomic<Bool>(false)
 
@@ -147,7 +161,7 @@ final class ServerSilence: Sendable {
 
     /// What an operation that began at `start` (at `priority`, which the probes take) does now: wait (how
     /// much longer), or give up. Past the silence limit without a round of probes that shows the process
-    /// keeping up since, it sends one and waits `recheckInterval`.
+    /// keeping up since, it sends one (unless one is out) and waits `recheckInterval`.
     func verdict(since start: NIODeadline, priority: TaskPriority) -> StoreDeadline.Verdict {
         let now = NIODeadline.now()
         let untilCeiling = start + TimeAmount(ceiling) - now
@@ -165,7 +179,11 @@ final class ServerSilence: Sendable {
         // so those queued before its probe had finished when it started; the runtime's own pool (the tests)
         // runs them on several threads, so one may still be running beside its probe: `jobsBesideProbes`.
         let round = keptUp.withLockedValue { $0 }
-        if round.sent >= silentFrom && now - round.lastStarted >= Self.jobsBesideProbes { return .giveUp }
+        if round.sent >= silentFrom {
+            let sinceFinished = now - round.finished
+            if sinceFinished >= Self.jobsBesideProbes { return .giveUp }
+            return .wait(.nanoseconds(min(untilCeiling, Self.jobsBesideProbes - sinceFinished).nanoseconds))
+        }
         sendProbes(priority: priority)
         return .wait(.nanoseconds(min(untilCeiling, TimeAmount(Self.recheckInterval)).nanoseconds))
     }
@@ -182,9 +200,13 @@ final class ServerSilence: Sendable {
             // in a process without it (the tests), the runtime's shared one.
             loop.execute {
                 Task(priority: priority) { [self] in
-                    let started = NIODeadline.now()
-                    guard round.finish(inTime: started - sent <= TimeAmount(promptWithin)) else { return }
-                    if round.allInTime { keptUp.withLockedValue { $0 = (sent, started) } }
+                    let inTime = NIODeadline.now() - sent <= TimeAmount(promptWithin)
+                    // An answer's first job can queue more before its operation has the answer: to the back
+                    // of the queue again, twice, behind those.
+                    await Task.yield()
+                    await Task.yield()
+                    guard round.finish(inTime: inTime) else { return }
+                    if round.allInTime { keptUp.withLockedValue { $0 = (sent, NIODeadline.now()) } }
                     probing.store(false, ordering: .relaxed)
                 }
             }

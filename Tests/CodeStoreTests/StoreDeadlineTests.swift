@@ -142,6 +142,9 @@ struct StoreDeadlineTests {
         let released = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
         let stager = Thread {
             let allBlocked = blocking.waitUntilAllRun(within: 10)
+            // The silence starts again here, inside the blocked stretch, however long the set-up took: as
+            // if the server had answered another operation just now.
+            patience.answered()
             answer.withLockedValue { $0 }?.resume()
             Thread.sleep(forTimeInterval: allBlocked ? 0.6 : 0)
             released.withLockedValue { $0 = clock.now }
