@@ -24,6 +24,7 @@ enum SchemaMigrations {
         Migration(name: "0003_audit_client", statements: auditClient),
         Migration(name: "0004_trace_parent", statements: traceParent),
         Migration(name: "0005_live_queue_indexes", statements: liveQueueIndexes),
+        Migration(name: "0006_live_queue_claim_index", statements: liveQueueClaimIndex),
     ]
 
     /// The names a backend knows, to tell a database migrated by a newer binary.
@@ -56,6 +57,24 @@ enum SchemaMigrations {
         CREATE INDEX IF NOT EXISTS deployments_live_cancel_requested ON deployments (seq)
         WHERE cancel_requested = 1 AND \(WorkQueueSQL.live)
         """,
+    ]
+
+    /// PostgreSQL only: the live queue's index carries the columns of the claim's conditions, so that the
+    /// claim reads it in `seq` order whatever the planner believes about the queue's size. With only `seq`
+    /// in it, a table without statistics (a new installation, until autovacuum's first ANALYZE) with a
+    /// queue filled at once (2,000 deployments: the planner expected 8 live rows and 1 claimable) was read
+    /// with a bitmap scan and a sort of every live row for each claim: 2.1 ms of the server's CPU per claim
+    /// against 0.1 ms, half of the server's time in the worker benchmark. With the conditions in the
+    /// index, the rows that fail them are passed over in the index, and the ordered scan is the cheaper
+    /// plan for that estimate too (also with statistics, fresh or taken while the queue was empty). Serves every
+    /// reader of the live queue that `deployments_live` served (same predicate, `seq` first). `lease_expires_at`
+    /// stays out of it: a heartbeat, which only moves the lease, keeps its heap-only update.
+    private static let liveQueueClaimIndex = [
+        """
+        CREATE INDEX IF NOT EXISTS deployments_live_claim ON deployments (seq, cancel_requested, failures, attempt)
+        WHERE \(WorkQueueSQL.live)
+        """,
+        "DROP INDEX IF EXISTS deployments_live",
     ]
 
     /// The W3C `traceparent` of the request that created a deployment, so the worker's pipeline span

@@ -1,7 +1,7 @@
 /// The work queue's conditions, written once for both backends (each gives its own clock expression).
 enum WorkQueueSQL {
     /// The live queue: the rows a worker may hold or claim; the predicate of PostgreSQL's partial indexes
-    /// `deployments_live` and `deployments_live_cancel_requested` (SchemaMigrations), and a term of its own
+    /// `deployments_live_claim` and `deployments_live_cancel_requested` (SchemaMigrations), and a term of its own
     /// in every statement that looks for unheld rows, so that each backend can read those rows through an
     /// index.
     static let live = "status IN ('queued', 'running')"
