@@ -43,8 +43,12 @@ struct ManifestYAMLEncoder {
         if utf8.count == 1, "yYnN".utf8.contains(first) { return false }
         switch first {
         // Digits, signs, "." (.5, .inf, .nan), "~", "<<" and "=": numbers, timestamps and the rest.
+        // A byte that none of those rules has in its pattern (the `M` of `256M`, the `s` of `10s`, the `/`
+        // of a path) makes it a string without asking the resolver, unless it is a line terminator, which
+        // ICU's `$` may match before, or part of a non-ASCII character (NEL, LS and PS are line terminators).
         case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
             UInt8(ascii: "~"), UInt8(ascii: "<"), UInt8(ascii: "="):
+            if utf8.contains(where: { $0 < 0x80 && !(0x0A...0x0D).contains($0) && !numberRuleBytes[Int($0)] }) { return true }
             return resolvesToString(string)
         // yes/no, true/false, on/off and null, in their three spellings: the only rules of Yams' resolver
         // that a letter can begin. Each is a whole-word match (`^(?:...)$`), and ICU's `$` also matches
@@ -59,6 +63,16 @@ struct ManifestYAMLEncoder {
             return true
         }
     }
+
+    /// For each ASCII byte, whether a rule of Yams' default resolver that a string beginning with a digit,
+    /// a sign, `.`, `~`, `<` or `=` can match has it in its pattern: `int` (`0b`, `0o`, `0x` and hex digits,
+    /// `_`, `:`), `float` (`e`/`E`, `.inf` and `.nan` in their three spellings), `timestamp` (`-`, `:`, `T`/`t`,
+    /// space, tab, `Z`), `merge`, `value` and the `~` of `null`.
+    private static let numberRuleBytes: [Bool] = {
+        var table = [Bool](repeating: false, count: 128)
+        for byte in "0123456789+-._:~<= \tabcdefABCDEFoxinINtTZ".utf8 { table[Int(byte)] = true }
+        return table
+    }()
 
     /// The words of Yams' default `bool` and `null` rules (Resolver.Rule.bool, .null).
     private static let boolAndNullWords: Set<String> = [

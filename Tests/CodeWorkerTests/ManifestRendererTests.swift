@@ -104,11 +104,29 @@ struct ManifestRendererTests {
         return words.flatMap { word in endings.map { word + $0 } }
     }
 
-    @Test func theWordShortcutAgreesWithYamsResolver() {
-        // ManifestYAMLEncoder decides a letter-first string without the resolver's regular expressions;
-        // the resolver is the reference for every such string, except the single letters y, Y, n and N,
+    /// Strings beginning with what can begin a number, a timestamp, `~`, `<<` or `=`: the values a manifest
+    /// holds (sizes, durations, ports, versions), every kind of number and timestamp Yams' rules match, and
+    /// each followed by a letter no rule has, by each letter some rule has, and by each line terminator.
+    static var numberFirstStrings: [String] {
+        let stems = [
+            "256M", "0.5", "10s", "100m", "8000", "8000:8000", "1.0.0", "1.27", "3", "0", "-1", "+1", ".5", ".inf", ".Inf", ".INF",
+            "-.inf", ".nan", ".NaN", ".NAN", "0b101", "0o17", "017", "0x1F", "0xff", "1_000", "1:30", "1:30.5", "1e3", "1.5E-3", ".5e+3",
+            "2001-12-14", "2001-12-14t21:59:43.10-05:00", "2001-12-14 21:59:43.10 -5", "2001-12-15T02:59:43.1Z", "~", "<<", "=",
+            "<", "==", "~/data", "1/2", "1,000", "10%", "1 000", "12:00:00", "-", "+", ".", "0.", "1.2.3-rc.1", "3d", "4h",
+        ]
+        let endings = [
+            "", "M", "s", "m", "/", "g", "z", "X", "O", "a", "e", "f", "n", "T", "Z", "x", "o", "b", "\n", "\r\n", "\u{85}", "\u{2028}",
+            "é",
+        ]
+        return stems.flatMap { stem in endings.map { stem + $0 } }
+    }
+
+    @Test func theShortcutsAgreeWithYamsResolver() {
+        // ManifestYAMLEncoder decides a letter-first string, and a number-first one with a byte no number
+        // rule has, without the resolver's regular expressions; the resolver is the reference for every
+        // such string, except the single letters y, Y, n and N,
         // which it quotes on purpose (see labelsThatLookLikeOtherTypesReadBackAsStrings).
-        for string in Self.letterFirstStrings + Self.lookalikes {
+        for string in Self.letterFirstStrings + Self.numberFirstStrings + Self.lookalikes {
             let expected = ["y", "Y", "n", "N"].contains(string) ? false : ManifestYAMLEncoder.resolvesToString(string)
             #expect(ManifestYAMLEncoder.readsBackAsString(string) == expected, "\(string.debugDescription)")
         }
