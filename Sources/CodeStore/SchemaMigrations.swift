@@ -60,16 +60,26 @@ enum SchemaMigrations {
     ]
 
     /// PostgreSQL only: the live queue's index carries the columns of the claim's conditions, so that the
-    /// claim reads it in `seq` order whatever the planner believes about the queue's size. With only `seq`
-    /// in it, a table without statistics (a new installation, until autovacuum's first ANALYZE) with a
-    /// queue filled at once (2,000 deployments: the planner expected 8 live rows and 1 claimable) was read
-    /// with a bitmap scan and a sort of every live row for each claim: 2.1 ms of the server's CPU per claim
-    /// against 0.1 ms, half of the server's time in the worker benchmark. With the conditions in the
-    /// index, the rows that fail them are passed over in the index, and the ordered scan is the cheaper
-    /// plan for that estimate too (also with statistics, fresh or taken while the queue was empty). Serves every
-    /// reader of the live queue that `deployments_live` served (same predicate, `seq` first). `lease_expires_at`
-    /// stays out of it: a heartbeat, which only moves the lease, keeps its heap-only update.
+    /// claim reads it in `seq` order when the planner underestimates the queue. With only `seq` in it, a
+    /// table without statistics (a new installation, until autovacuum's first ANALYZE) with a queue filled
+    /// at once (2,000 deployments: the planner expected 8 live rows and 1 claimable) was read with a bitmap
+    /// scan and a sort of every live row for each claim: 2.1 ms of the server's CPU per claim against
+    /// 0.1 ms, half of the server's time in the worker benchmark. With the conditions in the index, the rows
+    /// that fail them are passed over in the index, and the ordered scan is the cheaper plan for that
+    /// estimate too (WorkQueuePlanTests; by hand also with fresh statistics and with statistics taken while
+    /// the queue was empty). Serves every reader of the live queue that `deployments_live` served (same
+    /// predicate, `seq` first). `lease_expires_at` stays out of it, so that a heartbeat, which only moves
+    /// the lease, can stay a heap-only update.
     private static let liveQueueClaimIndex = [
+        // An index of this name that a `CREATE INDEX CONCURRENTLY` beforehand left invalid (it failed or was
+        // cancelled) serves no query, and `IF NOT EXISTS` would take it for built: dropped, then built here.
+        """
+        DO $$ BEGIN
+            IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('deployments_live_claim') AND NOT indisvalid) THEN
+                DROP INDEX deployments_live_claim;
+            END IF;
+        END $$
+        """,
         """
         CREATE INDEX IF NOT EXISTS deployments_live_claim ON deployments (seq, cancel_requested, failures, attempt)
         WHERE \(WorkQueueSQL.live)
