@@ -68,7 +68,7 @@ struct ManifestYAMLEncoder {
     /// a sign, `.`, `~`, `<` or `=` can match has it in its pattern: `int` (`0b`, `0o`, `0x` and hex digits,
     /// `_`, `:`), `float` (`e`/`E`, `.inf` and `.nan` in their three spellings), `timestamp` (`-`, `:`, `T`/`t`,
     /// space, tab, `Z`), `merge`, `value` and the `~` of `null`.
-    private static let numberRuleBytes: [Bool] = {
+    static let numberRuleBytes: [Bool] = {
         var table = [Bool](repeating: false, count: 128)
         for byte in "0123456789+-._:~<= \tabcdefABCDEFoxinINtTZ".utf8 { table[Int(byte)] = true }
         return table

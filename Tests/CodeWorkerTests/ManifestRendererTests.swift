@@ -113,12 +113,48 @@ struct ManifestRendererTests {
             "-.inf", ".nan", ".NaN", ".NAN", "0b101", "0o17", "017", "0x1F", "0xff", "1_000", "1:30", "1:30.5", "1e3", "1.5E-3", ".5e+3",
             "2001-12-14", "2001-12-14t21:59:43.10-05:00", "2001-12-14 21:59:43.10 -5", "2001-12-15T02:59:43.1Z", "~", "<<", "=",
             "<", "==", "~/data", "1/2", "1,000", "10%", "1 000", "12:00:00", "-", "+", ".", "0.", "1.2.3-rc.1", "3d", "4h",
+            "2001-12-14\t21:59:43", "0xcdBCD6",
         ]
         let endings = [
-            "", "M", "s", "m", "/", "g", "z", "X", "O", "a", "e", "f", "n", "T", "Z", "x", "o", "b", "\n", "\r\n", "\u{85}", "\u{2028}",
+            "", "M", "s", "m", "/", "g", "z", "X", "O", "a", "e", "f", "n", "T", "Z", "x", "o", "b", "\n", "\r\n", "\r", "\u{0B}", "\u{0C}",
+            "\u{85}", "\u{2028}", "\u{2029}",
             "é",
         ]
         return stems.flatMap { stem in endings.map { stem + $0 } }
+    }
+
+    /// The number shortcut's table holds every ASCII character that the patterns of Yams' `int`, `float`,
+    /// `timestamp`, `merge` and `value` rules spell (ranges such as `0-9` and `a-f` expanded, escapes such as
+    /// `\.` and `\t` read), and the `~` of `null`: a Yams release that changes those rules fails this.
+    @Test func theNumberShortcutKnowsEveryCharacterOfTheRules() {
+        let rules = Resolver.default.rules.filter { [.int, .float, .timestamp, .merge, .value].contains($0.tag) }
+        #expect(rules.count == 5)
+        func isAlphanumeric(_ byte: UInt8) -> Bool { UnicodeScalar(byte).properties.isAlphabetic || (0x30...0x39).contains(byte) }
+        var spelled = Set("~".utf8)
+        for pattern in rules.map(\.pattern) {
+            let bytes = Array(pattern.utf8)
+            var index = 0
+            while index < bytes.count {
+                if bytes[index] == UInt8(ascii: "\\"), index + 1 < bytes.count {
+                    spelled.insert(bytes[index + 1] == UInt8(ascii: "t") ? 0x09 : bytes[index + 1])
+                    index += 2
+                } else if index + 2 < bytes.count, bytes[index + 1] == UInt8(ascii: "-"), isAlphanumeric(bytes[index]),
+                    isAlphanumeric(bytes[index + 2])
+                {
+                    spelled.formUnion(bytes[index]...bytes[index + 2])
+                    index += 3
+                } else {
+                    spelled.insert(bytes[index])
+                    index += 1
+                }
+            }
+        }
+        // The regular expressions' own syntax; none of them matches these characters.
+        let syntax = Set("^$()?|[]*".utf8)
+        for byte in spelled.subtracting(syntax).sorted() {
+            #expect(ManifestYAMLEncoder.numberRuleBytes[Int(byte)], "\(UnicodeScalar(byte).escaped(asASCII: true))")
+        }
+        #expect(spelled.contains(UInt8(ascii: "Z")) && spelled.contains(0x09) && spelled.contains(UInt8(ascii: "5")))
     }
 
     @Test func theShortcutsAgreeWithYamsResolver() {
