@@ -18,6 +18,7 @@ own folder, fsync off) and stops it at the end if it started it.
 """
 import argparse
 import os
+import select
 import subprocess
 import tempfile
 import time
@@ -60,29 +61,48 @@ class PsqlSession:
     about 45 ms of CPU (process start-up, connection, a new server backend): polled every 0.1 s, that was
     about a sixth of this 2-core machine taken from the workers and the server being measured."""
 
-    END = "__psql_session_end__"
+    END = b"__psql_session_end__"
 
     def __init__(self, url):
+        # -w: never a password prompt on the terminal; ON_ERROR_STOP: an error ends psql, and so the read.
         self.process = subprocess.Popen(
-            ["psql", url, "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, env={**os.environ, "PGOPTIONS": "-c statement_timeout=30000"})
+            ["psql", url, "-X", "-w", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, env={**os.environ, "PGOPTIONS": "-c statement_timeout=30000"})
+        self.pending = b""
 
-    def rows(self, sql):
-        """Rows of a query as lists of strings; psql ends on an error, which ends this with RuntimeError."""
-        self.process.stdin.write(f"{sql.strip().rstrip(';')};\n\\echo {self.END}\n")
+    def rows(self, sql, timeout=60):
+        """Rows of a query as lists of strings. RuntimeError when psql ends first (an error) or gives no
+        answer within `timeout` seconds (a server that stopped answering)."""
+        deadline = time.monotonic() + timeout
+        self.process.stdin.write(f"{sql.strip().rstrip(';')};\n\\echo {self.END.decode()}\n".encode())
         self.process.stdin.flush()
         rows = []
-        while (line := self.process.stdout.readline()) != "":
-            line = line.rstrip("\n")
-            if line == self.END:
-                return rows
-            if line:
-                rows.append(line.split("\t"))
-        raise RuntimeError(f"psql ended with {self.process.wait(timeout=10)} before answering: {sql}")
+        while True:
+            while b"\n" in self.pending:
+                line, self.pending = self.pending.split(b"\n", 1)
+                if line == self.END:
+                    return rows
+                if line:
+                    rows.append(line.decode().split("\t"))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.process.stdout], [], [], remaining)[0]:
+                self.process.kill()
+                raise RuntimeError(f"psql gave no answer within {timeout} s: {sql}")
+            chunk = os.read(self.process.stdout.fileno(), 65536)
+            if not chunk:
+                raise RuntimeError(f"psql ended with {self.process.wait(timeout=10)} before answering: {sql}")
+            self.pending += chunk
 
     def close(self):
-        self.process.stdin.close()
-        self.process.wait(timeout=10)
+        try:
+            self.process.stdin.close()
+        except OSError:  # psql has ended: its pipe is broken
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
 
 def run_workers(binary_dir, admin_url, workers, deployments, log_dir=None, timeout=None):
@@ -111,7 +131,8 @@ def run_workers(binary_dir, admin_url, workers, deployments, log_dir=None, timeo
                 try:
                     while time.monotonic() < deadline:
                         done = int(session.rows("SELECT count(*) FROM deployments WHERE status IN "
-                                                "('succeeded', 'failed', 'cancelled')")[0][0])
+                                                "('succeeded', 'failed', 'cancelled')",
+                                                timeout=max(1.0, deadline - time.monotonic()))[0][0])
                         if done >= deployments:
                             break
                         for process in processes:
