@@ -49,15 +49,9 @@ class Postgres:
             self.started = False
 
 
-def psql(url, sql):
-    """Rows of a query as lists of strings."""
-    output = subprocess.run(["psql", url, "-At", "-F", "\t", "-c", sql], capture_output=True, text=True, check=True,
-                            timeout=60).stdout
-    return [line.split("\t") for line in output.splitlines() if line]
-
-
 class PsqlSession:
-    """One psql process and connection for the queries polled while the workers run. A psql per poll cost
+    """One psql process and connection for a run's queries: the polls while the workers run and the checks
+    after. A psql per poll cost
     about 45 ms of CPU (process start-up, connection, a new server backend): polled every 0.1 s, that was
     about a sixth of this 2-core machine taken from the workers and the server being measured."""
 
@@ -118,17 +112,19 @@ def run_workers(binary_dir, admin_url, workers, deployments, log_dir=None, timeo
                 enqueue_seconds = time.monotonic() - started
             finally:
                 api.stop()
-            processes = []
+            # Opened before the workers start, so that the polls take no start-up from them; closed before
+            # the database is dropped.
+            session = PsqlSession(database)
             try:
-                for index in range(workers):
-                    env = common.service_env(common.free_port(), DATABASE_URL=database, WORKER_ID=f"bench-{index}",
-                                             CODE_ROLLOUT_DRIVER="simulated", CODE_SIMULATED_STEP_MS=0)
-                    processes.append(common.Server(f"code-worker-{index}", [os.path.join(binary_dir, "code-worker")],
-                                                   env, log_dir=log_dir))
-                deadline = time.monotonic() + (timeout or max(120, deployments / 10))
-                done = 0
-                session = PsqlSession(database)
+                processes = []
                 try:
+                    for index in range(workers):
+                        env = common.service_env(common.free_port(), DATABASE_URL=database, WORKER_ID=f"bench-{index}",
+                                                 CODE_ROLLOUT_DRIVER="simulated", CODE_SIMULATED_STEP_MS=0)
+                        processes.append(common.Server(f"code-worker-{index}",
+                                                       [os.path.join(binary_dir, "code-worker")], env, log_dir=log_dir))
+                    deadline = time.monotonic() + (timeout or max(120, deployments / 10))
+                    done = 0
                     while time.monotonic() < deadline:
                         done = int(session.rows("SELECT count(*) FROM deployments WHERE status IN "
                                                 "('succeeded', 'failed', 'cancelled')",
@@ -140,32 +136,32 @@ def run_workers(binary_dir, admin_url, workers, deployments, log_dir=None, timeo
                                 raise RuntimeError(f"{process.name} exited with {process.process.returncode}:\n"
                                                    f"{process.tail()}")
                         time.sleep(0.1)
+                    if done < deployments:
+                        raise RuntimeError(f"{workers} worker(s) finished {done} of {deployments} deployments in time")
+                    # Read before the stop: the worker's CPU for the whole run (start-up and idle polls included).
+                    worker_cpu = sum(common.cpu_seconds(process.process.pid) for process in processes)
                 finally:
-                    session.close()
-                if done < deployments:
-                    raise RuntimeError(f"{workers} worker(s) finished {done} of {deployments} deployments in time")
-                # Read before the stop: the worker's CPU for the whole run (start-up and idle polls included).
-                worker_cpu = sum(common.cpu_seconds(process.process.pid) for process in processes)
+                    for process in processes:
+                        process.stop()
+                first, last = (int(x) for x in session.rows(
+                    "SELECT min(started_at), max(finished_at) FROM deployments")[0])
+                checks = dict(zip(
+                    ["total", "succeeded", "not_attempt_1"],
+                    (int(x) for x in session.rows("SELECT count(*), count(*) FILTER (WHERE status = 'succeeded'), "
+                                                  "count(*) FILTER (WHERE attempt <> 1) FROM deployments")[0])))
+                checks["finish_events_not_1"] = int(session.rows("""
+                    SELECT count(*) FROM deployments d WHERE (SELECT count(*) FROM deployment_events e
+                        WHERE e.deployment_id = d.id AND e.step = 'finish') <> 1""")[0][0])
+                checks["claim_events_not_1"] = int(session.rows("""
+                    SELECT count(*) FROM deployments d WHERE (SELECT count(*) FROM deployment_events e
+                        WHERE e.deployment_id = d.id AND e.step = 'claim') <> 1""")[0][0])
+                checks["worker_ids_not_1"] = int(session.rows("""
+                    SELECT count(*) FROM (SELECT deployment_id FROM deployment_events WHERE worker_id IS NOT NULL
+                        GROUP BY deployment_id HAVING count(DISTINCT worker_id) <> 1) x""")[0][0])
+                shares = {row[0]: int(row[1]) for row in session.rows(
+                    "SELECT lease_owner, count(*) FROM deployments GROUP BY lease_owner ORDER BY 1")}
             finally:
-                for process in processes:
-                    process.stop()
-            first, last = (int(x) for x in psql(
-                database, "SELECT min(started_at), max(finished_at) FROM deployments")[0])
-            checks = dict(zip(
-                ["total", "succeeded", "not_attempt_1"],
-                (int(x) for x in psql(database, "SELECT count(*), count(*) FILTER (WHERE status = 'succeeded'), "
-                                                "count(*) FILTER (WHERE attempt <> 1) FROM deployments")[0])))
-            checks["finish_events_not_1"] = int(psql(database, """
-                SELECT count(*) FROM deployments d WHERE (SELECT count(*) FROM deployment_events e
-                    WHERE e.deployment_id = d.id AND e.step = 'finish') <> 1""")[0][0])
-            checks["claim_events_not_1"] = int(psql(database, """
-                SELECT count(*) FROM deployments d WHERE (SELECT count(*) FROM deployment_events e
-                    WHERE e.deployment_id = d.id AND e.step = 'claim') <> 1""")[0][0])
-            checks["worker_ids_not_1"] = int(psql(database, """
-                SELECT count(*) FROM (SELECT deployment_id FROM deployment_events WHERE worker_id IS NOT NULL
-                    GROUP BY deployment_id HAVING count(DISTINCT worker_id) <> 1) x""")[0][0])
-            shares = {row[0]: int(row[1]) for row in psql(
-                database, "SELECT lease_owner, count(*) FROM deployments GROUP BY lease_owner ORDER BY 1")}
+                session.close()
             exactly_once = (checks["total"] == deployments and checks["succeeded"] == deployments
                             and checks["not_attempt_1"] == 0 and checks["finish_events_not_1"] == 0
                             and checks["claim_events_not_1"] == 0 and checks["worker_ids_not_1"] == 0)
